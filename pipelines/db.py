@@ -1,0 +1,133 @@
+"""The one DuckDB connection helper and the DuckDB <-> GeoPandas boundary.
+
+The spatial extension is loaded from the ``duckdb-extension-spatial`` PyPI package's folder,
+never downloaded: ``INSTALL spatial`` needs the internet, which many government networks lack.
+"""
+from __future__ import annotations
+
+import importlib.util
+import logging
+from pathlib import Path
+
+import duckdb
+import geopandas as gpd
+import pandas as pd
+import shapely
+
+log = logging.getLogger(__name__)
+
+STORAGE_CRS = "EPSG:4326"
+
+
+class SpatialExtensionMissing(RuntimeError):
+    """The spatial extension file could not be found in the installed package."""
+
+
+def spatial_extension_path() -> Path:
+    """Return the path of the spatial extension shipped by ``duckdb-extension-spatial``."""
+    spec = importlib.util.find_spec("duckdb_extension_spatial")
+    roots: list[Path] = []
+    if spec is not None:
+        if spec.submodule_search_locations:
+            roots += [Path(p) for p in spec.submodule_search_locations]
+        elif spec.origin:
+            roots.append(Path(spec.origin).parent)
+    version = duckdb.__version__
+    for root in roots:
+        exact = root / "extensions" / f"v{version}" / "spatial.duckdb_extension"
+        if exact.exists():
+            return exact
+        found = sorted(root.rglob("spatial.duckdb_extension"))
+        if found:
+            return found[0]
+    raise SpatialExtensionMissing(
+        "找不到 DuckDB 空间扩展。请运行 `pip install duckdb-extension-spatial==1.5.5`。 / "
+        "The DuckDB spatial extension was not found; install it with "
+        "`pip install duckdb-extension-spatial==1.5.5` (it is never downloaded at run time)."
+    )
+
+
+def connect(path: str | Path = ":memory:", *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """Open a DuckDB database with the spatial extension loaded from the local package.
+
+    Parameters
+    ----------
+    path
+        Database file, or ``":memory:"``.
+    read_only
+        Open the file read-only (the app does this).
+    """
+    config = {"autoinstall_known_extensions": "false", "autoload_known_extensions": "false"}
+    con = duckdb.connect(str(path), read_only=read_only, config=config)
+    con.execute(f"LOAD '{spatial_extension_path().as_posix()}'")
+    return con
+
+
+def table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    """Whether a table or view called ``name`` exists in the main schema."""
+    q = "SELECT count(*) FROM information_schema.tables WHERE table_name = ? AND table_schema = 'main'"
+    return bool(con.execute(q, [name]).fetchone()[0])
+
+
+def write_gdf(
+    con: duckdb.DuckDBPyConnection, name: str, frame: pd.DataFrame, *, replace: bool = True
+) -> int:
+    """Store a (Geo)DataFrame as table ``name``; a ``geometry`` column becomes GEOMETRY (EPSG:4326).
+
+    A GeoDataFrame in another CRS is reprojected to EPSG:4326 first. Returns the row count.
+    """
+    df = frame
+    geom_col = None
+    if isinstance(frame, gpd.GeoDataFrame) and frame.geometry.name in frame.columns:
+        gdf = frame
+        if gdf.crs is not None and gdf.crs.to_string() != STORAGE_CRS:
+            gdf = gdf.to_crs(STORAGE_CRS)
+        geom_col = gdf.geometry.name
+        df = pd.DataFrame(gdf.drop(columns=[geom_col]))
+        df["__wkb"] = shapely.to_wkb(gdf.geometry.values, hex=False)
+    else:
+        df = pd.DataFrame(frame)
+    con.register("__write_gdf_src", df)
+    try:
+        cols = [c for c in df.columns if c != "__wkb"]
+        select = ", ".join(f'"{c}"' for c in cols)
+        if geom_col is not None:
+            select = (select + ", " if select else "") + (
+                f'ST_GeomFromWKB("__wkb") AS "{geom_col if geom_col != "geometry" else "geometry"}"'
+            )
+        verb = "CREATE OR REPLACE TABLE" if replace else "CREATE TABLE"
+        con.execute(f'{verb} "{name}" AS SELECT {select} FROM __write_gdf_src')
+    finally:
+        con.unregister("__write_gdf_src")
+    return len(df)
+
+
+def read_table(con: duckdb.DuckDBPyConnection, sql_or_table: str, params: list | None = None) -> pd.DataFrame:
+    """Read a table (by name) or a query into a plain DataFrame; GEOMETRY columns come back as WKB bytes."""
+    sql = sql_or_table if " " in sql_or_table.strip() else f'SELECT * FROM "{sql_or_table}"'
+    return con.execute(sql, params or []).df()
+
+
+def read_gdf(
+    con: duckdb.DuckDBPyConnection,
+    sql_or_table: str,
+    *,
+    params: list | None = None,
+    geometry: str = "geometry",
+    crs: str = STORAGE_CRS,
+) -> gpd.GeoDataFrame:
+    """Read a table or query with a GEOMETRY column into a GeoDataFrame (CRS set explicitly)."""
+    sql = sql_or_table if " " in sql_or_table.strip() else f'SELECT * FROM "{sql_or_table}"'
+    rel = con.sql(sql, params=params) if params else con.sql(sql)
+    cols = rel.columns
+    if geometry not in cols:
+        raise KeyError(f"query has no column {geometry!r}; columns: {cols}")
+    sel = ", ".join(
+        f'ST_AsWKB("{c}") AS "{c}"' if c == geometry else f'"{c}"' for c in cols
+    )
+    df = con.sql(f"SELECT {sel} FROM ({sql})", params=params).df() if params else con.sql(
+        f"SELECT {sel} FROM ({sql})"
+    ).df()
+    wkb = df.pop(geometry)
+    geoms = shapely.from_wkb([bytes(b) if b is not None else None for b in wkb])
+    return gpd.GeoDataFrame(df, geometry=gpd.GeoSeries(geoms, index=df.index, crs=crs), crs=crs)
