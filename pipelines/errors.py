@@ -1,0 +1,19 @@
+"""Errors that stop a run, each with a Chinese and an English message naming the file and the fix."""
+from __future__ import annotations
+
+
+class GridgovError(Exception):
+    """Base class: a message a planner can act on, in Chinese and English."""
+
+    def __init__(self, zh: str, en: str):
+        self.zh = zh
+        self.en = en
+        super().__init__(f"{zh} / {en}")
+
+
+class SettingsError(GridgovError):
+    """gridgov.toml cannot be read or has a value the platform does not accept."""
+
+
+class InputFileError(GridgovError):
+    """A whole input file cannot be used (unreadable, missing required layer/column, unknown CRS)."""
