@@ -75,3 +75,15 @@ def make_project(root: Path) -> Path:
 @pytest.fixture
 def tiny_project(tmp_path: Path) -> Path:
     return make_project(tmp_path / "tiny")
+
+
+@pytest.fixture(scope="session")
+def small_demo(tmp_path_factory) -> Path:
+    """The small demo city (one real street), built and run once per test session."""
+    from pipelines.demo import build_demo
+    from pipelines.run import run_project
+
+    root = tmp_path_factory.mktemp("demo") / "demo-small"
+    build_demo(root, size="small")
+    run_project(root)
+    return root
