@@ -14,6 +14,7 @@ from pathlib import Path
 
 from pipelines.config import DB_NAME, SETTINGS_NAME, STAGES, load_settings
 from pipelines.db import connect, table_exists
+from pipelines.errors import InputFileError
 from pipelines.ingest import ingest
 from pipelines.layers import LAYERS
 
@@ -76,6 +77,9 @@ def run_project(
     """
     project_dir = Path(project_dir)
     say = progress or (lambda m: None)
+    if not project_dir.is_dir():
+        raise InputFileError(f"项目文件夹 {project_dir} 不存在；可用 gridgov demo {project_dir} 生成演示项目。",
+                             f"Project folder {project_dir} does not exist; `gridgov demo {project_dir}` writes the demo.")
     settings = load_settings(project_dir)
     final = db_path(project_dir)
     tmp = final.with_name(f"{DB_NAME}.tmp-{os.getpid()}")

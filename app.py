@@ -1,0 +1,84 @@
+"""gridgov Streamlit app: page config, the shared sidebar and the page router.
+
+Start it on a project folder (one that holds ``gridgov.duckdb``)::
+
+    GRIDGOV_PROJECT=demo-city streamlit run app.py
+    streamlit run app.py -- --project demo-city
+    gridgov app demo-city
+
+The pages live in ``app_pages/``; they only read tables (read-only) and call the library.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import os
+import sys
+from pathlib import Path
+
+import streamlit as st
+
+if str(Path(__file__).resolve().parent) not in sys.path:  # `app_pages`, `pipelines`, `geo`
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from app_pages._mapbuild import TILE_EXAMPLES  # noqa: E402
+from app_pages._shared import (  # noqa: E402
+    ENV_TILES,
+    db_mtime,
+    db_path_for,
+    project_from_args,
+    show_missing_db,
+)
+from app_pages.i18n import LANG_NAMES, LANGS, t  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+
+# No page_icon, and no page icons: Streamlit fetches material/emoji icons from a CDN.
+st.set_page_config(page_title="gridgov · 网格化治理", layout="wide")
+
+# ---- shared sidebar ---------------------------------------------------------------------
+with st.sidebar:
+    st.radio(t("sidebar.language"), LANGS, format_func=LANG_NAMES.get, key="lang",
+             horizontal=True)
+    st.markdown(f"**{t('app.title')}**")
+
+    if "project_dir" not in st.session_state:
+        st.session_state["project_dir"] = project_from_args()
+    st.text_input(t("sidebar.project"), key="project_dir", help=t("sidebar.project_help"))
+    project = st.session_state["project_dir"].strip()
+    db = db_path_for(project) if project else None
+    if db is not None and not db.is_absolute():
+        db = (Path.cwd() / db).resolve()
+    st.caption(f"{t('sidebar.database')}:")
+    st.code(str(db) if db else "—", language=None, wrap_lines=True)
+    if db is not None and db.exists():
+        when = dt.datetime.fromtimestamp(db_mtime(db)).strftime("%Y-%m-%d %H:%M")
+        st.caption(t("sidebar.modified", when=when))
+
+    with st.expander(t("sidebar.map_settings")):
+        if "tiles_url" not in st.session_state:
+            st.session_state["tiles_url"] = os.environ.get(ENV_TILES, "")
+        st.text_input(t("sidebar.tiles"), key="tiles_url", help=t("sidebar.tiles_help"),
+                      placeholder="https://…/{z}/{x}/{y}.png")
+        st.selectbox(t("sidebar.tiles_crs"), ["auto", "EPSG:4326", "GCJ-02"],
+                     format_func=lambda c: t(f"tiles_crs.{c}"), key="tiles_crs",
+                     help=t("sidebar.tiles_crs_help"))
+        st.caption(t("sidebar.tiles_examples"))
+        st.code("\n".join(f"# {k}\n{v}" for k, v in TILE_EXAMPLES.items()), language=None,
+                wrap_lines=True)
+
+# ---- router ------------------------------------------------------------------------------
+pages = [
+    st.Page(HERE / "app_pages" / "overview.py", title=t("nav.overview"),
+            url_path="overview", default=True),
+    st.Page(HERE / "app_pages" / "map.py", title=t("nav.map"), url_path="map"),
+]
+page = st.navigation(pages)
+
+if db is None or not db.exists():
+    if not project:
+        st.warning(t("nodb.unset", "zh") + " / " + t("nodb.unset", "en"))
+    show_missing_db(db)
+    st.stop()
+
+st.session_state["db_path"] = str(db)
+page.run()

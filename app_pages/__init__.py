@@ -1,0 +1,1 @@
+"""Streamlit pages of the gridgov app and their shared helpers (not a library)."""

@@ -1,0 +1,489 @@
+"""Build the folium map of a project: display preparation and layers. No Streamlit here.
+
+Size matters: everything drawn travels to the browser inside the map's JavaScript, roughly
+0.5 kB per polygon. So geometries are simplified in metres (:func:`simplify_m`), coordinates
+are rounded to 5 decimals (about 1 m), only tooltip and styling properties are sent, and
+individual buildings are drawn only for one street at a time.
+
+Offline first: there is no basemap unless a tile URL template is given, the background is a
+light neutral colour, markers are circle markers (no icon fonts), legends are plain HTML
+Leaflet controls (branca colour maps would pull d3 from a CDN), and
+:func:`app_pages.assets.localize_map` points every script at the app's own copy.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from urllib.parse import urlparse
+
+import folium
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from branca.element import Element, MacroElement
+from jinja2 import Template
+
+from app_pages.i18n import label, t
+
+DISPLAY_CRS = "EPSG:4326"
+DECIMALS = 5
+TOLERANCE_M = {"streets": 20.0, "communities": 10.0, "barriers": 15.0}
+MAX_BUILDINGS = 5000
+BACKGROUND = "#f3f2ee"
+
+DENSITY_COLORS = ["#ffffb2", "#fed976", "#feb24c", "#fd8d3c", "#f03b20", "#bd0026"]
+NO_DATA_COLOR = "#d9d9d9"
+BUILDING_COLOR = "#2171b5"
+UNIT_COLORS = {
+    "school": "#1f77b4",
+    "hospital": "#d62728",
+    "government": "#9467bd",
+    "industrial_park": "#8c564b",
+    "market": "#ff7f0e",
+    "commercial_building": "#17becf",
+    "enterprise": "#7f7f7f",
+    "other": "#bcbd22",
+}
+BARRIER_STYLES = {
+    "major_road": {"color": "#6b6b6b", "weight": 3},
+    "railway": {"color": "#222222", "weight": 2, "dashArray": "6 4"},
+    "river": {"color": "#3a7bd5", "weight": 3},
+}
+BARRIER_DEFAULT = {"color": "#999999", "weight": 2}
+
+#: Tile hosts whose tiles are drawn in GCJ-02 (AMap/Gaode, Tencent).
+GCJ02_HOSTS = ("autonavi.com", "amap.com", "gtimg.com", "map.qq.com", "tencent")
+TILE_EXAMPLES = {
+    "OpenStreetMap": "https://tile.openstreetmap.org/{z}/{x}/{y}.png",
+    "天地图 Tianditu": "https://t{s}.tianditu.gov.cn/DataServer?T=vec_w&x={x}&y={y}&l={z}&tk=您的密钥KEY",
+    "高德 AMap": "https://webrd0{s}.is.autonavi.com/appmaptile?lang=zh_cn&size=1&scale=1&style=8&x={x}&y={y}&z={z}",
+}
+
+
+# --------------------------------------------------------------------------------------------
+# display preparation
+
+
+def metric_crs_for(frame: gpd.GeoDataFrame):
+    """Projected CRS for metric work: ``geo.chinacrs.metric_crs`` if available, else UTM."""
+    lon = float(np.nanmean(frame.total_bounds[[0, 2]])) if len(frame) else 111.7
+    try:
+        from geo.chinacrs import metric_crs
+
+        return metric_crs(lon)
+    except (ImportError, AttributeError):
+        zone = int((lon + 180) // 6) + 1
+        return f"EPSG:{32600 + zone}"
+
+
+def simplify_m(frame: gpd.GeoDataFrame, tolerance_m: float, metric_crs) -> gpd.GeoDataFrame:
+    """Simplify geometries by ``tolerance_m`` metres; returns a copy in EPSG:4326."""
+    if frame.empty or tolerance_m <= 0:
+        return frame.copy()
+    proj = frame.to_crs(metric_crs)
+    geoms = shapely.simplify(proj.geometry.values, tolerance_m, preserve_topology=True)
+    proj = proj.set_geometry(gpd.GeoSeries(geoms, index=proj.index, crs=metric_crs))
+    return proj.to_crs(DISPLAY_CRS)
+
+
+def round_coords(frame: gpd.GeoDataFrame, decimals: int = DECIMALS) -> gpd.GeoDataFrame:
+    """Round every coordinate to ``decimals`` places (5 ≈ 1 m): shorter GeoJSON."""
+    out = frame.copy()
+    geoms = shapely.transform(out.geometry.values, lambda xy: np.round(xy, decimals))
+    return out.set_geometry(gpd.GeoSeries(geoms, index=out.index, crs=frame.crs))
+
+
+def detect_tiles_crs(url: str | None) -> str:
+    """Coordinate system of a tile service, judged from its URL (GCJ-02 for AMap/Tencent)."""
+    host = urlparse(url or "").netloc.lower()
+    return "GCJ-02" if any(h in host for h in GCJ02_HOSTS) else DISPLAY_CRS
+
+
+def shift_to(frame: gpd.GeoDataFrame, crs: str) -> tuple[gpd.GeoDataFrame, bool]:
+    """Shift WGS84 data to a web-map offset (GCJ-02) so it lines up with those tiles.
+
+    Returns the frame and whether the shift could be applied (``geo.chinacrs`` present).
+    """
+    if crs in (None, "", DISPLAY_CRS, "EPSG:4490") or frame.empty:
+        return frame, True
+    try:
+        from geo.chinacrs import from_wgs84
+    except ImportError:
+        return frame, False
+    return from_wgs84(frame, crs), True
+
+
+@dataclass
+class Display:
+    """Layers ready to draw (simplified, shifted, rounded) and what happened on the way."""
+
+    layers: dict[str, gpd.GeoDataFrame] = field(default_factory=dict)
+    shifted_to: str = DISPLAY_CRS
+    shift_ok: bool = True
+
+
+def prepare_display(layers: dict[str, gpd.GeoDataFrame], tiles_crs: str = DISPLAY_CRS) -> Display:
+    """Simplify, compute community density, shift to the tiles' CRS and round coordinates."""
+    out = Display(shifted_to=tiles_crs)
+    ref = next((f for f in layers.values() if not f.empty), None)
+    mcrs = metric_crs_for(ref) if ref is not None else "EPSG:4546"
+    for name, frame in layers.items():
+        frame = frame.copy()
+        if name == "communities":
+            area = pd.to_numeric(frame["area_km2"], errors="coerce")
+            missing = area.isna() | (area <= 0)
+            if missing.any():
+                area = area.where(~missing, frame.to_crs(mcrs).area / 1e6)
+            frame["area_km2"] = area.round(3)
+            hh = pd.to_numeric(frame["households"], errors="coerce").fillna(0)
+            frame["density"] = (hh / area.where(area > 0)).round(0)
+        if name in TOLERANCE_M:
+            frame = simplify_m(frame, TOLERANCE_M[name], mcrs)
+        frame, ok = shift_to(frame, tiles_crs)
+        out.shift_ok = out.shift_ok and ok
+        out.layers[name] = round_coords(frame)
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# classification
+
+
+def density_breaks(values: pd.Series, n: int = len(DENSITY_COLORS)) -> list[float]:
+    """Upper class limits (quantiles of the positive values, rounded to 2 significant digits)."""
+    v = pd.to_numeric(pd.Series(values), errors="coerce").astype(float)
+    v = v[np.isfinite(v) & (v > 0)]
+    if v.empty:
+        return []
+    n = max(1, min(n, v.nunique()))
+    qs = np.quantile(v, np.linspace(0, 1, n + 1)[1:])
+    breaks: list[float] = []
+    for q in qs:
+        step = 10.0 ** (math.floor(math.log10(q)) - 1)  # two significant digits, rounded up
+        r = float(math.ceil(q / step - 1e-9) * step)
+        if not breaks or r > breaks[-1]:
+            breaks.append(r)
+    return breaks
+
+
+def class_colors(n: int) -> list[str]:
+    """``n`` colours spread over the density palette (light → dark)."""
+    k = len(DENSITY_COLORS)
+    if n <= 1:
+        return [DENSITY_COLORS[k // 2]] * n
+    return [DENSITY_COLORS[round(i * (k - 1) / (n - 1))] for i in range(n)]
+
+
+def density_color(value: float | None, breaks: list[float]) -> str:
+    """Fill colour of a density value for the given class limits."""
+    if value is None or not np.isfinite(value) or value <= 0 or not breaks:
+        return NO_DATA_COLOR
+    colors = class_colors(len(breaks))
+    for color, upper in zip(colors, breaks):
+        if value <= upper:
+            return color
+    return colors[-1]
+
+
+# --------------------------------------------------------------------------------------------
+# small Leaflet elements
+
+
+class HtmlControl(MacroElement):
+    """A plain-HTML Leaflet control (legends): no external scripts, no d3."""
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+        var {{ this.get_name() }} = L.control({position: {{ this.position|tojson }}});
+        {{ this.get_name() }}.onAdd = function (map) {
+            var div = L.DomUtil.create("div", "gridgov-legend");
+            div.innerHTML = {{ this.html|tojson }};
+            L.DomEvent.disableClickPropagation(div);
+            L.DomEvent.disableScrollPropagation(div);
+            return div;
+        };
+        {{ this.get_name() }}.addTo({{ this._parent.get_name() }});
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, html: str, position: str = "bottomright"):
+        super().__init__()
+        self._name = "HtmlControl"
+        self.html = html
+        self.position = position
+
+
+class Attribution(MacroElement):
+    """Add a data source line to the map's attribution control."""
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+        {{ this._parent.get_name() }}.attributionControl.setPrefix("Leaflet");
+        {{ this._parent.get_name() }}.attributionControl.addAttribution({{ this.text|tojson }});
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, text: str):
+        super().__init__()
+        self._name = "Attribution"
+        self.text = text
+
+
+LEGEND_CSS = f"""
+<style>
+.leaflet-container {{ background: {BACKGROUND};
+  font-family: "Noto Sans CJK SC", "Source Han Sans SC", "Microsoft YaHei", "PingFang SC",
+  sans-serif; }}
+.leaflet-control-layers {{ font-size: 13px; line-height: 1.5; }}
+.gridgov-legend {{ background: rgba(255,255,255,.92); padding: 6px 9px; border-radius: 4px;
+  box-shadow: 0 1px 4px rgba(0,0,0,.3); font-size: 12px; line-height: 18px; max-width: 220px; }}
+.gridgov-legend b {{ display: block; margin: 2px 0; }}
+.gridgov-legend i {{ display: inline-block; width: 14px; height: 12px; margin-right: 5px;
+  vertical-align: -1px; border: 1px solid rgba(0,0,0,.15); }}
+.gridgov-legend i.dot {{ width: 10px; height: 10px; border-radius: 50%; }}
+.gridgov-legend i.line {{ height: 0; border: 0; border-top: 3px solid; vertical-align: 3px; }}
+</style>
+"""
+
+
+def _fmt(x: float) -> str:
+    return f"{x:,.0f}"
+
+
+def legend_html(breaks: list[float], unit_types: list[str], barrier_kinds: list[str], lang: str,
+                buildings: bool = False) -> str:
+    """HTML of the map legend: density classes, buildings, special unit types, barrier kinds."""
+    parts = [f"<b>{t('legend.density', lang)}</b>"]
+    lower = None
+    for color, upper in zip(class_colors(len(breaks)), breaks):
+        text = f"≤ {_fmt(upper)}" if lower is None else f"{_fmt(lower)}–{_fmt(upper)}"
+        parts.append(f'<i style="background:{color}"></i>{text}<br>')
+        lower = upper
+    parts.append(f'<i style="background:{NO_DATA_COLOR}"></i>{t("legend.no_data", lang)}<br>')
+    if buildings:
+        parts.append(f'<b>{t("layer.buildings", lang)}</b><i class="dot" style="background:'
+                     f'{BUILDING_COLOR}"></i>{t("legend.buildings", lang)}<br>')
+    if unit_types:
+        parts.append(f"<b>{t('legend.special_units', lang)}</b>")
+        for ut in unit_types:
+            color = UNIT_COLORS.get(ut, UNIT_COLORS["other"])
+            parts.append(f'<i class="dot" style="background:{color}"></i>'
+                         f'{label("unit_type", ut, lang)}<br>')
+    if barrier_kinds:
+        parts.append(f"<b>{t('legend.barriers', lang)}</b>")
+        for kind in barrier_kinds:
+            style = BARRIER_STYLES.get(kind, BARRIER_DEFAULT)
+            dash = "dashed" if "dashArray" in style else "solid"
+            parts.append(f'<i class="line" style="border-color:{style["color"]};'
+                         f'border-top-style:{dash}"></i>{label("kind", kind, lang)}<br>')
+    return "".join(parts)
+
+
+# --------------------------------------------------------------------------------------------
+# layers
+
+
+ALIASES = {"kind_label": "field.kind", "type_label": "field.unit_type"}
+
+
+def _features(
+    frame: gpd.GeoDataFrame, style: list[str], tooltip: list[str]
+) -> tuple[dict, list[str]]:
+    """GeoJSON with only the styling and tooltip properties; returns it and the tooltip fields.
+
+    Tooltip fields that are empty in every row (an optional column the project did not supply)
+    are left out; single missing values show as "—".
+    """
+    fields = [f for f in tooltip if f in frame.columns and frame[f].notna().any()]
+    sub = frame[list(dict.fromkeys(style + fields)) + [frame.geometry.name]].copy()
+    for f in fields:
+        if sub[f].isna().any():
+            sub[f] = sub[f].astype(object).where(sub[f].notna(), "—")
+    return json.loads(sub.to_json(drop_id=True, na="null")), fields
+
+
+def _tooltip(fields: list[str], lang: str) -> folium.GeoJsonTooltip:
+    return folium.GeoJsonTooltip(
+        fields=fields,
+        aliases=[t(ALIASES.get(f, f"field.{f}"), lang) for f in fields],
+        localize=True,
+        sticky=True,
+        labels=True,
+    )
+
+
+def _tiles_layer(url: str, lang: str) -> folium.TileLayer:
+    host = urlparse(url).netloc.lower()
+    if "tianditu" in host:
+        attr, subdomains = "© 天地图 Tianditu", "01234567"
+    elif "autonavi" in host or "amap" in host:
+        attr, subdomains = "© 高德地图 AMap", "1234"
+    elif "openstreetmap" in host:
+        attr, subdomains = "© OpenStreetMap contributors", "abc"
+    else:
+        attr, subdomains = host or "tiles", "abc"
+    return folium.TileLayer(
+        tiles=url, attr=attr, name=t("layer.basemap", lang), subdomains=subdomains,
+        max_zoom=18, overlay=False, control=True,
+    )
+
+
+@dataclass
+class MapInfo:
+    """What the map shows, for captions and tests."""
+
+    buildings_total: int = 0
+    buildings_drawn: int = 0
+    breaks: list[float] = field(default_factory=list)
+    layers: list[str] = field(default_factory=list)
+
+
+def build_map(
+    display: Display,
+    *,
+    lang: str = "zh",
+    street_code: str | None = None,
+    tiles: str | None = None,
+    attribution: str | None = None,
+    max_buildings: int = MAX_BUILDINGS,
+) -> tuple[folium.Map, MapInfo]:
+    """Assemble the folium map: communities density, streets, barriers, special units, buildings.
+
+    ``street_code`` selects one street: the map zooms to it and draws its buildings.
+    """
+    layers = display.layers
+    info = MapInfo()
+    m = folium.Map(tiles=None, control_scale=True, zoom_start=11, location=[40.82, 111.67])
+    m.get_root().header.add_child(Element(LEGEND_CSS), name="gridgov_css")
+    if tiles:
+        _tiles_layer(tiles, lang).add_to(m)
+
+    streets = layers.get("streets")
+    communities = layers.get("communities")
+
+    if communities is not None and not communities.empty:
+        info.breaks = breaks = density_breaks(communities["density"])
+        data, fields = _features(communities, ["community_code"], [
+            "community_name", "community_code", "households", "residents", "density", "area_km2"])
+        colors = {
+            code: density_color(d, breaks)
+            for code, d in zip(communities["community_code"], communities["density"])
+        }
+        opacity = 0.55 if tiles else 0.75  # let a basemap show through
+        fg = folium.FeatureGroup(name=t("layer.communities", lang), show=True)
+        folium.GeoJson(
+            data,
+            style_function=lambda f: {
+                "fillColor": colors.get(f["properties"]["community_code"], NO_DATA_COLOR),
+                "color": "#ffffff", "weight": 0.8, "fillOpacity": opacity,
+            },
+            highlight_function=lambda f: {"weight": 2.5, "color": "#333333"},
+            tooltip=_tooltip(fields, lang),
+            smooth_factor=1.0,
+        ).add_to(fg)
+        fg.add_to(m)
+        info.layers.append("communities")
+
+    barriers = layers.get("barriers")
+    kinds: list[str] = []
+    if barriers is not None and not barriers.empty:
+        barriers = barriers.copy()
+        kinds = sorted(barriers["kind"].dropna().astype(str).unique())
+        barriers["kind_label"] = [label("kind", k, lang) for k in barriers["kind"]]
+        data, fields = _features(barriers, ["kind"], ["kind_label", "name"])
+        fg = folium.FeatureGroup(name=t("layer.barriers", lang), show=True)
+        folium.GeoJson(
+            data,
+            style_function=lambda f: {
+                **BARRIER_STYLES.get(f["properties"]["kind"], BARRIER_DEFAULT), "opacity": 0.9,
+            },
+            tooltip=_tooltip(fields, lang),
+        ).add_to(fg)
+        fg.add_to(m)
+        info.layers.append("barriers")
+
+    if streets is not None and not streets.empty:
+        streets = streets.copy()
+        streets["function_type"] = [
+            None if pd.isna(v) else label("function_type", v, lang)
+            for v in streets["function_type"]
+        ]
+        data, fields = _features(streets, [], ["street_name", "street_code", "function_type"])
+        fg = folium.FeatureGroup(name=t("layer.streets", lang), show=True)
+        folium.GeoJson(
+            data,
+            style_function=lambda f: {
+                "color": "#1b3a5c", "weight": 2.2, "fill": False, "opacity": 0.9,
+            },
+            highlight_function=lambda f: {"weight": 4, "color": "#0b63c4"},
+            tooltip=_tooltip(fields, lang),
+        ).add_to(fg)
+        fg.add_to(m)
+        info.layers.append("streets")
+
+    buildings = layers.get("buildings")
+    if street_code and buildings is not None:
+        sel = buildings[buildings["street_code"] == street_code]
+        info.buildings_total = len(sel)
+        if len(sel) > max_buildings:
+            sel = sel.nlargest(max_buildings, "households")
+        info.buildings_drawn = len(sel)
+        if len(sel):
+            sel = sel.copy()
+            hh = pd.to_numeric(sel["households"], errors="coerce").fillna(0)
+            sel["r"] = np.clip(2 + np.sqrt(hh) / 2.5, 2, 9).round(1)
+            data, fields = _features(sel, ["r"], ["building_id", "households", "residents"])
+            fg = folium.FeatureGroup(name=t("layer.buildings", lang), show=True)
+            folium.GeoJson(
+                data,
+                marker=folium.CircleMarker(radius=3, weight=0.6, color="#08306b",
+                                           fill=True, fill_color=BUILDING_COLOR, fill_opacity=0.7),
+                style_function=lambda f: {"radius": f["properties"]["r"]},
+                tooltip=_tooltip(fields, lang),
+            ).add_to(fg)
+            fg.add_to(m)
+            info.layers.append("buildings")
+
+    units = layers.get("special_units")
+    unit_types: list[str] = []
+    if units is not None and not units.empty:
+        units = units.copy()
+        unit_types = sorted(units["unit_type"].dropna().astype(str).unique(),
+                            key=lambda u: list(UNIT_COLORS).index(u) if u in UNIT_COLORS else 99)
+        units["type_label"] = [label("unit_type", u, lang) for u in units["unit_type"]]
+        data, fields = _features(units, ["unit_type"],
+                                 ["unit_name", "type_label", "households", "headcount"])
+        fg = folium.FeatureGroup(name=t("layer.special_units", lang), show=True)
+        folium.GeoJson(
+            data,
+            marker=folium.CircleMarker(radius=5, weight=1.2, color="#ffffff", fill=True,
+                                       fill_opacity=0.95),
+            style_function=lambda f: {
+                "fillColor": UNIT_COLORS.get(f["properties"]["unit_type"], UNIT_COLORS["other"]),
+            },
+            tooltip=_tooltip(fields, lang),
+        ).add_to(fg)
+        fg.add_to(m)
+        info.layers.append("special_units")
+
+    HtmlControl(legend_html(info.breaks, unit_types, kinds, lang,
+                            buildings="buildings" in info.layers)).add_to(m)
+    if attribution:
+        Attribution(attribution).add_to(m)
+    folium.LayerControl(collapsed=False, position="topright").add_to(m)
+
+    focus = None
+    if street_code and streets is not None:
+        focus = streets[streets["street_code"] == street_code]
+    if focus is None or focus.empty:
+        focus = next((f for f in (streets, communities) if f is not None and not f.empty), None)
+    if focus is not None:
+        x0, y0, x1, y1 = focus.total_bounds
+        m.fit_bounds([[y0, x0], [y1, x1]])
+    return m, info

@@ -1,0 +1,141 @@
+"""The map builder and the offline assets, without Streamlit or a browser."""
+from __future__ import annotations
+
+import re
+
+import folium
+import geopandas as gpd
+import numpy as np
+import pytest
+import shapely
+from shapely.geometry import Polygon
+from streamlit_folium import _get_header, _get_map_string
+
+from app_pages import assets
+from app_pages._mapbuild import (
+    DENSITY_COLORS,
+    NO_DATA_COLOR,
+    build_map,
+    density_breaks,
+    density_color,
+    detect_tiles_crs,
+    prepare_display,
+    round_coords,
+    simplify_m,
+)
+from app_pages._shared import load_map_layers
+from app_pages.i18n import LANGS, STRINGS, label, t
+
+
+@pytest.fixture(scope="module")
+def display(project):
+    return prepare_display(load_map_layers(str(project.db), 0.0))
+
+
+def _links(m: folium.Map) -> tuple[list[str], list[str]]:
+    """The script and stylesheet URLs streamlit-folium would load (its own walk)."""
+    js, css = [], []
+    stack = [m]
+    while stack:
+        el = stack.pop()
+        js += [u for _, u in getattr(el, "default_js", [])]
+        css += [u for _, u in getattr(el, "default_css", [])]
+        stack.extend(getattr(el, "_children", {}).values())
+    return js, css
+
+
+def test_every_string_has_both_languages():
+    for key, pair in STRINGS.items():
+        assert len(pair) == len(LANGS) and all(pair), key
+    assert t("nav.map", "en") == "Map" and t("nav.map", "zh") == "地图"
+    assert t("no.such.key", "en") == "no.such.key"
+    assert label("unit_type", "school", "zh") == "学校"
+    assert label("unit_type", "spaceport", "en") == "spaceport"
+
+
+def test_community_density_is_households_per_km2(display, project):
+    comm = display.layers["communities"]
+    assert len(comm) == project.communities
+    assert comm["households"].sum() == project.households
+    expected = (comm["households"] / comm["area_km2"]).round(0)
+    assert np.allclose(comm["density"], expected)
+
+
+def test_coordinates_are_rounded_and_simplified():
+    # a 1 km square with 2000 vertices on its edges, near Hohhot
+    square = shapely.segmentize(Polygon([(111.6, 40.8), (111.612, 40.8), (111.612, 40.809),
+                                         (111.6, 40.809)]), 0.00002)
+    frame = gpd.GeoDataFrame({"a": [1]}, geometry=[square], crs="EPSG:4326")
+    assert shapely.get_num_coordinates(square) > 1000
+    simple = round_coords(simplify_m(frame, 10.0, "EPSG:4546"))
+    assert shapely.get_num_coordinates(simple.geometry.iloc[0]) <= 6
+    coords = shapely.get_coordinates(simple.geometry.values)
+    assert np.allclose(coords, np.round(coords, 5), atol=0)
+    assert simple.crs.to_epsg() == 4326
+
+
+def test_density_classes():
+    breaks = density_breaks(np.array([100, 200, 300, 400, 500, 600, 700.0, 0, np.nan]))
+    assert breaks == sorted(breaks) and breaks[-1] >= 700
+    assert density_color(0, breaks) == NO_DATA_COLOR
+    assert density_color(float("nan"), breaks) == NO_DATA_COLOR
+    assert density_color(100, breaks) == DENSITY_COLORS[0]
+    assert density_color(700, breaks) == DENSITY_COLORS[-1]
+    assert density_breaks(np.array([np.nan, 0.0])) == []
+
+
+def test_tiles_crs_detection():
+    assert detect_tiles_crs("https://webrd01.is.autonavi.com/appmaptile?x={x}") == "GCJ-02"
+    assert detect_tiles_crs("https://tile.openstreetmap.org/{z}/{x}/{y}.png") == "EPSG:4326"
+    assert detect_tiles_crs("https://t0.tianditu.gov.cn/DataServer?T=vec_w") == "EPSG:4326"
+    assert detect_tiles_crs(None) == "EPSG:4326"
+
+
+def test_gcj02_shift_moves_data_east_and_north(project):
+    layers = load_map_layers(str(project.db), 0.0)
+    wgs = prepare_display(layers).layers["streets"].geometry.iloc[0].centroid
+    gcj = prepare_display(layers, "GCJ-02").layers["streets"].geometry.iloc[0].centroid
+    dx_m = (gcj.x - wgs.x) * 111_320 * np.cos(np.radians(wgs.y))
+    dy_m = (gcj.y - wgs.y) * 110_540
+    assert 400 < dx_m < 800 and 50 < dy_m < 300  # about +600 m east, +150 m north at Hohhot
+
+
+def test_map_layers_and_buildings_only_for_one_street(display, project):
+    m, info = build_map(display, lang="zh")
+    assert info.layers == ["communities", "barriers", "streets", "special_units"]
+    assert info.buildings_drawn == 0
+    code, n = next(iter(project.buildings_per_street.items()))
+    m, info = build_map(display, lang="en", street_code=code)
+    assert "buildings" in info.layers and info.buildings_drawn == info.buildings_total == n
+    _, info = build_map(display, street_code=code, max_buildings=5)
+    assert info.buildings_drawn == 5 and info.buildings_total == n
+
+
+def test_map_is_offline_and_small(display, project, tmp_path):
+    m, _ = build_map(display, lang="zh", street_code=next(iter(project.buildings_per_street)))
+    dropped = assets.localize_map(m)
+    assert "bootstrap" in dropped and "awesome_markers" in dropped
+    js, css = _links(m)
+    assert js and css
+    for url in js + css:
+        assert url.startswith("../../app/static/vendor/"), url
+    # the files those URLs name exist once vendored
+    vendor = assets.ensure_vendor(tmp_path / "static")
+    for url in js + css:
+        assert (vendor / url.removeprefix("../../app/static/vendor/")).is_file(), url
+    assert (vendor / "leaflet" / "images" / "layers.png").is_file()
+    # what streamlit-folium sends: no external URL anywhere, and small
+    m.get_root().render()
+    script, header = _get_map_string(m), _get_header(m)
+    assert not re.search(r"https?://", script + header)
+    assert len(script) < 60_000
+    # folium's class defaults are untouched (notebooks in the same process keep working)
+    assert folium.Map.default_js[0][1].startswith("https://")
+
+
+def test_inline_assets_are_data_urls(display):
+    m, _ = build_map(display)
+    assets.localize_map(m, inline=True)
+    js, css = _links(m)
+    assert all(u.startswith("data:text/javascript;base64,") for u in js)
+    assert all(u.startswith("data:text/css;base64,") for u in css)
