@@ -67,10 +67,17 @@ with st.sidebar:
                 wrap_lines=True)
 
 # ---- router ------------------------------------------------------------------------------
+# (file in app_pages/, title key, url path); a page whose file is absent is left out.
+PAGES = [
+    ("overview.py", "nav.overview", "overview"),
+    ("map.py", "nav.map", "map"),
+    ("planner.py", "nav.planner", "planner"),
+    ("hotspots.py", "nav.hotspots", "hotspots"),
+    ("leaders.py", "nav.leaders", "leaders"),
+]
 pages = [
-    st.Page(HERE / "app_pages" / "overview.py", title=t("nav.overview"),
-            url_path="overview", default=True),
-    st.Page(HERE / "app_pages" / "map.py", title=t("nav.map"), url_path="map"),
+    st.Page(HERE / "app_pages" / f, title=t(key), url_path=url, default=(url == "overview"))
+    for f, key, url in PAGES if (HERE / "app_pages" / f).exists()
 ]
 page = st.navigation(pages)
 

@@ -199,6 +199,20 @@ STRINGS: dict[str, tuple[str, str]] = {
 }
 
 
+def _load_page_strings() -> None:
+    """Merge ``STRINGS`` of every ``app_pages/strings_<page>.py`` (one file per page, so pages
+    can be added without touching this file)."""
+    import importlib
+    from pathlib import Path
+
+    for path in sorted(Path(__file__).resolve().parent.glob("strings_*.py")):
+        mod = importlib.import_module(f"app_pages.{path.stem}")
+        STRINGS.update(getattr(mod, "STRINGS", {}))
+
+
+_load_page_strings()
+
+
 def current_lang() -> str:
     """The language chosen in the sidebar (``"zh"`` unless the user picked English)."""
     try:
