@@ -21,7 +21,7 @@ from pipelines.layers import LAYERS
 log = logging.getLogger(__name__)
 
 # Tables that keep history across runs: copied from the previous database into the new one.
-HISTORY_TABLES = ("runs", "plans", "plan_grids", "plan_members", "plan_metrics")
+HISTORY_TABLES = ("runs", "plans", "plan_grids", "plan_members", "grid_metrics")
 
 
 def db_path(project_dir: str | Path) -> Path:
@@ -129,6 +129,9 @@ def _carry_history(con, old: Path) -> None:
                 con.execute(f'CREATE TABLE "{t}" AS SELECT * FROM old."{t}"')
     finally:
         con.execute("DETACH old")
+    from pipelines.plans import publish_current
+
+    publish_current(con)
 
 
 def _record_run(con, run_id, started, status, settings, fingerprint, summary) -> None:

@@ -1,0 +1,749 @@
+"""Stage ``hotspots``: incident aggregation, Gi* hot spots, emerging hot spots, risk index,
+forecast with backtest, and case timeliness.
+
+Reads ``incidents`` (skips when absent or empty), ``grids`` (+ ``grid_members``) when present —
+otherwise a regular square or hexagonal cell grid over ``communities`` — and ``buildings`` /
+``special_units`` for the risk index. Writes:
+
+=====================  =====================================================================
+table                  one row per
+=====================  =====================================================================
+hotspots               unit × category × period (contract; ``all``/``all`` rows carry the
+                       emerging-hot-spot ``trend_class``)
+grid_risk              unit: ``risk_score`` (0–100) and ``components`` (JSON)
+case_timeliness        grid, staff and street (contract)
+forecast               unit × method: next month's expected incidents
+forecast_backtest      target month (or ``mean``) × method × area share: hit rate, PAI, MAE
+incident_counts        unit × category × period with counts, per km², per 1,000 residents
+hotspot_units          the analysis units (grids or cells) with area, residents and geometry
+hotspot_density        raster cell of the kernel density surface (cell centre point)
+=====================  =====================================================================
+
+Everything is documented in ``docs/hotspots.md``; the settings are ``DEFAULTS`` below, under
+``[hotspots]`` in ``gridgov.toml``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from collections.abc import Callable
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import shapely
+from pyproj import Transformer
+
+from geo import forecast as fc
+from geo import hotspots as hs
+from geo.timeliness import case_timeliness
+from pipelines.config import deep_merge
+from pipelines.db import read_gdf, table_exists, write_gdf
+
+log = logging.getLogger(__name__)
+
+DEFAULTS: dict[str, Any] = {
+    # analysis units
+    "use_grids": True,  # use the `grids` table when it exists
+    "cell_size_m": 500.0,  # fallback cells: square side / hex centre spacing (metres)
+    "cell_shape": "square",  # "square" or "hex"
+    "drop_empty_cells": True,  # leave out cells without incidents, buildings or special units
+    # spatial weights of Gi*
+    "weights": "knn",  # "knn" or "distance_band"
+    "k": 8,  # neighbours (knn) / target neighbours for the automatic band
+    "band_m": None,  # distance band in metres; None = chosen from the data
+    "value": "count",  # Gi* on "count" or "density" (count per km²)
+    # significance
+    "fdr": True,  # Benjamini–Hochberg across units, per category and period
+    "alpha": 0.05,  # significance of a bin in the emerging hot spot analysis
+    "trend_alpha": 0.05,  # Mann–Kendall trend significance
+    "min_periods": 10,  # fewer months: no emerging hot spot analysis
+    "max_categories": 20,  # analyse the N most frequent categories separately
+    "min_category_incidents": 30,  # ... with at least this many incidents
+    "household_size": 2.5,  # residents per household when `residents` is missing
+    "kde": {
+        "bandwidth_m": None,  # None = median spacing of unit centres, within 200–2000 m
+        "cell_m": 100.0,  # raster cell of the density surface
+        "kernel": "quartic",  # or "epanechnikov"
+        "write": True,  # write the `hotspot_density` table
+    },
+    "risk": {
+        "weights": {
+            "incidents": 0.4,
+            "elderly_alone": 0.2,
+            "disabled": 0.15,
+            "low_income": 0.15,
+            "special_units": 0.1,
+        },
+        "normalise": "minmax",  # or "rank"
+        "months": 12,  # incidents of the last N months count towards the risk
+        "severity_weights": {"1": 0.5, "2": 0.75, "3": 1.0, "4": 1.5, "5": 2.0},
+        "category_weights": {},  # category -> weight (default 1.0)
+    },
+    "forecast": {
+        "enabled": True,
+        "backtest_months": 6,  # rolling origins
+        "area_shares": [0.05, 0.10, 0.20],
+        "train_window": 12,  # months of targets the model learns from
+        "max_iter": 60,
+        "kde_window": 12,  # months of past events in the KDE baseline
+        "seed": 0,
+        "threads": 1,  # model threads (OpenMP); more only helps on an idle machine
+    },
+    "timeliness": {
+        "deadlines": {},  # {class: {respond_hours, close_hours}} overrides
+        "category_deadlines": {},  # {category: [respond_hours, close_hours]}
+        "emergency_severity": 5,
+        "utility_keywords": None,  # None = built-in list (water/power/gas/heating, 供水/停电 …)
+        "complex_keywords": None,  # None = built-in list (complex, 疑难, 复杂)
+    },
+}
+
+_T = "__hs_units"
+_A = "__hs_assigned"
+
+
+def _metric_crs(con, settings: dict) -> str:
+    if settings.get("metric_crs"):
+        return str(settings["metric_crs"])
+    lon = con.execute(
+        "SELECT avg(ST_X(ST_Centroid(geometry))) FROM incidents WHERE geometry IS NOT NULL"
+    ).fetchone()[0]
+    try:
+        from geo.chinacrs import metric_crs
+
+        return metric_crs(float(lon))
+    except ImportError:  # pragma: no cover - chinacrs ships with the project
+        return f"EPSG:{4534 + round((float(lon) - 75) / 3)}"
+
+
+def _columns(con, table: str) -> set[str]:
+    return {r[0] for r in con.execute(f'DESCRIBE "{table}"').fetchall()}
+
+
+def _units(con, cfg: dict, crs: str) -> tuple[gpd.GeoDataFrame, str]:
+    """Analysis units in the metric CRS: the `grids` table, or a regular cell grid."""
+    if cfg["use_grids"] and table_exists(con, "grids"):
+        grids = read_gdf(
+            con,
+            "SELECT CAST(grid_id AS VARCHAR) AS grid_id, geometry FROM grids "
+            "WHERE geometry IS NOT NULL",
+        )
+        if len(grids):
+            grids = (
+                grids.dissolve("grid_id", as_index=False)
+                if grids["grid_id"].duplicated().any()
+                else grids
+            )
+            return grids.to_crs(crs)[["grid_id", "geometry"]], "grids"
+    comm = (
+        read_gdf(con, "SELECT geometry FROM communities WHERE geometry IS NOT NULL")
+        if table_exists(con, "communities")
+        else None
+    )
+    if comm is None or comm.empty:
+        # no communities: cover the incidents themselves
+        comm = read_gdf(con, "SELECT ST_Envelope_Agg(geometry) AS geometry FROM incidents")
+    cells = hs.cell_grid(comm.to_crs(crs), cfg["cell_size_m"], cfg["cell_shape"])
+    return cells, cfg["cell_shape"]
+
+
+def _assign_incidents(con, units4326: gpd.GeoDataFrame) -> tuple[pd.Timestamp, int]:
+    """Spatial join of incidents to units in DuckDB → temp table ``__hs_assigned``.
+
+    Returns the first incident's time and the number of months (first to last, no gaps).
+    """
+    write_gdf(con, _T, units4326[["grid_id", "geometry"]])
+    cols = _columns(con, "incidents")
+    sev = "TRY_CAST(severity AS INTEGER)" if "severity" in cols else "NULL"
+    start = pd.Timestamp(
+        con.execute(
+            "SELECT min(occurred_at) FROM incidents WHERE geometry IS NOT NULL AND occurred_at IS NOT NULL"
+        ).fetchone()[0]
+    )
+    base = start.year * 12 + start.month - 1
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE {_A} AS
+        WITH inc AS (
+            SELECT rowid AS rid, geometry, occurred_at,
+                   coalesce(nullif(trim(CAST(category AS VARCHAR)), ''), 'unknown') AS category,
+                   CASE WHEN {sev} IS NULL THEN 3 ELSE least(greatest({sev}, 1), 5) END AS severity
+            FROM incidents
+            WHERE geometry IS NOT NULL AND occurred_at IS NOT NULL
+        ),
+        hits AS (
+            SELECT inc.rid, min(u.grid_id) AS grid_id
+            FROM inc JOIN {_T} u ON ST_Intersects(u.geometry, inc.geometry)
+            GROUP BY inc.rid
+        ),
+        final AS (
+            SELECT inc.rid, hits.grid_id, inc.category, inc.severity,
+                   CAST(year(inc.occurred_at) * 12 + month(inc.occurred_at) - 1 - {base} AS INTEGER)
+                       AS month_idx,
+                   ST_X(inc.geometry) AS lon, ST_Y(inc.geometry) AS lat
+            FROM inc LEFT JOIN hits USING (rid)
+        )
+        SELECT * FROM final
+    """)
+    n_months = con.execute(f"SELECT max(month_idx) + 1 FROM {_A}").fetchone()[0]
+    return start, int(n_months or 0)
+
+
+def _occupied_cells(con) -> set[str]:
+    """Cells holding at least one incident, building or special unit (the others are empty land,
+    left out like the empty locations of ArcGIS's space-time cube)."""
+    q = [f"SELECT DISTINCT grid_id FROM {_A} WHERE grid_id IS NOT NULL"]
+    for layer in ("buildings", "special_units"):
+        if table_exists(con, layer):
+            q.append(
+                f"SELECT DISTINCT u.grid_id FROM {layer} b JOIN {_T} u "
+                "ON ST_Intersects(u.geometry, ST_PointOnSurface(b.geometry)) "
+                "WHERE b.geometry IS NOT NULL"
+            )
+    return {r[0] for r in con.execute(" UNION ".join(q)).fetchall()}
+
+
+def _period_labels(start: pd.Timestamp, n: int) -> list[str]:
+    first = pd.Period(start, freq="M")
+    return [str(first + i) for i in range(n)]
+
+
+def _unit_people(con, units4326: gpd.GeoDataFrame, source: str, cfg: dict) -> pd.DataFrame:
+    """Residents and vulnerable people per unit (grid_members when given, else spatial join)."""
+    idx = pd.Index(units4326["grid_id"], name="grid_id")
+    out = pd.DataFrame(
+        0.0,
+        index=idx,
+        columns=["residents", "elderly_alone", "disabled", "low_income", "special_units"],
+    )
+    if table_exists(con, "buildings"):
+        cols = _columns(con, "buildings")
+        hh = float(cfg["household_size"])
+        res = (
+            (
+                "coalesce(TRY_CAST(b.residents AS DOUBLE), TRY_CAST(b.households AS DOUBLE) * "
+                f"{hh}, 0)"
+            )
+            if "residents" in cols
+            else f"coalesce(TRY_CAST(b.households AS DOUBLE) * {hh}, 0)"
+        )
+        parts = [f"sum({res}) AS residents"]
+        for c in ("elderly_alone", "disabled", "low_income"):
+            parts.append(
+                f"sum(coalesce(TRY_CAST(b.{c} AS DOUBLE), 0)) AS {c}"
+                if c in cols
+                else f"0.0 AS {c}"
+            )
+        sel = ", ".join(parts)
+        if source == "grids" and table_exists(con, "grid_members") and "building_id" in cols:
+            q = (
+                f"SELECT CAST(m.grid_id AS VARCHAR) AS grid_id, {sel} FROM buildings b "
+                "JOIN grid_members m ON CAST(m.building_id AS VARCHAR) = CAST(b.building_id AS VARCHAR) "
+                "GROUP BY 1"
+            )
+        else:
+            q = (
+                f"SELECT u.grid_id, {sel} FROM buildings b JOIN {_T} u "
+                "ON ST_Intersects(u.geometry, ST_PointOnSurface(b.geometry)) "
+                "WHERE b.geometry IS NOT NULL GROUP BY 1"
+            )
+        df = con.execute(q).df().set_index("grid_id")
+        df = df[df.index.isin(idx)]
+        out.loc[df.index, ["residents", "elderly_alone", "disabled", "low_income"]] = df[
+            ["residents", "elderly_alone", "disabled", "low_income"]
+        ].to_numpy(float)
+    if table_exists(con, "special_units"):
+        df = (
+            con.execute(
+                f"SELECT u.grid_id, count(*) AS n FROM special_units s JOIN {_T} u "
+                "ON ST_Intersects(u.geometry, ST_PointOnSurface(s.geometry)) "
+                "WHERE s.geometry IS NOT NULL GROUP BY 1"
+            )
+            .df()
+            .set_index("grid_id")
+        )
+        df = df[df.index.isin(idx)]
+        out.loc[df.index, "special_units"] = df["n"].to_numpy(float)
+    return out
+
+
+def _categories(counts: pd.DataFrame, cfg: dict) -> tuple[list[str], list[str]]:
+    tot = counts.groupby("category")["n"].sum().sort_values(ascending=False)
+    keep = tot[tot >= cfg["min_category_incidents"]].index[: cfg["max_categories"]].tolist()
+    return keep, [c for c in tot.index if c not in keep]
+
+
+def _panel(counts: pd.DataFrame, units: pd.Index, n_months: int) -> np.ndarray:
+    y = np.zeros((len(units), n_months))
+    if len(counts):
+        r = units.get_indexer(counts["grid_id"])
+        np.add.at(y, (r, counts["month_idx"].to_numpy()), counts["n"].to_numpy(float))
+    return y
+
+
+def _hotspot_rows(
+    unit_ids: np.ndarray,
+    category: str,
+    periods: list[str],
+    y: np.ndarray,
+    w,
+    cfg: dict,
+    area_km2: np.ndarray,
+    warnings: list[str],
+) -> pd.DataFrame:
+    """Rows of `hotspots` for one category: overall ('all') and each month."""
+    vals = y if cfg["value"] == "count" else y / area_km2[:, None]
+    total = vals.sum(axis=1)
+    z_all, p_all = hs.gi_star(total, w)
+    q_all = hs.fdr_bh(p_all)
+    z_m, p_m = hs.gi_star(vals, w)
+    q_m = hs.fdr_bh(p_m, axis=0)
+    use_all = q_all if cfg["fdr"] else p_all
+    use_m = q_m if cfg["fdr"] else p_m
+    trend = np.full(len(unit_ids), None, dtype=object)
+    if y.shape[1] >= cfg["min_periods"]:
+        trend = hs.classify_emerging(
+            z_m,
+            use_m <= cfg["alpha"],
+            trend_alpha=cfg["trend_alpha"],
+            min_periods=cfg["min_periods"],
+        )
+    elif category == "all":
+        warnings.append(
+            f"只有 {y.shape[1]} 个月的数据，少于 {cfg['min_periods']} 个月，未做新兴热点分析。 / "
+            f"Only {y.shape[1]} months of incidents (< {cfg['min_periods']}): no emerging hot spot "
+            "analysis; trend_class is empty."
+        )
+    n, t = y.shape
+    overall = pd.DataFrame(
+        {
+            "grid_id": unit_ids,
+            "category": category,
+            "period": "all",
+            "z_score": z_all,
+            "p_value": p_all,
+            "p_fdr": q_all,
+            "hotspot_class": hs.hotspot_classes(z_all, use_all),
+            "trend_class": trend,
+        }
+    )
+    monthly = pd.DataFrame(
+        {
+            "grid_id": np.repeat(unit_ids, t),
+            "category": category,
+            "period": np.tile(np.asarray(periods, dtype=object), n),
+            "z_score": z_m.ravel(),
+            "p_value": p_m.ravel(),
+            "p_fdr": q_m.ravel(),
+            "hotspot_class": hs.hotspot_classes(z_m, use_m).ravel(),
+            "trend_class": None,
+        }
+    )
+    return pd.concat([overall, monthly], ignore_index=True)
+
+
+def _kde_bandwidth(cfg: dict, xy: np.ndarray) -> float:
+    if cfg["kde"]["bandwidth_m"]:
+        return float(cfg["kde"]["bandwidth_m"])
+    if len(xy) < 2:
+        return 500.0
+    from scipy.spatial import cKDTree
+
+    d, _ = cKDTree(xy).query(xy, k=2)
+    return float(min(max(np.median(d[:, 1]), 200.0), 2000.0))
+
+
+def run(con, settings: dict, *, progress: Callable[[str], None] | None = None) -> dict:
+    """Run the hotspot stage on ``con``; return a summary (``{"skipped": reason}`` without incidents)."""
+    say = progress or (lambda _m: None)
+    cfg = deep_merge(DEFAULTS, (settings or {}).get("hotspots") or {})
+    t_start = time.perf_counter()
+    timings: dict[str, float] = {}
+
+    def tick(name: str, t0: float) -> float:
+        now = time.perf_counter()
+        timings[name] = round(now - t0, 2)
+        return now
+
+    if not table_exists(con, "incidents"):
+        return {"skipped": "没有事件表 / no incidents table"}
+    n_total = con.execute("SELECT count(*) FROM incidents").fetchone()[0]
+    n_usable = con.execute(
+        "SELECT count(*) FROM incidents WHERE geometry IS NOT NULL AND occurred_at IS NOT NULL"
+    ).fetchone()[0]
+    if n_usable == 0:
+        return {"skipped": "事件表为空或没有坐标/时间 / incidents table has no located, dated rows"}
+    warnings: list[str] = []
+
+    t0 = time.perf_counter()
+    crs = _metric_crs(con, settings or {})
+    units, source = _units(con, cfg, crs)
+    units = units.reset_index(drop=True)
+    units4326 = units.to_crs("EPSG:4326")
+    start, n_months = _assign_incidents(con, units4326)
+    if source != "grids" and cfg["drop_empty_cells"]:
+        keep = units["grid_id"].isin(_occupied_cells(con)).to_numpy()
+        units, units4326 = (
+            units[keep].reset_index(drop=True),
+            units4326[keep].reset_index(drop=True),
+        )
+        write_gdf(con, _T, units4326[["grid_id", "geometry"]])
+    unit_ids = units["grid_id"].to_numpy(dtype=object)
+    uindex = pd.Index(unit_ids)
+    area_km2 = units.geometry.area.to_numpy() / 1e6
+    say(f"分析单元 / units: {len(units)} ({source})")
+    t0 = tick("units_and_join", t0)
+    periods = _period_labels(start, n_months)
+    n_unassigned = con.execute(f"SELECT count(*) FROM {_A} WHERE grid_id IS NULL").fetchone()[0]
+    counts = con.execute(
+        f"SELECT grid_id, category, month_idx, count(*) AS n FROM {_A} "
+        "WHERE grid_id IS NOT NULL GROUP BY ALL"
+    ).df()
+    say(
+        f"事件落入单元 / incidents joined: {n_usable - n_unassigned} of {n_usable}, {n_months} months"
+    )
+    t0 = tick("aggregate", t0)
+
+    # ---- weights and hot spots ------------------------------------------------------------
+    xy = np.column_stack([units.geometry.centroid.x, units.geometry.centroid.y])
+    w = hs.spatial_weights(xy, method=cfg["weights"], k=int(cfg["k"]), band=cfg["band_m"])
+    if cfg["weights"] == "knn":
+        weights_desc = f"knn(k={cfg['k']})"
+    else:
+        band = cfg["band_m"] or hs.auto_band(xy, k=int(cfg["k"]))
+        weights_desc = f"distance_band({band:.0f} m)"
+    cats, rest = _categories(counts, cfg)
+    y_all = _panel(counts, uindex, n_months)
+    hotspots = pd.concat(
+        [
+            _hotspot_rows(unit_ids, cat, periods, y, w, cfg, area_km2, warnings)
+            for cat, y in [("all", y_all)]
+            + [(c, _panel(counts[counts["category"] == c], uindex, n_months)) for c in cats]
+        ],
+        ignore_index=True,
+    )
+    write_gdf(con, "hotspots", hotspots)
+    if rest:
+        warnings.append(
+            f"{len(rest)} 个小类别只计入 all / {len(rest)} small categories only in 'all': "
+            + ", ".join(rest[:10])
+            + (" …" if len(rest) > 10 else "")
+        )
+    say(f"热点 / hotspots: {len(hotspots)} rows, categories all + {len(cats)}")
+    t0 = tick("hotspots", t0)
+
+    # ---- counts and units tables ------------------------------------------------------------
+    people = _unit_people(con, units4326, source, cfg)
+    _write_counts(con, counts, unit_ids, periods, area_km2, people)
+    write_gdf(
+        con,
+        "hotspot_units",
+        units4326.assign(
+            unit_type=source, area_km2=area_km2, residents=people["residents"].to_numpy()
+        )[["grid_id", "unit_type", "area_km2", "residents", "geometry"]],
+    )
+    t0 = tick("counts", t0)
+
+    # ---- kernel density (map surface, and per month for the forecast's KDE baseline) -------
+    bw = _kde_bandwidth(cfg, xy)
+    kd = _kernel_density(con, units, crs, bw, n_months, cfg)
+    kde_monthly = hs.raster_to_zones(kd, units.geometry)
+    if cfg["kde"]["write"]:
+        _write_density(con, kd, crs)
+    t0 = tick("kde", t0)
+
+    # ---- risk -------------------------------------------------------------------------------
+    _write_risk(con, _risk_components(con, people, uindex, n_months, cfg["risk"]), cfg["risk"])
+    t0 = tick("risk", t0)
+
+    # ---- forecast ---------------------------------------------------------------------------
+    fsum: dict[str, Any] = {}
+    if cfg["forecast"]["enabled"] and n_months >= fc.MIN_LAG + 3:
+        fsum = _forecast(
+            con, y_all, unit_ids, area_km2, w, people, kde_monthly, periods, start, cfg["forecast"]
+        )
+    else:
+        warnings.append("月份太少或已关闭，未做预测 / too few months (or disabled): no forecast")
+    t0 = tick("forecast", t0)
+
+    # ---- timeliness ---------------------------------------------------------------------------
+    tl = _timeliness(con, cfg["timeliness"])
+    write_gdf(con, "case_timeliness", tl)
+    t0 = tick("timeliness", t0)
+
+    con.execute(f"DROP TABLE IF EXISTS {_A}")
+    con.execute(f"DROP TABLE IF EXISTS {_T}")
+    overall = hotspots[(hotspots["category"] == "all") & (hotspots["period"] == "all")]
+    summary = {
+        "units": len(units),
+        "unit_source": source,
+        "metric_crs": crs,
+        "incidents": int(n_total),
+        "incidents_used": int(n_usable - n_unassigned),
+        "incidents_outside_units": int(n_unassigned),
+        "incidents_without_location_or_time": int(n_total - n_usable),
+        "months": n_months,
+        "first_period": periods[0],
+        "last_period": periods[-1],
+        "categories": ["all"] + cats,
+        "weights": weights_desc,
+        "hot_units": int(overall["hotspot_class"].str.startswith("hot").sum()),
+        "cold_units": int(overall["hotspot_class"].str.startswith("cold").sum()),
+        "trend_classes": {
+            str(k): int(v) for k, v in overall["trend_class"].value_counts(dropna=True).items()
+        },
+        "kde_bandwidth_m": round(bw, 1),
+        "forecast": fsum,
+        "timeliness_rows": len(tl),
+        "warnings": warnings,
+        "timings": timings,
+        "seconds_total": round(time.perf_counter() - t_start, 2),
+    }
+    log.info(
+        "hotspots: %d units, %d incidents, %d months, %d hot units",
+        summary["units"],
+        summary["incidents_used"],
+        n_months,
+        summary["hot_units"],
+    )
+    return summary
+
+
+def _kernel_density(con, units, crs: str, bw: float, n_months: int, cfg: dict) -> hs.KernelDensity:
+    """Monthly density layers of every located incident (raster over the units + one bandwidth)."""
+    pts = con.execute(f"SELECT lon, lat, month_idx FROM {_A}").fetchnumpy()
+    px, py = Transformer.from_crs("EPSG:4326", crs, always_xy=True).transform(
+        pts["lon"], pts["lat"]
+    )
+    minx, miny, maxx, maxy = units.total_bounds
+    bounds = (
+        min(minx, px.min()) - bw,
+        min(miny, py.min()) - bw,
+        max(maxx, px.max()) + bw,
+        max(maxy, py.max()) + bw,
+    )
+    return hs.kernel_density(
+        np.column_stack([px, py]),
+        bandwidth=bw,
+        cell=float(min(cfg["kde"]["cell_m"], bw / 2)),
+        bounds=bounds,
+        kernel=cfg["kde"]["kernel"],
+        layers=pts["month_idx"],
+        n_layers=n_months,
+        crs=crs,
+    )
+
+
+def _risk_components(
+    con, people: pd.DataFrame, uindex: pd.Index, n_months: int, risk_cfg: dict
+) -> pd.DataFrame:
+    """Raw risk components per unit: weighted recent incidents and the vulnerable people."""
+    sevw = {int(k): float(v) for k, v in risk_cfg["severity_weights"].items()}
+    catw = {str(k): float(v) for k, v in risk_cfg["category_weights"].items()}
+    recent = con.execute(
+        f"SELECT grid_id, category, severity, count(*) AS n FROM {_A} WHERE grid_id IS NOT NULL "
+        f"AND month_idx >= {n_months - int(risk_cfg['months'])} GROUP BY ALL"
+    ).df()
+    recent["wn"] = (
+        recent["n"]
+        * recent["severity"].map(sevw).fillna(1.0)
+        * recent["category"].map(catw).fillna(1.0)
+    )
+    comp = people[["elderly_alone", "disabled", "low_income", "special_units"]].copy()
+    comp.insert(
+        0, "incidents", recent.groupby("grid_id")["wn"].sum().reindex(uindex).fillna(0.0).to_numpy()
+    )
+    return comp
+
+
+def _forecast(
+    con, y_all, unit_ids, area_km2, w, people, kde_monthly, periods, start, fcfg: dict
+) -> dict:
+    """Backtest, next-month forecast by every method, both tables written; summary returned."""
+    static = np.log1p(
+        people[["residents", "elderly_alone", "disabled", "low_income", "special_units"]].to_numpy(
+            float
+        )
+    )
+    kw = {
+        "area": area_km2,
+        "neighbours": w,
+        "first_month": start.month,
+        "static": static,
+        "kde": kde_monthly,
+        "kde_window": int(fcfg["kde_window"]),
+        "train_window": fcfg["train_window"],
+        "max_iter": int(fcfg["max_iter"]),
+        "seed": int(fcfg["seed"]),
+        "threads": fcfg["threads"],
+    }
+    n_orig = min(int(fcfg["backtest_months"]), len(periods) - (fc.MIN_LAG + 2))
+    bt = fc.backtest(y_all, n_origins=n_orig, shares=fcfg["area_shares"], periods=periods, **kw)
+    summ = fc.summarise_backtest(bt)
+    write_gdf(con, "forecast_backtest", pd.concat([bt, summ], ignore_index=True))
+    nxt = fc.forecast_next(y_all, **kw)
+    next_period = str(pd.Period(periods[-1], freq="M") + 1)
+    rows = nxt.melt(ignore_index=False, var_name="method", value_name="predicted")
+    rows["grid_id"] = unit_ids[rows.index.to_numpy()]
+    rows["period"] = next_period
+    rows["rank"] = (
+        rows.groupby("method")["predicted"].rank(ascending=False, method="min").astype(int)
+    )
+    write_gdf(
+        con,
+        "forecast",
+        rows[["grid_id", "period", "method", "predicted", "rank"]].reset_index(drop=True),
+    )
+    return _forecast_summary(summ, next_period)
+
+
+def _write_counts(con, counts, unit_ids, periods, area_km2, people) -> None:
+    area = pd.Series(area_km2, index=unit_ids)
+    res = people["residents"]
+    frames = []
+    by_cat_month = counts.copy()
+    all_month = (
+        counts.groupby(["grid_id", "month_idx"], as_index=False)["n"].sum().assign(category="all")
+    )
+    by_cat_all = (
+        counts.groupby(["grid_id", "category"], as_index=False)["n"].sum().assign(month_idx=-1)
+    )
+    tot = counts.groupby("grid_id")["n"].sum().reindex(unit_ids).fillna(0)
+    all_all = pd.DataFrame(
+        {"grid_id": unit_ids, "category": "all", "month_idx": -1, "n": tot.to_numpy()}
+    )
+    for f in (all_all, all_month, by_cat_all, by_cat_month):
+        frames.append(f[["grid_id", "category", "month_idx", "n"]])
+    df = pd.concat(frames, ignore_index=True)
+    labels = np.asarray(periods + ["all"], dtype=object)
+    df["period"] = labels[df["month_idx"].to_numpy()]
+    df["incidents"] = df["n"].astype(int)
+    a = area.reindex(df["grid_id"]).to_numpy()
+    r = res.reindex(df["grid_id"]).to_numpy()
+    df["per_km2"] = np.where(a > 0, df["n"] / np.where(a > 0, a, 1), np.nan)
+    df["per_1000_residents"] = np.where(r > 0, 1000 * df["n"] / np.where(r > 0, r, 1), np.nan)
+    write_gdf(
+        con,
+        "incident_counts",
+        df[["grid_id", "category", "period", "incidents", "per_km2", "per_1000_residents"]],
+    )
+
+
+def _write_density(con, kd: hs.KernelDensity, crs: str) -> None:
+    dens = kd.density.sum(axis=0) if kd.density.ndim == 3 else kd.density
+    cx, cy = kd.centres()
+    keep = dens > dens.max() * 1e-3 if dens.max() > 0 else np.zeros(dens.shape, bool)
+    tr = Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
+    lon, lat = tr.transform(cx[keep], cy[keep])
+    rows, cols = np.nonzero(keep)
+    out = gpd.GeoDataFrame(
+        {
+            "cell_id": [f"K_{c}_{r}" for r, c in zip(rows, cols)],
+            "density_per_km2": dens[keep],
+            "cell_m": kd.cell,
+            "bandwidth_m": kd.bandwidth,
+        },
+        geometry=shapely.points(lon, lat),
+        crs="EPSG:4326",
+    )
+    write_gdf(con, "hotspot_density", out)
+
+
+def _write_risk(con, comp: pd.DataFrame, risk_cfg: dict) -> None:
+    """``grid_risk``: the index of the raw components, with each component's share as JSON."""
+    risk = hs.risk_index(comp, risk_cfg["weights"], method=risk_cfg["normalise"])
+    weights = {k: float(v) for k, v in risk_cfg["weights"].items()}
+    names = [c[:-5] for c in risk.columns if c.endswith("_norm")]
+    payload = []
+    raw = comp.to_numpy(float)
+    col_idx = {c: i for i, c in enumerate(comp.columns)}
+    norm = {n: risk[f"{n}_norm"].to_numpy() for n in names}
+    contrib = {n: risk[f"{n}_contribution"].to_numpy() for n in names}
+    for i in range(len(comp)):
+        payload.append(
+            json.dumps(
+                {
+                    n: {
+                        "raw": round(float(raw[i, col_idx[n]]), 4),
+                        "normalised": round(float(norm[n][i]), 4),
+                        "weight": weights.get(n, 0.0),
+                        "contribution": round(float(contrib[n][i]), 4),
+                    }
+                    for n in names
+                },
+                ensure_ascii=False,
+            )
+        )
+    out = pd.DataFrame(
+        {
+            "grid_id": comp.index.to_numpy(),
+            "risk_score": risk["risk_score"].to_numpy(),
+            "components": payload,
+        }
+    )
+    write_gdf(con, "grid_risk", out)
+    con.execute(
+        "CREATE OR REPLACE TABLE grid_risk AS SELECT grid_id, risk_score, "
+        "CAST(components AS JSON) AS components FROM grid_risk"
+    )
+
+
+def _forecast_summary(summ: pd.DataFrame, next_period: str) -> dict:
+    out: dict[str, Any] = {"next_period": next_period}
+    if summ.empty:
+        return out
+    pai = summ.pivot(index="method", columns="area_share", values="pai")
+    out["mean_pai"] = {
+        m: {f"{s:.0%}": (None if math.isnan(v) else round(float(v), 3)) for s, v in row.items()}
+        for m, row in pai.iterrows()
+    }
+    share10 = min(pai.columns, key=lambda s: abs(s - 0.10))
+    base = pai.loc[[m for m in pai.index if m != fc.MODEL], share10].dropna()
+    if len(base) and fc.MODEL in pai.index:
+        best = base.idxmax()
+        out["best_baseline"] = str(best)
+        out["model_vs_best_baseline_pai10"] = (
+            round(float(pai.loc[fc.MODEL, share10] / base[best]), 3) if base[best] > 0 else None
+        )
+    return out
+
+
+def _timeliness(con, tcfg: dict) -> pd.DataFrame:
+    cols = _columns(con, "incidents")
+    want = [
+        "occurred_at",
+        "responded_at",
+        "closed_at",
+        "category",
+        "severity",
+        "service_type",
+        "staff_id",
+        "repeat_of",
+        "street_code",
+    ]
+    sel = ", ".join(f"i.{c}" for c in want if c in cols)
+    table = con.execute(
+        f"SELECT {sel}, a.grid_id FROM incidents i LEFT JOIN {_A} a ON i.rowid = a.rid "
+        "WHERE i.occurred_at IS NOT NULL"
+    ).to_arrow_table()
+    # text columns as categoricals: millions of rows without one Python string per value
+    for i, field in enumerate(table.schema):
+        if pa.types.is_string(field.type) or pa.types.is_large_string(field.type):
+            table = table.set_column(i, field.name, pc.dictionary_encode(table.column(i)))
+    cases = table.to_pandas()
+    kw: dict[str, Any] = {
+        "deadlines": tcfg["deadlines"],
+        "category_deadlines": tcfg["category_deadlines"],
+        "emergency_severity": int(tcfg["emergency_severity"]),
+    }
+    if tcfg.get("utility_keywords") is not None:
+        kw["utility_keywords"] = tcfg["utility_keywords"]
+    if tcfg.get("complex_keywords") is not None:
+        kw["complex_keywords"] = tcfg["complex_keywords"]
+    return case_timeliness(cases, **kw)

@@ -1,0 +1,265 @@
+"""Stage `staffing` on a tiny city built in memory with write_gdf, and its Excel report."""
+from __future__ import annotations
+
+import re
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+from shapely.geometry import Point, box
+
+from geo.apportion import BudgetTooSmall
+from geo.staffing import COMPONENTS
+from pipelines import stage_staffing
+from pipelines.db import connect, read_table, table_exists, write_gdf
+
+X0, Y0, D = 111.70, 40.80, 0.01  # Hohhot; each grid is a 0.01° square
+
+# grid -> (column, community, street, type); C1, C2 in old-town S1, C3 in residential S2
+GRIDS = {
+    "G1": (0, "C1", "S1", "basic"),
+    "G2": (1, "C1", "S1", "basic"),
+    "G3": (2, "C1", "S1", "dedicated"),
+    "G4": (3, "C2", "S1", "basic"),
+    "G5": (4, "C3", "S2", "basic"),
+}
+HOUSEHOLDS = {"G1": 400, "G2": 300, "G3": 0, "G4": 350, "G5": 450}
+CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+def _cell(col: int) -> object:
+    return box(X0 + col * D, Y0, X0 + (col + 1) * D, Y0 + D)
+
+
+def _centre(col: int, dx: float = 0.5) -> Point:
+    return Point(X0 + (col + dx) * D, Y0 + 0.5 * D)
+
+
+def gdf(rows: list[dict]) -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame(rows, geometry="geometry", crs="EPSG:4326")
+
+
+def build_city(con, *, with_grids: bool = True) -> None:
+    write_gdf(con, "streets", gdf([
+        {"street_code": "S1", "street_name": "一街道", "district_code": "150102",
+         "district_name": "新城区", "function_type": "old_town", "area_km2": 3.4,
+         "geometry": box(X0, Y0, X0 + 4 * D, Y0 + D)},
+        {"street_code": "S2", "street_name": "二街道", "district_code": "150102",
+         "district_name": "新城区", "function_type": "residential", "area_km2": 0.85,
+         "geometry": box(X0 + 4 * D, Y0, X0 + 5 * D, Y0 + D)},
+    ]))
+    write_gdf(con, "communities", gdf([
+        {"community_code": "C1", "community_name": "甲社区", "street_code": "S1", "kind": "urban",
+         "area_km2": 2.55, "geometry": box(X0, Y0, X0 + 3 * D, Y0 + D)},
+        {"community_code": "C2", "community_name": "乙社区", "street_code": "S1", "kind": "urban",
+         "area_km2": 0.85, "geometry": _cell(3)},
+        {"community_code": "C3", "community_name": "丙村", "street_code": "S2", "kind": "rural",
+         "area_km2": 0.85, "geometry": _cell(4)},
+    ]))
+    buildings, members = [], []
+    for gid, (col, comm, street, _) in GRIDS.items():
+        for k in range(2 if HOUSEHOLDS[gid] else 0):
+            bid = f"{gid}-B{k}"
+            buildings.append({
+                "building_id": bid, "households": HOUSEHOLDS[gid] // 2,
+                "residents": None if k else HOUSEHOLDS[gid],  # one building without residents
+                "elderly": 20, "elderly_alone": 5, "disabled": 3, "low_income": 2, "children": 30,
+                "renters": 10, "community_code": comm, "street_code": street,
+                "geometry": _centre(col, 0.3 + 0.4 * k),
+            })
+            members.append({"building_id": bid, "grid_id": gid, "plan_id": "P2"})
+    write_gdf(con, "buildings", gdf(buildings))
+    t0 = pd.Timestamp("2024-01-01 08:00")
+    incidents = []
+    for i in range(60):  # G1 busy and served by W1; a few in G5 by W5
+        gid, staff = ("G1", "W1") if i < 50 else ("G5", "W5")
+        col = GRIDS[gid][0]
+        occurred = t0 + pd.Timedelta(days=6 * i)
+        incidents.append({
+            "incident_id": f"I{i}", "occurred_at": occurred,
+            "category": "dispute" if i % 2 else "sanitation", "severity": 3, "source": "12345",
+            "status": "closed", "responded_at": occurred + pd.Timedelta(hours=1),
+            # every 5th case of W1 closes late (after 10 days > 7-day deadline)
+            "closed_at": occurred + pd.Timedelta(days=10 if i % 5 == 0 else 1),
+            "staff_id": staff, "repeat_of": "I3" if i == 7 else None,
+            "community_code": GRIDS[gid][1], "street_code": GRIDS[gid][2],
+            "geometry": _centre(col, 0.5),
+        })
+    write_gdf(con, "incidents", gdf(incidents))
+    write_gdf(con, "special_units", gdf([
+        {"unit_id": "U1", "unit_name": "第一中学", "unit_type": "school", "households": 0,
+         "headcount": 120, "community_code": "C1", "street_code": "S1",
+         "geometry": box(X0 + 2.2 * D, Y0 + 0.2 * D, X0 + 2.8 * D, Y0 + 0.8 * D)},
+    ]))
+    write_gdf(con, "staff", pd.DataFrame([
+        {"staff_id": "W1", "street_code": "S1", "grid_id": "G1", "role": "full_time",
+         "community_code": "C1"},
+        {"staff_id": "W2", "street_code": "S1", "grid_id": None, "role": "full_time",
+         "community_code": "C1"},
+        {"staff_id": "W3", "street_code": "S2", "grid_id": None, "role": "full_time",
+         "community_code": None},
+        {"staff_id": "W4", "street_code": "S1", "grid_id": "G3", "role": "full_time",
+         "community_code": "C1"},
+        {"staff_id": "W5", "street_code": "S2", "grid_id": "G5", "role": "part_time",
+         "community_code": "C3"},
+    ]))
+    if with_grids:
+        rows = []
+        for plan in ("P1", "P2"):  # P1 is an older plan that must be ignored
+            for gid, (col, comm, street, gtype) in GRIDS.items():
+                rows.append({"grid_id": gid, "plan_id": plan, "grid_type": gtype,
+                             "community_code": comm, "street_code": street,
+                             "households": HOUSEHOLDS[gid], "residents": 0, "workload": 0.0,
+                             "area_km2": 0.85, "compactness": 0.78, "geometry": _cell(col)})
+        write_gdf(con, "grids", gdf(rows))
+        write_gdf(con, "grid_members", pd.DataFrame(members))
+        write_gdf(con, "plans", pd.DataFrame([
+            {"plan_id": "P1", "parent_plan_id": None, "created_at": pd.Timestamp("2024-01-01"),
+             "author": "t", "note": "", "settings": "{}"},
+            {"plan_id": "P2", "parent_plan_id": "P1", "created_at": pd.Timestamp("2024-06-01"),
+             "author": "t", "note": "", "settings": "{}"},
+        ]))
+
+
+@pytest.fixture
+def city():
+    con = connect()
+    build_city(con)
+    yield con
+    con.close()
+
+
+SETTINGS = {"allocation": {"budget": 12, "min_per_street": 3}}
+
+
+def test_stage_writes_contract_tables(city):
+    summary = stage_staffing.run(city, SETTINGS)
+    for table in stage_staffing.OUTPUT_TABLES:
+        assert table_exists(city, table)
+    staffing = read_table(city, "staffing")
+    assert list(staffing.columns[:5]) == ["grid_id", "workload", "required_staff",
+                                          "current_staff", "gap"]
+    assert sorted(staffing["grid_id"]) == sorted(GRIDS)  # plan P2 only, once each
+    assert summary["unit"] == "grid" and summary["plan_id"] == "P2"
+    np.testing.assert_allclose(staffing[list(COMPONENTS)].sum(axis=1), staffing["workload"])
+    np.testing.assert_allclose(staffing["gap"], staffing["required_staff"] - staffing["current_staff"])
+
+    streets = read_table(city, "street_allocation")
+    for col in ["street_code", "function_type", "area_km2", "residents", "workload",
+                "current_staff", "recommended_staff", "gap", "current_per_10k_residents",
+                "recommended_per_1k_hours", "gap_rank"]:
+        assert col in streets.columns
+    assert streets["recommended_staff"].sum() == 12
+    assert (streets["recommended_staff"] >= 3).all()
+    assert summary["budget"] == 12 and summary["budget_source"] == "settings"
+
+
+def test_stage_places_staff_and_separates_dedicated_grids(city):
+    stage_staffing.run(city, SETTINGS)
+    s = read_table(city, "staffing").set_index("grid_id")
+    assert s.loc["G3", "staff_source"] == "unit" and s.loc["G3", "current_staff"] == 1.0
+    assert s.loc["G3", "wl_special_units"] == pytest.approx(4.0)  # the school's inspections
+    # W1 on G1 outright, W2 shared over C1's basic grids G1, G2 by workload, W5 part-time
+    assert s.loc["G1", "current_staff"] + s.loc["G2", "current_staff"] == pytest.approx(2.0)
+    assert s.loc["G1", "current_staff"] > 1.0
+    assert s.loc["G5", "current_staff"] == pytest.approx(1.5)  # W3 (street pool) + W5 at 0.5
+    assert s.loc["G1", "wl_incidents"] > s.loc["G2", "wl_incidents"] == 0
+    streets = read_table(city, "street_allocation").set_index("street_code")
+    assert streets.loc["S1", "current_staff"] == 2  # W4 belongs to the school's grid
+    assert streets.loc["S2", "current_staff"] == 2
+    assert streets.loc["S1", "dedicated_workload"] == pytest.approx(s.loc["G3", "workload"])
+    assert streets.loc["S1", "workload"] == pytest.approx(s.loc[["G1", "G2", "G4"], "workload"].sum())
+
+
+def test_stage_community_allocation_splits_each_street(city):
+    stage_staffing.run(city, SETTINGS)
+    streets = read_table(city, "street_allocation").set_index("street_code")
+    comm = read_table(city, "community_allocation")
+    per_street = comm.groupby("street_code")["recommended_staff"].sum()
+    assert per_street.to_dict() == streets["recommended_staff"].to_dict()
+    assert (comm["recommended_staff"] >= 1).all()
+    equity = read_table(city, "allocation_equity")
+    assert set(equity["level"]) == {"street", "community"}
+
+
+def test_stage_worker_performance(city):
+    stage_staffing.run(city, SETTINGS)
+    perf = read_table(city, "worker_performance").set_index("staff_id")
+    assert set(perf.index) == {"W1", "W2", "W3", "W4", "W5"}
+    w1 = perf.loc["W1"]
+    assert w1["cases"] == 50 and w1["on_time"] == 40 and w1["on_time_rate"] == pytest.approx(0.8)
+    assert w1["on_time_ci_low"] < 0.8 < w1["on_time_ci_high"]
+    assert w1["repeat_complaints"] == 1 and not w1["small_n"]
+    assert perf.loc["W5", "small_n"] and perf.loc["W2", "cases"] == 0
+    assert perf.loc["W1", "workload_carried"] > 0
+
+
+def test_load_allocation_reproduces_the_table_for_whatifs(city):
+    from geo.staffing import whatif
+
+    stage_staffing.run(city, SETTINGS)
+    stored = read_table(city, "street_allocation").set_index("street_code")["recommended_staff"]
+    base = stage_staffing.load_allocation(city, SETTINGS)
+    assert base.recommended.to_dict() == stored.to_dict()
+    assert whatif(base, budget=14).allocation.recommended.sum() == 14
+
+
+def test_stage_without_budget_uses_current_headcount(city):
+    summary = stage_staffing.run(city, {})
+    streets = read_table(city, "street_allocation")
+    assert summary["budget_source"] == "current_staff"
+    assert streets["recommended_staff"].sum() == streets["current_staff"].sum() == 4
+
+
+def test_stage_budget_below_minimum_is_refused_in_two_languages(city):
+    with pytest.raises(BudgetTooSmall, match=r"预算.*budget"):
+        stage_staffing.run(city, {"allocation": {"budget": 5, "min_per_street": 3}})
+
+
+def test_stage_falls_back_to_communities_without_grids():
+    con = connect()
+    build_city(con, with_grids=False)
+    summary = stage_staffing.run(con, SETTINGS)
+    s = read_table(con, "staffing")
+    assert summary["unit"] == "community"
+    assert sorted(s["grid_id"]) == ["C1", "C2", "C3"]
+    assert s.set_index("grid_id").loc["C1", "wl_incidents"] > 0
+    assert summary["incidents_unassigned"] == 0
+    assert read_table(con, "street_allocation")["recommended_staff"].sum() == 12
+
+
+def test_stage_runs_without_optional_layers():
+    con = connect()
+    build_city(con, with_grids=False)
+    for t in ("incidents", "special_units", "staff"):
+        con.execute(f"DROP TABLE {t}")
+    summary = stage_staffing.run(con, SETTINGS)
+    assert summary["current_staff"] == 0
+    assert read_table(con, "street_allocation")["recommended_staff"].sum() == 12
+    assert len(read_table(con, "worker_performance")) == 0
+
+
+def test_excel_report_has_documented_sheets_with_chinese_headers(city, tmp_path):
+    openpyxl = pytest.importorskip("openpyxl")
+    stage_staffing.run(city, SETTINGS)
+    path = stage_staffing.export_report(city, tmp_path / "report.xlsx")
+    wb = openpyxl.load_workbook(path, read_only=True)
+    assert wb.sheetnames == [name for name, _, _ in stage_staffing.REPORT_SHEETS]
+    for name, table, _ in stage_staffing.REPORT_SHEETS[1:]:
+        rows = list(wb[name].iter_rows(values_only=True))
+        assert all(CJK.search(str(h)) for h in rows[0]), (name, rows[0])
+        assert len(rows) - 1 == len(read_table(city, table))
+    street_rows = list(wb["街道配置"].iter_rows(values_only=True))
+    assert street_rows[0][:2] == ("街道代码", "街道名称")
+    assert "老城区" in [r[2] for r in street_rows[1:]]
+
+
+def test_excel_report_before_any_run_notes_missing_tables(tmp_path):
+    openpyxl = pytest.importorskip("openpyxl")
+    con = connect()
+    path = stage_staffing.export_report(con, tmp_path / "empty.xlsx")
+    wb = openpyxl.load_workbook(path, read_only=True)
+    assert wb.sheetnames == [name for name, _, _ in stage_staffing.REPORT_SHEETS]
+    first = next(wb["街道配置"].iter_rows(values_only=True))
+    assert "未生成" in first[0]
