@@ -188,18 +188,20 @@ def test_every_format_reads_the_same(tiny_project, fmt):
     assert got.to_crs(4546).geometry.area.sum() == pytest.approx(comms.to_crs(4546).geometry.area.sum(), rel=1e-9)
 
 
-def test_gcj02_input_is_shifted_back_to_wgs84(tiny_project):
-    from geo.chinacrs import wgs84_to_gcj02
+@pytest.mark.parametrize("crs", ["GCJ-02", "BD-09", "EPSG:4490"])
+def test_offset_input_is_shifted_back_to_wgs84(tiny_project, crs):
+    from geo.chinacrs import wgs84_to_bd09, wgs84_to_gcj02
 
+    forward = {"GCJ-02": wgs84_to_gcj02, "BD-09": wgs84_to_bd09, "EPSG:4490": lambda x, y: (x, y)}[crs]
     lines = (tiny_project / "buildings.csv").read_text(encoding="utf-8").splitlines()
     out = [lines[0]]
     for line in lines[1:]:
         parts = line.split(",")
-        lon, lat = wgs84_to_gcj02(float(parts[-2]), float(parts[-1]))
+        lon, lat = forward(float(parts[-2]), float(parts[-1]))
         parts[-2], parts[-1] = f"{lon:.8f}", f"{lat:.8f}"
         out.append(",".join(parts))
     (tiny_project / "buildings.csv").write_text("\n".join(out) + "\n", encoding="utf-8")
-    (tiny_project / "gridgov.toml").write_text('[layers.buildings]\ncrs = "GCJ-02"\n', encoding="utf-8")
+    (tiny_project / "gridgov.toml").write_text(f'[layers.buildings]\ncrs = "{crs}"\n', encoding="utf-8")
     run_project(tiny_project, stages=[])
     con = connect(db_path(tiny_project), read_only=True)
     x, y = con.execute("SELECT ST_X(geometry), ST_Y(geometry) FROM buildings WHERE building_id='B001'").fetchone()
