@@ -57,7 +57,7 @@ __all__ = [
     "can_move", "cell_adjacency", "choose_k", "community_adjacency", "dedicated_grids",
     "diff_plans", "fusion_report", "grid_codes", "grid_status", "grids_from_labels",
     "labels_from_plan", "norm_for", "partition", "partition_community", "plan_metrics",
-    "redraw", "row_major_order", "synthetic_city", "validity_checklist",
+    "redraw", "row_major_order", "synthetic_city", "validity_checklist", "within_norm",
 ]
 
 log = logging.getLogger(__name__)

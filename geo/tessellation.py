@@ -321,9 +321,52 @@ def build_cells(
         cells = pd.concat(frames, ignore_index=True)
     else:
         cells = pd.DataFrame({c: [] for c in CELL_COLUMNS})
+    cells = _mend_multipart(cells[CELL_COLUMNS].reset_index(drop=True))
     cells = gpd.GeoDataFrame(cells[CELL_COLUMNS], geometry="geometry", crs=crs)
     log.info("built %d cells for %d communities", len(cells), len(frames))
     return cells
+
+
+def _mend_multipart(cells: pd.DataFrame, *, min_shared: float = 0.05) -> pd.DataFrame:
+    """Make every cell one polygon, so that every grid dissolved from cells is one polygon.
+
+    Clipping a Voronoi cell to a concave community piece can leave detached slivers. The
+    part holding most of the cell's area keeps the cell; each other part joins the cell of
+    the same community that shares the longest boundary with it (when the union stays one
+    polygon), or else becomes an empty cell of its own (households 0), which the partition
+    then attaches like any empty land.
+    """
+    geoms = np.array(cells["geometry"].to_numpy(), dtype=object, copy=True)
+    multi = np.flatnonzero(shapely.get_type_id(geoms) == 6)
+    if len(multi) == 0:
+        return cells
+    tree = shapely.STRtree(geoms)
+    comm = cells["community_code"].astype(str).to_numpy()
+    extra = []
+    for i in multi:
+        parts = sorted(shapely.get_parts(geoms[i]), key=lambda g: -g.area)
+        geoms[i] = parts[0]
+        for k, part in enumerate(parts[1:], start=1):
+            best, best_len = None, min_shared
+            for j in tree.query(part, predicate="intersects"):
+                if j == i or comm[j] != comm[i]:
+                    continue
+                shared = shapely.length(shapely.intersection(part.boundary, geoms[j].boundary))
+                if shared > best_len:
+                    best, best_len = j, shared
+            merged = shapely.union(geoms[best], part) if best is not None else None
+            if merged is not None and merged.geom_type == "Polygon":
+                geoms[best] = merged
+                continue
+            row = cells.iloc[i].to_dict()
+            row.update(cell_id=f"{row['cell_id']}-s{k}", building_ids=[], n_buildings=0, households=0,
+                       residents=0.0, workload=0.0, unit_id=None, geometry=part)
+            extra.append(row)
+    out = cells.copy()
+    out["geometry"] = geoms
+    if extra:
+        out = pd.concat([out, pd.DataFrame(extra)], ignore_index=True)
+    return out
 
 
 def _community_cells(code, cgeom, bld, barrier_lines, barrier_tree, units_poly, units_pt,

@@ -76,3 +76,24 @@ def test_cli_run_failure_is_one_line_nonzero(tmp_path):
                        capture_output=True, text=True)
     assert r.returncode != 0
     assert "does not exist" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_demo_plan_is_contiguous_and_tiles(small_demo):
+    con = connect(db_path(small_demo), read_only=True)
+    names = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+    if "grids" not in names:
+        import pytest
+
+        pytest.skip("grids stage not installed")
+    q = lambda sql: con.execute(sql).fetchone()[0]  # noqa: E731
+    assert q("SELECT count(*) FROM grids WHERE ST_GeometryType(geometry) <> 'POLYGON'") == 0
+    # each grid lies in its own community (to 1 m² of projection noise), and grids tile communities
+    outside = q("""SELECT max(ST_Area(ST_Transform(ST_Difference(g.geometry, c.geometry), 'EPSG:4326', 'EPSG:4546',
+                   always_xy := true))) FROM grids g JOIN communities c USING (community_code)""")
+    assert outside < 1.0
+    gap = q("""WITH u AS (SELECT community_code, ST_Union_Agg(geometry) AS g FROM grids GROUP BY 1)
+               SELECT sum(ST_Area(ST_Difference(c.geometry, u.g))) / sum(ST_Area(c.geometry))
+               FROM communities c JOIN u USING (community_code)""")
+    assert gap < 1e-4  # under 0.01 % of the community area
+    # every building is in exactly one grid of the current plan
+    assert q("SELECT count(*) FROM buildings") == q("SELECT count(DISTINCT building_id) FROM grid_members")
