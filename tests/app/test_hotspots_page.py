@@ -1,0 +1,361 @@
+"""AppTest checks of the risk hotspot page (风险热点) on the small demo city.
+
+The module fixture builds the small demo once and runs the ``grids`` and ``hotspots`` stages
+(grids give ~95 analysis units with hot and cold spots in several categories; ``hotspots``
+alone would fall back to 18 square cells). Every figure the page shows is compared with the
+stored tables.
+"""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from app_pages.i18n import t
+from pipelines.db import connect
+from tests.app.conftest import APP
+
+TIMEOUT = 120
+PAGE = "app_pages/hotspots.py"
+CLASSES = ("hot_99", "hot_95", "hot_90", "none", "cold_90", "cold_95", "cold_99")
+CLASS_COLORS = {  # as drawn by the page
+    "hot_99": "#b2182b", "hot_95": "#ef6548", "hot_90": "#fdbb84", "none": "#e4e4e4",
+    "cold_90": "#9ecae1", "cold_95": "#4292c6", "cold_99": "#08519c",
+}
+
+
+@pytest.fixture(scope="module")
+def hotspot_project(tmp_path_factory) -> Path:
+    """The small demo city with the grid engine and the hotspot stage run."""
+    from pipelines.demo import build_demo
+    from pipelines.run import run_project
+
+    root = tmp_path_factory.mktemp("hotspots") / "demo-small"
+    build_demo(root, size="small")
+    summary = run_project(root, stages=["grids", "hotspots"])
+    assert summary["stages"]["hotspots"]["unit_source"] == "grids"
+    return root
+
+
+def query(project: Path, sql: str, params: list | None = None):
+    con = connect(project / "gridgov.duckdb", read_only=True)
+    try:
+        return con.execute(sql, params or []).df()
+    finally:
+        con.close()
+
+
+def open_page(project: Path, monkeypatch, lang: str = "zh") -> AppTest:
+    monkeypatch.setenv("GRIDGOV_PROJECT", str(project))
+    monkeypatch.delenv("GRIDGOV_TILES", raising=False)
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT).run()
+    if lang != "zh":
+        at.sidebar.radio(key="lang").set_value(lang).run()
+    at.switch_page(PAGE).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def metrics(at: AppTest) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def as_int(text: str) -> int:
+    return int(text.replace(",", "").strip())
+
+
+def frame_with(at: AppTest, *columns: str):
+    for df in at.dataframe:
+        if set(columns) <= set(df.value.columns):
+            return df.value
+    raise AssertionError(f"no table with columns {columns}: "
+                         f"{[list(d.value.columns) for d in at.dataframe]}")
+
+
+def map_args(at: AppTest) -> dict:
+    comps = [c for c in at.get("component_instance")
+             if c.proto.component_name.endswith("st_folium")]
+    assert len(comps) == 1
+    return json.loads(comps[0].proto.json_args)
+
+
+def legend(at: AppTest) -> str:
+    """The map legend's HTML (folium writes it JSON-escaped into the map script)."""
+    script = map_args(at)["script"]
+    found = re.findall(r'div\.innerHTML = ("(?:[^"\\]|\\.)*");', script)
+    assert len(found) == 1, found
+    return json.loads(found[0])
+
+
+def fill_colors(script: str) -> tuple[dict[str, str], str]:
+    """unit id → fillColor from folium's style switch, and the colour of its ``default``."""
+    body = script[script.index("_styler(feature)"):]
+    body = body[:body.index("_highlighter")]
+    colors: dict[str, str] = {}
+    for cases, style in re.findall(r'((?:case "[^"]+":\s*)+)return (\{[^}]*\})', body):
+        color = json.loads(style)["fillColor"]
+        for gid in re.findall(r'case "([^"]+)"', cases):
+            colors[gid] = color
+    default = json.loads(re.search(r"default:\s*return (\{[^}]*\})", body).group(1))
+    return colors, default["fillColor"]
+
+
+def stored_classes(project: Path, category: str, period: str) -> dict[str, int]:
+    df = query(project, "SELECT hotspot_class, count(*) AS n FROM hotspots "
+                        "WHERE category = ? AND period = ? GROUP BY 1", [category, period])
+    return dict(zip(df["hotspot_class"], df["n"].astype(int)))
+
+
+def stored_incidents(project: Path, category: str, period: str) -> int:
+    df = query(project, "SELECT coalesce(sum(incidents), 0) AS n FROM incident_counts "
+                        "WHERE category = ? AND period = ?", [category, period])
+    return int(df["n"].iloc[0])
+
+
+def busiest_selection(project: Path) -> tuple[str, str]:
+    """The (category, month) with the most hot units: a selection where classes matter."""
+    df = query(project, "SELECT category, period, count(*) AS n FROM hotspots "
+                        "WHERE hotspot_class LIKE 'hot%' AND period <> 'all' AND category <> 'all' "
+                        "GROUP BY ALL ORDER BY n DESC, category, period LIMIT 1")
+    return str(df["category"].iloc[0]), str(df["period"].iloc[0])
+
+
+def check_classes(at: AppTest, project: Path, category: str, period: str) -> None:
+    """Metrics, the class table, the legend and every unit's colour match ``hotspots``."""
+    want = stored_classes(project, category, period)
+    got = metrics(at)
+    hot = sum(n for c, n in want.items() if c.startswith("hot"))
+    cold = sum(n for c, n in want.items() if c.startswith("cold"))
+    assert as_int(got["热点单元"]) == hot
+    assert as_int(got["冷点单元"]) == cold
+    assert as_int(got["分析单元"]) == sum(want.values())
+    table = frame_with(at, "冷热点类别", "单元数")
+    shown = dict(zip(table["冷热点类别"], table["单元数"]))
+    for c in CLASSES:
+        assert shown[t(f"hs.class.{c}", "zh")] == want.get(c, 0), c
+
+    html = legend(at)
+    for c in CLASSES:
+        assert f"{t(f'hs.short.{c}', 'zh')} ({want.get(c, 0)})" in html
+    colors, default = fill_colors(map_args(at)["script"])
+    units = query(project, "SELECT grid_id, hotspot_class FROM hotspots "
+                           "WHERE category = ? AND period = ?", [category, period])
+    for gid, cls in zip(units["grid_id"], units["hotspot_class"]):
+        assert colors.get(gid, default) == CLASS_COLORS[cls], (gid, cls)
+
+
+def test_page_runs_with_every_section(hotspot_project, monkeypatch):
+    at = open_page(hotspot_project, monkeypatch)
+    assert at.title[0].value == "风险热点与风险预警"
+    assert not at.error
+    check_classes(at, hotspot_project, "all", "all")
+    assert as_int(metrics(at)["事件数（所选）"]) == stored_incidents(hotspot_project, "all", "all")
+    # the map is offline: only the app's own Leaflet/jQuery, no CDN
+    args = map_args(at)
+    links = args["js_links"] + args["css_links"]
+    assert links and all(u.startswith("../../app/static/vendor/") for u in links), links
+    assert "http://" not in args["script"] and "https://" not in args["script"]
+    # the sections below the map
+    for cols in (("排名", "单元编号", "风险指数（0–100）"), ("预测事件数",), ("方法", "PAI 10%"),
+                 ("街道", "按时率（响应与办结均按时）"), ("网格员编号", "办结时长中位数（小时）"),
+                 ("单元编号", "响应时长中位数（小时）", "重复投诉率")):
+        frame_with(at, *cols)
+
+
+def test_category_and_period_change_the_counts(hotspot_project, monkeypatch):
+    at = open_page(hotspot_project, monkeypatch)
+    total = stored_incidents(hotspot_project, "all", "all")
+    assert as_int(metrics(at)["事件数（所选）"]) == total
+
+    category, period = busiest_selection(hotspot_project)
+    at.selectbox(key="hs_category").set_value(category).run()
+    assert not at.exception
+    in_cat = stored_incidents(hotspot_project, category, "all")
+    assert 0 < in_cat < total
+    assert as_int(metrics(at)["事件数（所选）"]) == in_cat
+    check_classes(at, hotspot_project, category, "all")
+
+    slider = at.select_slider(key="hs_period")
+    assert slider.options[0] == "全部月份 all months"
+    months = query(hotspot_project, "SELECT DISTINCT period FROM hotspots "
+                                    "WHERE period <> 'all' ORDER BY 1")["period"].tolist()
+    assert slider.options[1:] == months and len(months) == 24
+    slider.set_value(period).run()
+    assert not at.exception
+    in_month = stored_incidents(hotspot_project, category, period)
+    assert 0 < in_month < in_cat
+    assert as_int(metrics(at)["事件数（所选）"]) == in_month
+    check_classes(at, hotspot_project, category, period)
+    assert period in legend(at)  # the legend says which month is drawn
+
+
+def test_hot_unit_list_matches_the_table(hotspot_project, monkeypatch):
+    category, period = busiest_selection(hotspot_project)
+    at = open_page(hotspot_project, monkeypatch)
+    at.selectbox(key="hs_category").set_value(category).run()
+    at.select_slider(key="hs_period").set_value(period).run()
+    hot = query(hotspot_project, "SELECT grid_id, z_score FROM hotspots WHERE category = ? AND "
+                                 "period = ? AND hotspot_class LIKE 'hot%' "
+                                 "ORDER BY z_score DESC, grid_id", [category, period])
+    shown = frame_with(at, "单元编号", "z 值", "FDR 校正 p 值", "冷热点类别")
+    assert list(shown["单元编号"]) == list(hot["grid_id"].head(20))
+    assert set(shown["冷热点类别"]) <= {t(f"hs.class.{c}", "zh") for c in CLASSES[:3]}
+
+
+def test_trend_colouring_and_density(hotspot_project, monkeypatch):
+    at = open_page(hotspot_project, monkeypatch)
+    trend = query(hotspot_project, "SELECT category, trend_class, count(*) AS n FROM hotspots "
+                                   "WHERE period = 'all' AND trend_class <> 'none' "
+                                   "GROUP BY ALL ORDER BY n DESC, category LIMIT 1")
+    category = str(trend["category"].iloc[0])
+    at.selectbox(key="hs_category").set_value(category).run()
+    at.toggle(key="hs_trend").set_value(True).run()
+    assert not at.exception
+    n_trend = query(hotspot_project, "SELECT count(*) AS n FROM hotspots WHERE category = ? "
+                                     "AND period = 'all' AND trend_class <> 'none'",
+                    [category])["n"].iloc[0]
+    assert as_int(metrics(at)["有趋势的单元"]) == int(n_trend)
+    html = legend(at)
+    assert "时空趋势类别" in html
+    assert t(f"hs.trend.{trend['trend_class'].iloc[0]}", "zh") in html
+    counts = query(hotspot_project, "SELECT trend_class, count(*) AS n FROM hotspots "
+                                    "WHERE category = ? AND period = 'all' GROUP BY 1", [category])
+    table = frame_with(at, "时空趋势", "单元数")
+    shown = dict(zip(table["时空趋势"], table["单元数"]))
+    assert shown == {t(f"hs.trend.{c}", "zh"): int(n)
+                     for c, n in zip(counts["trend_class"], counts["n"])}
+    # every unit with a trend is coloured, the others are the light grey of "none"
+    colors, default = fill_colors(map_args(at)["script"])
+    units = query(hotspot_project, "SELECT grid_id, trend_class FROM hotspots "
+                                   "WHERE category = ? AND period = 'all'", [category])
+    for gid, cls in zip(units["grid_id"], units["trend_class"]):
+        assert (colors.get(gid, default) == CLASS_COLORS["none"]) == (cls == "none"), (gid, cls)
+    # the month does not change the trend (a property of the whole series)
+    at.select_slider(key="hs_period").set_value("2025-06").run()
+    assert as_int(metrics(at)["有趋势的单元"]) == int(n_trend)
+
+    at.toggle(key="hs_kde").set_value(True).run()
+    assert not at.exception
+    args = map_args(at)
+    assert "L.imageOverlay" in args["script"]
+    assert "data:image/png;base64," in args["script"]  # built here, nothing fetched
+    assert "核密度（事件/平方公里）" in legend(at)
+
+
+def test_risk_table_expands_the_components(hotspot_project, monkeypatch):
+    at = open_page(hotspot_project, monkeypatch)
+    risk = query(hotspot_project, "SELECT grid_id, risk_score, CAST(components AS VARCHAR) AS c "
+                                  "FROM grid_risk ORDER BY risk_score DESC, grid_id")
+    shown = frame_with(at, "排名", "单元编号", "风险指数（0–100）")
+    assert len(shown) == 15
+    assert list(shown["单元编号"]) == list(risk["grid_id"].head(15))
+    first = json.loads(risk["c"].iloc[0])
+    for name, part in first.items():
+        label = t(f"hs.comp.{name}", "zh")
+        assert shown[f"{label}（分）"].iloc[0] == pytest.approx(part["contribution"])
+        assert shown[f"{label}（数值）"].iloc[0] == pytest.approx(part["raw"])
+    points = shown[[c for c in shown.columns if c.endswith("（分）")]].sum(axis=1)
+    assert points.to_numpy() == pytest.approx(shown["风险指数（0–100）"].to_numpy(), abs=1e-2)
+    at.slider(key="hs_risk_n").set_value(30).run()
+    assert len(frame_with(at, "排名", "风险指数（0–100）")) == 30
+
+
+def test_forecast_and_honest_backtest(hotspot_project, monkeypatch):
+    at = open_page(hotspot_project, monkeypatch)
+    top = query(hotspot_project, "SELECT grid_id FROM forecast WHERE method = 'model' "
+                                 "ORDER BY rank LIMIT 10")
+    shown = frame_with(at, "排名", "预测事件数")
+    assert list(shown["单元编号"]) == list(top["grid_id"])
+
+    mean = query(hotspot_project, "SELECT method, pai FROM forecast_backtest "
+                                  "WHERE target_period = 'mean' AND area_share = 0.1")
+    pai = dict(zip(mean["method"], mean["pai"]))
+    best = max((m for m in pai if m != "model"), key=pai.get)
+    table = frame_with(at, "方法", "PAI 5%", "PAI 10%", "PAI 20%", "命中率 10%")
+    assert len(table) == len(pai) == 5
+    by_method = dict(zip(table["方法"], table["PAI 10%"]))
+    assert by_method["模型（梯度提升）"] == pytest.approx(pai["model"])
+    winner = "model" if pai["model"] >= pai[best] else best
+    starred = table.loc[table[" "] == "★", "方法"].tolist()
+    assert starred == [t(f"hs.method.{winner}", "zh")]
+    verdicts = [e.value for e in list(at.success) + list(at.warning) + list(at.info)]
+    best_label = t(f"hs.method.{best}", "zh")
+    if round(pai["model"], 3) == round(pai[best], 3):
+        assert any("持平" in v and best_label in v for v in verdicts), verdicts
+    elif pai["model"] > pai[best]:
+        assert any("模型胜出" in v and best_label in v for v in verdicts), verdicts
+    else:
+        assert any("基线胜出" in v and best_label in v for v in verdicts), verdicts
+
+
+def test_timeliness_tables(hotspot_project, monkeypatch):
+    at = open_page(hotspot_project, monkeypatch)
+    tl = query(hotspot_project, "SELECT scope, count(*) AS n, sum(cases) AS cases "
+                                "FROM case_timeliness GROUP BY scope")
+    n = dict(zip(tl["scope"], tl["n"].astype(int)))
+    streets = frame_with(at, "街道", "编号", "按时率（响应与办结均按时）")
+    staff = frame_with(at, "网格员编号", "案件数")
+    grids = frame_with(at, "单元编号", "应考核案件", "按时响应率")
+    assert (len(streets), len(staff), len(grids)) == (n["street"], n["staff"], n["grid"])
+    street_cases = int(tl.loc[tl["scope"] == "street", "cases"].iloc[0])
+    assert as_int(metrics(at)["案件数"]) == street_cases
+    assert streets["街道"].notna().all()  # street names, not only codes
+
+
+def test_english_toggle_switches_labels(hotspot_project, monkeypatch):
+    at = open_page(hotspot_project, monkeypatch, lang="en")
+    assert at.title[0].value == "Risk hotspots and early warning"
+    got = metrics(at)
+    want = stored_classes(hotspot_project, "all", "all")
+    assert as_int(got["Hot spot units"]) == sum(v for k, v in want.items() if k.startswith("hot"))
+    assert as_int(got["Cold spot units"]) == sum(
+        v for k, v in want.items() if k.startswith("cold"))
+    table = frame_with(at, "Hot/cold class", "Units", "Share")
+    assert "Not significant" in set(table["Hot/cold class"])
+    frame_with(at, "Method", "PAI 10%", "Hit rate 10%")
+    frame_with(at, "Worker", "Median hours to close")
+    assert "Hot / cold spots (Gi*, FDR)" in legend(at)
+    # a filter survives the switch back to Chinese
+    category, _ = busiest_selection(hotspot_project)
+    at.selectbox(key="hs_category").set_value(category).run()
+    at.sidebar.radio(key="lang").set_value("zh").run()
+    assert not at.exception
+    assert at.title[0].value == "风险热点与风险预警"
+    assert at.selectbox(key="hs_category").value == category
+    assert as_int(metrics(at)["事件数（所选）"]) == stored_incidents(hotspot_project, category,
+                                                                    "all")
+
+
+def test_page_without_hotspot_tables_says_what_to_run(tmp_path, monkeypatch):
+    from pipelines.run import run_project
+    from tests.conftest import make_project
+
+    root = make_project(tmp_path / "ingest-only")
+    run_project(root, stages=[])
+    at = open_page(root, monkeypatch)
+    assert any("hotspots" in i.value and "gridgov run" in i.value for i in at.info)
+    assert any("gridgov run" in c.value for c in at.code)
+    at = open_page(root, monkeypatch, lang="en")
+    assert any("gridgov run" in i.value and "no risk hotspot results" in i.value
+               for i in at.info)
+
+
+def test_short_series_without_trends(tmp_path, monkeypatch):
+    """9 months (the shared tiny project): no emerging hot spots, and the page says why."""
+    from pipelines.run import run_project
+    from tests.conftest import make_project
+
+    root = make_project(tmp_path / "nine-months")
+    summary = run_project(root, stages=["hotspots"])["stages"]["hotspots"]
+    assert summary["months"] == 9 and summary["unit_source"] == "square"
+    at = open_page(root, monkeypatch)
+    assert as_int(metrics(at)["分析单元"]) == summary["units"]
+    assert metrics(at)["有趋势的单元"] == "—"
+    assert any("少于 10 个月" in c.value for c in at.caption)  # the stage's warning
+    at.toggle(key="hs_trend").set_value(True).run()
+    at.toggle(key="hs_kde").set_value(True).run()
+    assert not at.exception
+    assert any("至少需要 10 个月" in i.value for i in at.info)
