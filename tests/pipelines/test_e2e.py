@@ -97,3 +97,16 @@ def test_demo_plan_is_contiguous_and_tiles(small_demo):
     assert gap < 1e-4  # under 0.01 % of the community area
     # every building is in exactly one grid of the current plan
     assert q("SELECT count(*) FROM buildings") == q("SELECT count(DISTINCT building_id) FROM grid_members")
+
+
+def test_cli_export_report_opens_with_sheets(small_demo, tmp_path):
+    import openpyxl
+
+    out = tmp_path / "report.xlsx"
+    r = subprocess.run([sys.executable, "-m", "pipelines", "export", str(small_demo), "--report", "--out", str(out)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    wb = openpyxl.load_workbook(out, read_only=True)
+    from pipelines.stage_staffing import REPORT_SHEETS
+
+    assert [s[0] for s in REPORT_SHEETS] == wb.sheetnames
