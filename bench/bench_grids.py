@@ -112,7 +112,7 @@ def run_spopt(method, cells, adj, communities, dedicated, args):
                                    floor=max(1, int(0.5 * len(sub) / k)), islands="ignore")
                     m.solve()
                 lab = np.asarray(m.labels_)
-            except Exception as exc:  # report, do not hide: the piece stays one region
+            except Exception as exc:  # noqa: BLE001 - report it; the piece stays one region
                 failures += 1
                 print(f"  {method} failed on {name} ({len(sub)} cells): {exc}",
                       file=sys.stderr)
@@ -167,8 +167,8 @@ def bench_size(n, args):
         print(f"  gridgov single process {t1:.1f} s", file=sys.stderr)
     for method in ("maxp", "skater"):
         if n > args.spopt_max:
-            rows.append(dict(buildings=n, method=f"spopt {method}", seconds=float("nan"),
-                             note="not run (see --spopt-max)"))
+            rows.append({"buildings": n, "method": f"spopt {method}", "seconds": float("nan"),
+                         "note": "not run (see --spopt-max)"})
             continue
         t0 = time.perf_counter()
         labels, failures = run_spopt(method, cells, adj, city["communities"], ded, args)
