@@ -1,0 +1,191 @@
+"""AppTest checks of the planner page (网格规划) on the small demo city after the grids stage.
+
+The page runs, a re-draw fills the proposal's figures, a unit can be reassigned (and a move
+that splits a grid is refused with its reason), and "save as new plan" writes a new row in
+``plans`` whose parent is the old current plan.
+"""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from pipelines import planner as pl
+from pipelines.db import connect, read_table
+from tests.app.conftest import APP
+
+TIMEOUT = 90
+PAGE = "app_pages/planner.py"
+CODE = "150102001001"  # the first community of the small demo (selected by default)
+
+
+@pytest.fixture(scope="module")
+def grids_demo(tmp_path_factory) -> Path:
+    """The small demo city with the grids stage run (copied by tests that save)."""
+    from pipelines.demo import build_demo
+    from pipelines.run import run_project
+
+    root = tmp_path_factory.mktemp("planner-app") / "demo-small"
+    build_demo(root, size="small")
+    run_project(root, stages=["grids"])
+    return root
+
+
+@pytest.fixture
+def writable(grids_demo, tmp_path) -> Path:
+    dst = tmp_path / "demo"
+    shutil.copytree(grids_demo, dst)
+    return dst
+
+
+def open_page(project: Path, monkeypatch, lang: str = "zh") -> AppTest:
+    monkeypatch.setenv("GRIDGOV_PROJECT", str(project))
+    monkeypatch.delenv("GRIDGOV_TILES", raising=False)
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT).run()
+    if lang != "zh":
+        at.sidebar.radio(key="lang").set_value(lang).run()
+    at.switch_page(PAGE).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def metrics(at: AppTest) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def compare_table(at: AppTest, metric_header: str = "指标"):
+    """The current-vs-proposed table (dataframes carry no key in AppTest)."""
+    for df in at.dataframe:
+        if metric_header in df.value.columns:
+            return df.value
+    raise AssertionError([list(d.value.columns) for d in at.dataframe])
+
+
+def plans(project: Path):
+    con = connect(project / "gridgov.duckdb", read_only=True)
+    try:
+        return read_table(con, "SELECT * FROM plans ORDER BY plan_id")
+    finally:
+        con.close()
+
+
+def test_page_shows_the_current_plan(grids_demo, monkeypatch):
+    at = open_page(grids_demo, monkeypatch)
+    assert at.title[0].value == "网格规划"
+    m = metrics(at)
+    assert m["当前方案"] == "P0001" and m["户数"] == "2,058" and m["现行基础网格"] == "5"
+    assert m["方案户数达标率"] == "—"  # no proposal yet
+    assert at.selectbox(key="planner_street").value == "150102001000"
+    table = compare_table(at)
+    assert list(table.columns) == ["指标", "现行", "方案"]
+    assert (table["方案"] == "—").all()
+    checks = [md.value for md in at.markdown if "✓" in md.value or "✗" in md.value]
+    assert len(checks) == 4 and all("✓" in c for c in checks)
+    assert at.button(key="planner_save").disabled
+
+
+def test_redraw_fills_the_proposal(grids_demo, monkeypatch):
+    at = open_page(grids_demo, monkeypatch)
+    at.number_input(key=f"planner_max_{CODE}").set_value(400).run()
+    # the tighter norm flags grids of the current plan
+    checks = [md.value for md in at.markdown if "户数达标" in md.value]
+    assert checks and "✗" in checks[0]
+    at.button(key="planner_redraw").click().run()
+    assert not at.exception, at.exception
+    assert any("已生成方案" in s.value for s in at.success)
+    m = metrics(at)
+    assert m["方案户数达标率"] == "100%"
+    assert int(m["调整户数"].replace(",", "")) > 0
+    assert float(m["划分用时"].split()[0]) < 5
+    table = compare_table(at).set_index("指标")
+    assert table.loc["户数达标网格占比", "方案"] == "100%"
+    assert int(table.loc["最多户数", "方案"].replace(",", "")) <= 400
+    assert not at.button(key="planner_save").disabled
+    # undo brings back the current plan
+    at.button(key="planner_undo").click().run()
+    assert metrics(at)["方案户数达标率"] == "—"
+
+
+def test_each_community_keeps_its_own_edit(grids_demo, monkeypatch):
+    at = open_page(grids_demo, monkeypatch)
+    at.number_input(key=f"planner_max_{CODE}").set_value(420).run()
+    at.button(key="planner_redraw").click().run()
+    assert metrics(at)["方案户数达标率"] == "100%"
+    community = at.selectbox(key="planner_community_150102001000")
+    community.set_value("150102001002").run()
+    assert not at.exception, at.exception
+    assert metrics(at)["户数"] == "3,965" and metrics(at)["方案户数达标率"] == "—"
+    assert at.number_input(key="planner_max_150102001002").value == 500  # the project's norm
+    at.selectbox(key="planner_community_150102001000").set_value(CODE).run()
+    assert metrics(at)["户数"] == "2,058" and metrics(at)["方案户数达标率"] == "100%"
+    assert at.number_input(key=f"planner_max_{CODE}").value == 420
+
+
+def test_without_grids_the_page_says_what_to_run(project, monkeypatch):
+    at = open_page(project.dir, monkeypatch)  # the tiny app fixture: no grids stage
+    assert any("gridgov run" in c.value for c in at.code)
+    assert any("还没有网格方案" in i.value for i in at.info)
+
+
+def test_reassign_a_unit_and_refuse_a_split(grids_demo, monkeypatch):
+    ws = pl.open_workspace(grids_demo / "gridgov.duckdb", CODE)
+    legal = splitting = None
+    for cell in ws.cells["cell_id"]:
+        if ws.current[cell] in ws.dedicated:
+            continue
+        for grid, across in pl.neighbour_grids(ws, ws.current, cell):
+            if across or grid in ws.dedicated:
+                continue
+            ok = pl.move_cell(ws, ws.current, cell, grid).ok
+            legal = legal or ((cell, grid) if ok else None)
+            splitting = splitting or ((cell, grid) if not ok else None)
+    assert legal and splitting
+
+    at = open_page(grids_demo, monkeypatch)
+    cell, grid = splitting
+    at.selectbox(key=f"planner_cell_{CODE}").set_value(cell).run()
+    at.selectbox(key=f"planner_to_{CODE}_{cell}").set_value(grid).run()
+    at.button(key="planner_move").click().run()
+    assert any("无法调整" in e.value and "分成" in e.value for e in at.error), \
+        [e.value for e in at.error]
+    assert metrics(at)["方案户数达标率"] == "—"  # still no proposal
+
+    cell, grid = legal
+    at.selectbox(key=f"planner_cell_{CODE}").set_value(cell).run()
+    at.selectbox(key=f"planner_to_{CODE}_{cell}").set_value(grid).run()
+    at.button(key="planner_move").click().run()
+    assert not at.exception, at.exception
+    assert any(grid in s.value for s in at.success)
+    assert metrics(at)["调整楼栋"] != "—"
+    checks = [md.value for md in at.markdown if "连通" in md.value]
+    assert checks and "✓" in checks[0]
+
+
+def test_english_page(grids_demo, monkeypatch):
+    at = open_page(grids_demo, monkeypatch, lang="en")
+    assert at.title[0].value == "Grid planner"
+    assert "Current plan" in metrics(at)
+    at.button(key="planner_redraw").click().run()
+    assert not at.exception, at.exception
+    assert any("Proposal drawn" in s.value for s in at.success)
+
+
+def test_save_writes_a_new_plan(writable, monkeypatch):
+    at = open_page(writable, monkeypatch)
+    at.number_input(key=f"planner_max_{CODE}").set_value(420).run()
+    at.button(key="planner_redraw").click().run()
+    at.text_input(key="planner_author").input("王工")
+    at.text_input(key="planner_note").input("300–420 户")
+    at.button(key="planner_save").click().run()
+    assert not at.exception, at.exception
+    assert any("已保存新方案 P0002" in s.value for s in at.success), [s.value for s in at.success]
+    rows = plans(writable)
+    assert rows["plan_id"].tolist() == ["P0001", "P0002"]
+    new = rows.set_index("plan_id").loc["P0002"]
+    assert new["parent_plan_id"] == "P0001" and bool(new["is_current"])
+    assert new["author"] == "王工" and new["note"] == "300–420 户" and new["source"] == "planner"
+    # the page now shows the saved plan as the current one, with no proposal
+    assert metrics(at)["当前方案"] == "P0002"
+    assert metrics(at)["方案户数达标率"] == "—"

@@ -1,0 +1,357 @@
+"""The planner page (网格规划) in a real headless Chromium, every request off 127.0.0.1 blocked.
+
+Starts ``streamlit run app.py`` on a free port against the small demo city with the grids
+stage run, opens ``/planner``, picks a community, tightens the norm (the current plan's
+grids above it are hatched), re-draws, waits for the proposal map, clicks a unit on it (it
+becomes the selected unit), saves the proposal as a new plan and checks the ``plans`` table
+— all without one external request. ``GRIDGOV_SCREENSHOTS=1`` saves the page (after the
+re-draw and the click) as ``docs/img/planner.png``.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.app.conftest import APP, REPO
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+CHROMIUM = os.environ.get("GRIDGOV_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run"]
+IMG = REPO / "docs" / "img" if os.environ.get("GRIDGOV_SCREENSHOTS") else Path(
+    os.environ.get("TMPDIR", "/tmp")) / "gridgov-screens"
+IFRAME = "iframe[title='streamlit_folium.st_folium']"
+START_TIMEOUT = 90  # s
+DRAW_TIMEOUT = 60_000  # ms
+COMMUNITY = "赛马场社区居委会"  # 150102001002: ten grids today, four of them above 400 households
+CODE = "150102001002"
+
+
+#: A point just inside a basic grid next to a vertex it shares with another basic grid (so the
+#: unit under it most likely touches that grid), in the map's container pixels.
+CLICK_NEAR_SHARED_EDGE = """() => {
+    const grids = [];
+    for (const k in window.map._layers) {
+        const l = window.map._layers[k];
+        const p = l.feature && l.feature.properties;
+        if (p && p.grid_id && l.options.interactive !== false && p.grid_id.slice(-3) < "900") {
+            grids.push(l);
+        }
+    }
+    const rings = (l) => {
+        const g = l.feature.geometry;
+        return g.type === "Polygon" ? [g.coordinates[0]] : g.coordinates.map(c => c[0]);
+    };
+    const owners = new Map();
+    grids.forEach((l, i) => rings(l).forEach(r => r.forEach(([x, y]) => {
+        const key = x + "," + y;
+        if (!owners.has(key)) { owners.set(key, new Set()); }
+        owners.get(key).add(i);
+    })));
+    for (let i = 0; i < grids.length; i++) {
+        const c = window.map.latLngToContainerPoint(grids[i].getBounds().getCenter());
+        for (const r of rings(grids[i])) {
+            for (const [x, y] of r) {
+                if (owners.get(x + "," + y).size < 2) { continue; }
+                const v = window.map.latLngToContainerPoint([y, x]);
+                const px = v.x + 0.12 * (c.x - v.x), py = v.y + 0.12 * (c.y - v.y);
+                const hit = document.elementFromPoint(px, py);
+                const at = window.map.containerPointToLatLng([px, py]);
+                if (hit && hit.classList.contains("leaflet-interactive")
+                        && grids[i].getBounds().contains(at)) {
+                    return [px, py];
+                }
+            }
+        }
+    }
+    const c = window.map.latLngToContainerPoint(grids[0].getBounds().getCenter());
+    return [c.x, c.y];
+}"""
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_healthy(url: str, proc: subprocess.Popen, timeout: float) -> None:
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"streamlit exited with status {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise TimeoutError(f"streamlit did not answer at {url} within {timeout} s")
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Path:
+    """The small demo city with the grids stage run (this module's own copy: it is written)."""
+    from pipelines.demo import build_demo
+    from pipelines.run import run_project
+
+    root = tmp_path_factory.mktemp("planner-browser") / "demo-small"
+    build_demo(root, size="small")
+    run_project(root, stages=["grids"])
+    return root
+
+
+@pytest.fixture(scope="module")
+def server(project, tmp_path_factory):
+    """``streamlit run app.py`` on 127.0.0.1:<free port>; its process group is stopped after."""
+    if not Path(CHROMIUM).exists() and shutil.which(CHROMIUM) is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+    pytest.importorskip("playwright.sync_api")
+    port = _free_port()
+    log = tmp_path_factory.mktemp("streamlit-planner") / "server.log"
+    env = dict(os.environ, GRIDGOV_PROJECT=str(project))
+    env.pop("GRIDGOV_TILES", None)
+    cmd = [sys.executable, "-m", "streamlit", "run", str(APP),
+           "--server.port", str(port), "--server.address", "127.0.0.1",
+           "--server.headless", "true", "--browser.gatherUsageStats", "false"]
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_healthy(url, proc, START_TIMEOUT)
+        yield url
+    except Exception:
+        print(log.read_text(errors="replace"))
+        raise
+    finally:
+        if proc.poll() is None:  # stop exactly the server we started (its own process group)
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=15)
+        assert proc.poll() is not None
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture
+def page(browser, server):
+    """A page that may only talk to the app: anything else is aborted and recorded."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, locale="zh-CN")
+    page = context.new_page()
+    page.external_requests = []  # type: ignore[attr-defined]
+
+    def offline(route):
+        url = route.request.url
+        if url.startswith((server, "data:", "blob:", "about:")):
+            route.continue_()
+        else:
+            page.external_requests.append(url)  # type: ignore[attr-defined]
+            route.abort("internetdisconnected")
+
+    context.route("**/*", offline)
+    page.page_errors = []  # type: ignore[attr-defined]
+    page.on("pageerror", lambda exc: page.page_errors.append(str(exc)))  # type: ignore[attr-defined]
+    yield page
+    context.close()
+
+
+def _settle(page) -> None:
+    """Wait until Streamlit has finished the script run: no 'running' indicator and no stale
+    elements for a while (the indicator only shows up after a delay)."""
+    page.wait_for_timeout(400)
+    page.wait_for_function(
+        """() => {
+            const busy = document.querySelector('[data-testid="stStatusWidget"]')
+                || document.querySelector('[data-stale="true"]');
+            const now = performance.now();
+            if (busy) { window.__gg_quiet = now; return false; }
+            if (!window.__gg_quiet) { window.__gg_quiet = now; }
+            return now - window.__gg_quiet > 700;
+        }""", timeout=DRAW_TIMEOUT, polling=100)
+    page.evaluate("() => { window.__gg_quiet = undefined; }")
+
+
+def _map_frame(page, index: int):
+    """The index-th streamlit-folium iframe (0: current plan, 1: proposal) and its frame."""
+    handle = page.locator(IFRAME).nth(index)
+    handle.wait_for(timeout=DRAW_TIMEOUT)
+    return handle, handle.element_handle().content_frame()
+
+
+def _wait_for_paths(frame, minimum: int, timeout_ms: int = DRAW_TIMEOUT) -> int:
+    deadline = time.monotonic() + timeout_ms / 1000
+    n = 0
+    while time.monotonic() < deadline:
+        try:
+            n = frame.locator("path.leaflet-interactive").count()
+        except Exception:  # the iframe is being replaced by a re-render
+            n = 0
+        if n >= minimum:
+            return n
+        time.sleep(0.25)
+    raise AssertionError(f"only {n} drawn paths in the map, expected at least {minimum}")
+
+
+def _only(locator, timeout_ms: int = DRAW_TIMEOUT):
+    """The locator once it matches exactly one element (stale copies gone after a re-run)."""
+    deadline = time.monotonic() + timeout_ms / 1000
+    while locator.count() != 1 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return locator
+
+
+def _metric(page, label: str) -> str:
+    return page.locator("[data-testid='stMetric']", has_text=label).first.locator(
+        "[data-testid='stMetricValue']").inner_text()
+
+
+def _screenshot(page, name: str) -> None:
+    """Full-page screenshot: Streamlit scrolls inside its main pane, so grow the viewport."""
+    page.mouse.move(0, 0)
+    page.evaluate("() => document.activeElement && document.activeElement.blur()")
+    height = page.evaluate(
+        "() => Math.max(...[...document.querySelectorAll('[data-testid=stMain], "
+        "[data-testid=stMainBlockContainer]')].map(e => e.scrollHeight), 600)")
+    page.set_viewport_size({"width": 1400, "height": min(int(height) + 40, 6000)})
+    page.wait_for_timeout(2000)  # the map iframes re-layout
+    IMG.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(IMG / name), full_page=True)
+    page.set_viewport_size({"width": 1400, "height": 1000})
+
+
+def _click_unit(page, tries: int = 3) -> None:
+    """Click a unit of the proposal map (page coordinates taken just before the click) and
+    wait for the page to report it selected; a click lost to a re-layout is repeated."""
+    for attempt in range(tries):
+        handle, proposal = _map_frame(page, 1)
+        handle.scroll_into_view_if_needed()
+        _settle(page)
+        x, y = proposal.evaluate(CLICK_NEAR_SHARED_EDGE)
+        box = handle.bounding_box()
+        page.mouse.click(box["x"] + x, box["y"] + y)
+        try:
+            page.get_by_text("属于网格").first.wait_for(timeout=10_000)
+            return
+        except Exception:
+            if attempt == tries - 1:
+                raise
+            print(f"map click {attempt + 1} not registered; clicking again")
+
+
+def _plans(project: Path):
+    from pipelines.db import connect, read_table
+
+    con = connect(project / "gridgov.duckdb", read_only=True)
+    try:
+        return read_table(con, "SELECT plan_id, parent_plan_id, author, note, source, is_current "
+                               "FROM plans ORDER BY plan_id")
+    finally:
+        con.close()
+
+
+def test_planner_redraw_click_and_save_offline(page, server, project):
+    page.goto(server + "/planner")
+    page.get_by_role("heading", name="网格规划").wait_for(timeout=DRAW_TIMEOUT)
+    _, current = _map_frame(page, 0)
+    current.locator(".leaflet-container").wait_for(timeout=DRAW_TIMEOUT)
+    _wait_for_paths(current, 5)
+    _settle(page)
+
+    # pick the community
+    page.locator("[data-testid='stSelectbox']", has_text="社区").first.click()
+    page.get_by_role("option", name=f"{COMMUNITY} ({CODE})").click()
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('[data-testid=stMetric]')].some(m => "
+        "m.innerText.includes('户数') && m.innerText.includes('3,965'))", timeout=DRAW_TIMEOUT)
+    _settle(page)
+    assert _metric(page, "现行基础网格") == "10"
+
+    # a tighter norm: the current plan's grids above 400 households are hatched
+    box = _only(page.get_by_label("每格最多户数"))
+    box.fill("400")
+    box.press("Enter")
+    _settle(page)
+    _, current = _map_frame(page, 0)
+    deadline = time.monotonic() + DRAW_TIMEOUT / 1000
+    while time.monotonic() < deadline and current.locator("path[fill^='url(#']").count() == 0:
+        time.sleep(0.25)
+        _, current = _map_frame(page, 0)
+    assert current.locator("path[fill^='url(#']").count() >= 1
+
+    # re-draw: the proposal map is drawn anew, the figures fill in
+    _only(page.get_by_role("button", name="重新划分", exact=True)).click()
+    page.get_by_text("已生成方案").first.wait_for(timeout=DRAW_TIMEOUT)
+    _settle(page)
+    _, proposal = _map_frame(page, 1)
+    proposal.locator(".leaflet-container").wait_for(timeout=DRAW_TIMEOUT)
+    n = _wait_for_paths(proposal, 10)
+    assert n >= 11  # ten basic grids or more, and the dedicated grid
+    assert proposal.locator("path[fill^='url(#']").count() == 0  # nothing outside the norm
+    assert _metric(page, "方案户数达标率") == "100%"
+    assert int(_metric(page, "调整户数").replace(",", "")) > 0
+    seconds = float(_metric(page, "划分用时").split()[0])
+    assert seconds < 5
+
+    # click a unit on the proposal map: it becomes the selected unit
+    _click_unit(page)
+    _settle(page)
+    _, proposal = _map_frame(page, 1)
+    _wait_for_paths(proposal, 10)
+    if os.environ.get("GRIDGOV_SCREENSHOTS"):
+        page.wait_for_timeout(1500)
+    _screenshot(page, "planner.png")
+
+    # reassign the selected unit: applied, or refused with the reason (never silently)
+    move = page.get_by_role("button", name="调整", exact=True)
+    if move.count():
+        _only(move).click()
+        page.get_by_text("已将单元").or_(page.get_by_text("无法调整")).first.wait_for(
+            timeout=DRAW_TIMEOUT)
+        _settle(page)
+
+    # save as a new plan
+    page.get_by_label("编制人").fill("王工")
+    page.get_by_label("说明").fill("按 300–400 户重新划分")
+    page.get_by_label("说明").press("Enter")
+    _settle(page)
+    _only(page.get_by_role("button", name="另存为新方案")).click()
+    page.get_by_text("已保存新方案 P0002").first.wait_for(timeout=DRAW_TIMEOUT)
+    _settle(page)
+    assert _metric(page, "当前方案") == "P0002"
+
+    rows = _plans(project)
+    assert rows["plan_id"].tolist() == ["P0001", "P0002"]
+    new = rows.set_index("plan_id").loc["P0002"]
+    assert new["parent_plan_id"] == "P0001" and bool(new["is_current"])
+    assert new["author"] == "王工" and new["source"] == "planner"
+
+    assert page.external_requests == [], "the planner page must not need the internet"
+    assert page.page_errors == []
