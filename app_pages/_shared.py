@@ -8,6 +8,7 @@ new cache key, so the app shows fresh tables without a restart.
 from __future__ import annotations
 
 import argparse
+import math
 import contextlib
 import os
 import sys
@@ -18,6 +19,7 @@ import geopandas as gpd
 import pandas as pd
 import streamlit as st
 
+from app_pages import assets
 from app_pages.i18n import t
 from pipelines.db import connect, read_gdf, read_table, table_exists
 
@@ -244,3 +246,22 @@ def load_map_layers(db: str, mtime: float) -> dict[str, gpd.GeoDataFrame]:
         if has["barriers"]:
             layers["barriers"] = read_gdf(con, _select(con, "barriers", ["kind", "name"]))
     return layers
+
+
+@st.cache_resource(show_spinner=False)
+def vendor_assets() -> str | None:
+    """Copy Leaflet/jQuery into static/vendor once per server; returns an error or None."""
+    try:
+        assets.ensure_vendor()
+    except Exception as exc:  # read-only install, xstatic missing …
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+def half(text: object, lang: str) -> str:
+    """Texts stored as "中文 / English": the half in the interface language."""
+    s = "" if text is None or (isinstance(text, float) and math.isnan(text)) else str(text)
+    if " / " in s:
+        zh, en = s.split(" / ", 1)
+        return zh if lang == "zh" else en
+    return s

@@ -33,7 +33,7 @@ from app_pages._mapbuild import (
     shift_to,
     simplify_m,
 )
-from app_pages._shared import current_db, open_db, project_attribution, show_db_error
+from app_pages._shared import current_db, open_db, project_attribution, show_db_error, vendor_assets, half
 from app_pages.i18n import STRINGS, current_lang, t
 from pipelines.db import read_gdf, table_exists
 
@@ -288,27 +288,12 @@ def load_density(db: str, mtime: float, tiles_crs: str) -> dict | None:
     return {"image": image, "bounds": bounds, "max": float(values.max()), "cell_m": cell_m}
 
 
-@st.cache_resource(show_spinner=False)
-def vendor_assets() -> str | None:
-    """Copy Leaflet/jQuery into static/vendor once per server; returns an error or None."""
-    try:
-        assets.ensure_vendor()
-    except Exception as exc:  # read-only install, xstatic missing …
-        return f"{type(exc).__name__}: {exc}"
-    return None
 
 
 # --------------------------------------------------------------------------------------------
 # helpers
 
 
-def half(text: object, lang: str) -> str:
-    """Texts stored as "中文 / English": the half in the interface language."""
-    s = "" if text is None else str(text)
-    if " / " in s:
-        zh, en = s.split(" / ", 1)
-        return zh if lang == "zh" else en
-    return s
 
 
 def category_label(cat: str) -> str:

@@ -39,7 +39,7 @@ from app_pages._mapbuild import (
     shift_to,
     simplify_m,
 )
-from app_pages._shared import current_db, open_db, project_attribution, show_db_error
+from app_pages._shared import current_db, open_db, project_attribution, show_db_error, vendor_assets, half
 from app_pages.i18n import current_lang, label, t
 from geo import staffing as model
 from geo.apportion import BudgetTooSmall
@@ -133,27 +133,12 @@ def report_bytes(db: str, mtime: float) -> bytes:
         return path.read_bytes()
 
 
-@st.cache_resource(show_spinner=False)
-def vendor_assets() -> str | None:
-    """Copy Leaflet/jQuery into static/vendor once per server; returns an error or None."""
-    try:
-        assets.ensure_vendor()
-    except Exception as exc:  # read-only install, xstatic missing …
-        return f"{type(exc).__name__}: {exc}"
-    return None
 
 
 # --------------------------------------------------------------------------------------------
 # helpers
 
 
-def half(text: object, lang: str) -> str:
-    """Texts stored as "中文 / English": the half in the interface language."""
-    s = "" if text is None or (isinstance(text, float) and math.isnan(text)) else str(text)
-    if " / " in s:
-        zh, en = s.split(" / ", 1)
-        return zh if lang == "zh" else en
-    return s
 
 
 def bilingual(key: str) -> str:

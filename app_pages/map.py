@@ -6,7 +6,7 @@ from streamlit_folium import st_folium
 
 from app_pages import assets
 from app_pages._mapbuild import DISPLAY_CRS, Display, build_map, detect_tiles_crs, prepare_display
-from app_pages._shared import current_db, load_map_layers, project_attribution, show_db_error
+from app_pages._shared import current_db, load_map_layers, project_attribution, show_db_error, vendor_assets
 from app_pages.i18n import current_lang, t
 
 MAP_KEY = "gridgov_map"
@@ -19,14 +19,6 @@ def display_layers(db: str, mtime: float, tiles_crs: str) -> Display:
     return prepare_display(load_map_layers(db, mtime), tiles_crs)
 
 
-@st.cache_resource(show_spinner=False)
-def vendor_assets() -> str | None:
-    """Copy Leaflet/jQuery into static/vendor once per server; returns an error or None."""
-    try:
-        assets.ensure_vendor()
-    except Exception as exc:  # read-only install, xstatic missing …
-        return f"{type(exc).__name__}: {exc}"
-    return None
 
 
 db, mtime = current_db()

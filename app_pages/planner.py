@@ -43,7 +43,7 @@ from app_pages._mapbuild import (
     round_coords,
     shift_to,
 )
-from app_pages._shared import current_db, open_db, project_attribution, show_db_error
+from app_pages._shared import current_db, open_db, project_attribution, show_db_error, vendor_assets
 from app_pages.i18n import current_lang, t
 from pipelines import planner as pl
 
@@ -168,14 +168,6 @@ def display_cells(db: str, mtime: float, code: str, tiles_crs: str) -> gpd.GeoDa
     return round_coords(frame, 6)
 
 
-@st.cache_resource(show_spinner=False)
-def vendor_assets() -> str | None:
-    """Copy Leaflet/jQuery into static/vendor once per server; returns an error or None."""
-    try:
-        assets.ensure_vendor()
-    except Exception as exc:  # read-only install, xstatic missing …
-        return f"{type(exc).__name__}: {exc}"
-    return None
 
 
 # --------------------------------------------------------------------------------------------
