@@ -230,12 +230,22 @@ def open_map(page, url: str, heading: str):
     return frame
 
 
-def wait_for_paths(frame, minimum: int, timeout_ms: int = DRAW_TIMEOUT) -> int:
-    """Wait until the map in ``frame`` has drawn ``minimum`` paths or more; how many it has."""
+def wait_for_paths(frame, minimum: int, timeout_ms: int = DRAW_TIMEOUT, *,
+                   rerendering: bool = False) -> int:
+    """Wait until the map in ``frame`` has drawn ``minimum`` paths or more; how many it has.
+
+    With ``rerendering`` a failing count (the iframe is being replaced by a re-render, so a
+    frame taken from it is detached) counts as no paths and the wait goes on.
+    """
     deadline = time.monotonic() + timeout_ms / 1000
     n = 0
     while time.monotonic() < deadline:
-        n = frame.locator("path.leaflet-interactive").count()
+        try:
+            n = frame.locator("path.leaflet-interactive").count()
+        except Exception:
+            if not rerendering:
+                raise
+            n = 0
         if n >= minimum:
             return n
         time.sleep(0.25)

@@ -10,27 +10,21 @@ re-draw and the click) as ``docs/img/planner.png``.
 from __future__ import annotations
 
 import os
-import shutil
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.app.conftest import APP, REPO
+from tests.app import browser_kit as kit
+from tests.app.browser_kit import (  # noqa: F401  (the browser and page fixtures)
+    DRAW_TIMEOUT,
+    IFRAME,
+    browser_fixture,
+    page_fixture,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-CHROMIUM = os.environ.get("GRIDGOV_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run"]
-IMG = REPO / "docs" / "img" if os.environ.get("GRIDGOV_SCREENSHOTS") else Path(
-    os.environ.get("TMPDIR", "/tmp")) / "gridgov-screens"
-IFRAME = "iframe[title='streamlit_folium.st_folium']"
-START_TIMEOUT = 90  # s
-DRAW_TIMEOUT = 60_000  # ms
 COMMUNITY = "赛马场社区居委会"  # 150102001002: ten grids today, four of them above 400 households
 CODE = "150102001002"
 
@@ -77,30 +71,6 @@ CLICK_NEAR_SHARED_EDGE = """() => {
 }"""
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_healthy(url: str, proc: subprocess.Popen, timeout: float) -> None:
-    import urllib.request
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"streamlit exited with status {proc.returncode}")
-        try:
-            with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.3)
-    raise TimeoutError(f"streamlit did not answer at {url} within {timeout} s")
-
-
 @pytest.fixture(scope="module")
 def project(tmp_path_factory) -> Path:
     """The small demo city with the grids stage run (this module's own copy: it is written)."""
@@ -116,71 +86,8 @@ def project(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def server(project, tmp_path_factory):
     """``streamlit run app.py`` on 127.0.0.1:<free port>; its process group is stopped after."""
-    if not Path(CHROMIUM).exists() and shutil.which(CHROMIUM) is None:
-        if os.environ.get("CI"):
-            pytest.fail(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
-        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
-    pytest.importorskip("playwright.sync_api")
-    port = _free_port()
-    log = tmp_path_factory.mktemp("streamlit-planner") / "server.log"
-    env = dict(os.environ, GRIDGOV_PROJECT=str(project))
-    env.pop("GRIDGOV_TILES", None)
-    cmd = [sys.executable, "-m", "streamlit", "run", str(APP),
-           "--server.port", str(port), "--server.address", "127.0.0.1",
-           "--server.headless", "true", "--browser.gatherUsageStats", "false"]
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_healthy(url, proc, START_TIMEOUT)
+    with kit.start_app(project, tmp_path_factory.mktemp("streamlit-planner")) as url:
         yield url
-    except Exception:
-        print(log.read_text(errors="replace"))
-        raise
-    finally:
-        if proc.poll() is None:  # stop exactly the server we started (its own process group)
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=15)
-        assert proc.poll() is not None
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
-
-
-@pytest.fixture
-def page(browser, server):
-    """A page that may only talk to the app: anything else is aborted and recorded."""
-    context = browser.new_context(viewport={"width": 1400, "height": 1000}, locale="zh-CN")
-    page = context.new_page()
-    page.external_requests = []  # type: ignore[attr-defined]
-
-    def offline(route):
-        url = route.request.url
-        if url.startswith((server, "data:", "blob:", "about:")):
-            route.continue_()
-        else:
-            page.external_requests.append(url)  # type: ignore[attr-defined]
-            route.abort("internetdisconnected")
-
-    context.route("**/*", offline)
-    page.page_errors = []  # type: ignore[attr-defined]
-    page.on("pageerror", lambda exc: page.page_errors.append(str(exc)))  # type: ignore[attr-defined]
-    yield page
-    context.close()
 
 
 def _settle(page) -> None:
@@ -206,20 +113,6 @@ def _map_frame(page, index: int):
     return handle, handle.element_handle().content_frame()
 
 
-def _wait_for_paths(frame, minimum: int, timeout_ms: int = DRAW_TIMEOUT) -> int:
-    deadline = time.monotonic() + timeout_ms / 1000
-    n = 0
-    while time.monotonic() < deadline:
-        try:
-            n = frame.locator("path.leaflet-interactive").count()
-        except Exception:  # the iframe is being replaced by a re-render
-            n = 0
-        if n >= minimum:
-            return n
-        time.sleep(0.25)
-    raise AssertionError(f"only {n} drawn paths in the map, expected at least {minimum}")
-
-
 def _only(locator, timeout_ms: int = DRAW_TIMEOUT):
     """The locator once it matches exactly one element (stale copies gone after a re-run)."""
     deadline = time.monotonic() + timeout_ms / 1000
@@ -231,20 +124,6 @@ def _only(locator, timeout_ms: int = DRAW_TIMEOUT):
 def _metric(page, label: str) -> str:
     return page.locator("[data-testid='stMetric']", has_text=label).first.locator(
         "[data-testid='stMetricValue']").inner_text()
-
-
-def _screenshot(page, name: str) -> None:
-    """Full-page screenshot: Streamlit scrolls inside its main pane, so grow the viewport."""
-    page.mouse.move(0, 0)
-    page.evaluate("() => document.activeElement && document.activeElement.blur()")
-    height = page.evaluate(
-        "() => Math.max(...[...document.querySelectorAll('[data-testid=stMain], "
-        "[data-testid=stMainBlockContainer]')].map(e => e.scrollHeight), 600)")
-    page.set_viewport_size({"width": 1400, "height": min(int(height) + 40, 6000)})
-    page.wait_for_timeout(2000)  # the map iframes re-layout
-    IMG.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(IMG / name), full_page=True)
-    page.set_viewport_size({"width": 1400, "height": 1000})
 
 
 def _click_unit(page, tries: int = 3) -> None:
@@ -267,14 +146,11 @@ def _click_unit(page, tries: int = 3) -> None:
 
 
 def _plans(project: Path):
-    from pipelines.db import connect, read_table
+    from pipelines.db import read_table
 
-    con = connect(project / "gridgov.duckdb", read_only=True)
-    try:
+    with kit.project_db(project) as con:
         return read_table(con, "SELECT plan_id, parent_plan_id, author, note, source, is_current "
                                "FROM plans ORDER BY plan_id")
-    finally:
-        con.close()
 
 
 def test_planner_redraw_click_and_save_offline(page, server, project):
@@ -282,7 +158,7 @@ def test_planner_redraw_click_and_save_offline(page, server, project):
     page.get_by_role("heading", name="网格规划").wait_for(timeout=DRAW_TIMEOUT)
     _, current = _map_frame(page, 0)
     current.locator(".leaflet-container").wait_for(timeout=DRAW_TIMEOUT)
-    _wait_for_paths(current, 5)
+    kit.wait_for_paths(current, 5, rerendering=True)
     _settle(page)
 
     # pick the community
@@ -312,7 +188,7 @@ def test_planner_redraw_click_and_save_offline(page, server, project):
     _settle(page)
     _, proposal = _map_frame(page, 1)
     proposal.locator(".leaflet-container").wait_for(timeout=DRAW_TIMEOUT)
-    n = _wait_for_paths(proposal, 10)
+    n = kit.wait_for_paths(proposal, 10, rerendering=True)
     assert n >= 11  # ten basic grids or more, and the dedicated grid
     assert proposal.locator("path[fill^='url(#']").count() == 0  # nothing outside the norm
     assert _metric(page, "方案户数达标率") == "100%"
@@ -324,10 +200,10 @@ def test_planner_redraw_click_and_save_offline(page, server, project):
     _click_unit(page)
     _settle(page)
     _, proposal = _map_frame(page, 1)
-    _wait_for_paths(proposal, 10)
+    kit.wait_for_paths(proposal, 10, rerendering=True)
     if os.environ.get("GRIDGOV_SCREENSHOTS"):
         page.wait_for_timeout(1500)
-    _screenshot(page, "planner.png")
+    kit.screenshot(page, "planner.png", max_height=6000, relayout_ms=2000)  # maps re-layout
 
     # reassign the selected unit: applied, or refused with the reason (never silently)
     move = page.get_by_role("button", name="调整", exact=True)
