@@ -16,7 +16,8 @@ from streamlit.testing.v1 import AppTest
 
 from app_pages.i18n import t
 from pipelines.db import connect
-from tests.app.conftest import APP
+from tests.app import apptest_kit as kit
+from tests.app.apptest_kit import metrics
 
 TIMEOUT = 120
 PAGE = "app_pages/hotspots.py"
@@ -49,18 +50,7 @@ def query(project: Path, sql: str, params: list | None = None):
 
 
 def open_page(project: Path, monkeypatch, lang: str = "zh") -> AppTest:
-    monkeypatch.setenv("GRIDGOV_PROJECT", str(project))
-    monkeypatch.delenv("GRIDGOV_TILES", raising=False)
-    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT).run()
-    if lang != "zh":
-        at.sidebar.radio(key="lang").set_value(lang).run()
-    at.switch_page(PAGE).run()
-    assert not at.exception, at.exception
-    return at
-
-
-def metrics(at: AppTest) -> dict[str, str]:
-    return {m.label: m.value for m in at.metric}
+    return kit.open_page(project, monkeypatch, PAGE, lang=lang, timeout=TIMEOUT)
 
 
 def as_int(text: str) -> int:

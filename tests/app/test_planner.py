@@ -14,7 +14,8 @@ from streamlit.testing.v1 import AppTest
 
 from pipelines import planner as pl
 from pipelines.db import connect, read_table
-from tests.app.conftest import APP
+from tests.app import apptest_kit as kit
+from tests.app.apptest_kit import metrics
 
 TIMEOUT = 90
 PAGE = "app_pages/planner.py"
@@ -41,18 +42,7 @@ def writable(grids_demo, tmp_path) -> Path:
 
 
 def open_page(project: Path, monkeypatch, lang: str = "zh") -> AppTest:
-    monkeypatch.setenv("GRIDGOV_PROJECT", str(project))
-    monkeypatch.delenv("GRIDGOV_TILES", raising=False)
-    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT).run()
-    if lang != "zh":
-        at.sidebar.radio(key="lang").set_value(lang).run()
-    at.switch_page(PAGE).run()
-    assert not at.exception, at.exception
-    return at
-
-
-def metrics(at: AppTest) -> dict[str, str]:
-    return {m.label: m.value for m in at.metric}
+    return kit.open_page(project, monkeypatch, PAGE, lang=lang, timeout=TIMEOUT)
 
 
 def compare_table(at: AppTest, metric_header: str = "指标"):
