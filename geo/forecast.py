@@ -323,22 +323,9 @@ def backtest(
     labels = list(periods) if periods is not None else [str(t) for t in range(t_all)]
     rows = []
     for t in targets:
-        preds = {
-            MODEL: fit_predict(
-                None,
-                t,
-                area=area,
-                first_month=first_month,
-                static=static,
-                kde_window=kde_window,
-                train_window=train_window,
-                max_iter=max_iter,
-                seed=seed,
-                threads=threads,
-                _panel=panel,
-            )
-        }
-        preds.update(baseline_scores(panel, t, kde_window=kde_window))
+        preds = _all_predictions(panel, t, area=area, first_month=first_month, static=static,
+                                 kde_window=kde_window, train_window=train_window, max_iter=max_iter,
+                                 seed=seed, threads=threads)
         actual = panel.y[:, t]
         for method, pred in preds.items():
             mae = float(np.abs(pred - actual).mean())
@@ -395,20 +382,17 @@ def forecast_next(
     """
     panel = _Panel(counts, neighbours, kde)
     t = panel.y.shape[1]
-    preds = {
-        MODEL: fit_predict(
-            None,
-            t,
-            area=area,
-            first_month=first_month,
-            static=static,
-            kde_window=kde_window,
-            train_window=train_window,
-            max_iter=max_iter,
-            seed=seed,
-            threads=threads,
-            _panel=panel,
-        )
-    }
-    preds.update(baseline_scores(panel, t, kde_window=kde_window))
+    preds = _all_predictions(panel, t, area=area, first_month=first_month, static=static,
+                             kde_window=kde_window, train_window=train_window, max_iter=max_iter,
+                             seed=seed, threads=threads)
     return pd.DataFrame(preds)
+
+
+def _all_predictions(panel, t: int, *, area, first_month, static, kde_window, train_window, max_iter, seed,
+                     threads) -> dict:
+    """Scores of the model and of every naive baseline for period ``t`` of ``panel``."""
+    preds = {MODEL: fit_predict(None, t, area=area, first_month=first_month, static=static,
+                                kde_window=kde_window, train_window=train_window, max_iter=max_iter,
+                                seed=seed, threads=threads, _panel=panel)}
+    preds.update(baseline_scores(panel, t, kde_window=kde_window))
+    return preds
