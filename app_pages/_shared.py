@@ -88,6 +88,14 @@ def show_db_error(db: Path, exc: Exception) -> None:
     st.stop()
 
 
+def load_or_stop(loader, db: Path, mtime: float, *args):
+    """``loader(str(db), mtime, *args)``; a locked or corrupt file gets a message, not a traceback."""
+    try:
+        return loader(str(db), mtime, *args)
+    except Exception as exc:  # noqa: BLE001 - any read failure is shown to the user
+        show_db_error(db, exc)
+
+
 def show_missing_db(db: Path | None) -> None:
     """The bilingual 'build it first' message, always in both languages."""
     path = str(db) if db else "gridgov.duckdb"

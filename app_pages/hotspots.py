@@ -33,7 +33,7 @@ from app_pages._mapbuild import (
     shift_to,
     simplify_m,
 )
-from app_pages._shared import current_db, open_db, project_attribution, show_db_error, vendor_assets, half
+from app_pages._shared import current_db, load_or_stop, open_db, project_attribution, vendor_assets, half
 from app_pages.i18n import STRINGS, current_lang, t
 from pipelines.db import read_gdf, table_exists
 
@@ -502,10 +502,7 @@ def hours_config(*heads: str) -> dict:
 
 db, mtime = current_db()
 lang = current_lang()
-try:
-    data = load_hotspot_tables(str(db), mtime)
-except Exception as exc:  # a locked or corrupt file: say so instead of a traceback
-    show_db_error(db, exc)
+data = load_or_stop(load_hotspot_tables, db, mtime)
 
 st.title(t("hs.title"))
 summary: dict = data.get("summary") or {}

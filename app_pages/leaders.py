@@ -39,7 +39,7 @@ from app_pages._mapbuild import (
     shift_to,
     simplify_m,
 )
-from app_pages._shared import current_db, open_db, project_attribution, show_db_error, vendor_assets, half
+from app_pages._shared import current_db, load_or_stop, open_db, project_attribution, show_db_error, vendor_assets, half
 from app_pages.i18n import current_lang, label, t
 from geo import staffing as model
 from geo.apportion import BudgetTooSmall
@@ -373,10 +373,7 @@ def equity_value(equity: pd.DataFrame | None, metric: str, who: str,
 
 db, mtime = current_db()
 lang = current_lang()
-try:
-    data = load_staffing_tables(str(db), mtime)
-except Exception as exc:  # a locked or corrupt file: say so instead of a traceback
-    show_db_error(db, exc)
+data = load_or_stop(load_staffing_tables, db, mtime)
 
 st.title(t("leaders.title"))
 streets: pd.DataFrame | None = data["street_allocation"]

@@ -43,7 +43,7 @@ from app_pages._mapbuild import (
     round_coords,
     shift_to,
 )
-from app_pages._shared import current_db, open_db, project_attribution, show_db_error, vendor_assets
+from app_pages._shared import current_db, load_or_stop, open_db, project_attribution, show_db_error, vendor_assets
 from app_pages.i18n import current_lang, t
 from pipelines import planner as pl
 
@@ -500,10 +500,7 @@ def cb_save(ident: tuple) -> None:
 
 db, mtime = current_db()
 lang = current_lang()
-try:
-    index = load_index(str(db), mtime)
-except Exception as exc:  # a locked or corrupt file: say so instead of a traceback
-    show_db_error(db, exc)
+index = load_or_stop(load_index, db, mtime)
 
 st.title(t("planner.title"))
 st.caption(t("planner.intro"))
