@@ -45,8 +45,12 @@ __all__ = [
     "deep_merge",
     "equity_summary",
     "extremes",
+    "fill_function_type",
+    "gap_explanation",
+    "gap_notes",
     "gini",
     "grid_staffing",
+    "headcount",
     "lookup_by_category",
     "monthly_capacity",
     "unit_workload",
@@ -860,6 +864,210 @@ def extremes(table: pd.DataFrame, *, id_col: str = "street_code", n: int = 3) ->
     under = t[t["gap"] > 0][id_col].head(n).tolist()
     over = t[t["gap"] < 0][id_col].iloc[::-1].head(n).tolist()
     return {"under": under, "over": over}
+
+
+def fill_function_type(
+    streets: pd.DataFrame, *, default: str | None = None
+) -> pd.DataFrame:
+    """Fill a missing or empty ``function_type`` with the stated default, and say so.
+
+    A street without 功能定位 counts as ``DEFAULTS["score"]["default_function_type"]``
+    (``residential``, multiplier 1.0) unless ``default`` is given. The copy returned has a
+    text ``function_type`` (never NA) and a boolean ``function_type_assumed`` that is True where
+    the default was used, so pages and reports can show it was not in the data.
+
+    Examples
+    --------
+    >>> fill_function_type(pd.DataFrame({"street_code": ["a", "b"],
+    ...                                  "function_type": ["old_town", None]})).values.tolist()
+    [['a', 'old_town', False], ['b', 'residential', True]]
+    """
+    default = default or DEFAULTS["score"]["default_function_type"]
+    out = streets.copy()
+    raw = (
+        out["function_type"].astype(object)
+        if "function_type" in out.columns
+        else pd.Series(None, index=out.index, dtype=object)
+    )
+    text = raw.map(lambda v: None if v is None or (not isinstance(v, str) and pd.isna(v))
+                   else (str(v).strip() or None))
+    out["function_type_assumed"] = text.isna().astype(bool)
+    out["function_type"] = text.where(text.notna(), default).astype(str)
+    return out
+
+
+def headcount(fte: Any) -> np.ndarray:
+    """Whole people needed for a full-time-equivalent figure: FTE rounded up (1e-9 tolerance).
+
+    Examples
+    --------
+    >>> headcount([0.0, 1.0, 1.2, 7.99]).tolist()
+    [0, 1, 2, 8]
+    """
+    x = np.nan_to_num(np.asarray(fte, dtype=float), nan=0.0)
+    return np.ceil(np.maximum(x, 0.0) - 1e-9).astype(np.int64)
+
+
+def gap_explanation(
+    table: pd.DataFrame,
+    *,
+    budget: int,
+    required_fte: float,
+    capacity_hours: float | None = None,
+    name_col: str = "street_name",
+    level: str = "street",
+) -> dict[str, Any]:
+    """Why units are short of staff when the total is not: figures and a sentence, zh and en.
+
+    ``gap = recommended − current`` per unit. Summed over units, shortfalls minus surpluses
+    equal ``budget − current``; so when the budget covers today's headcount, every person short
+    in one street is matched by a person over in another (or by new posts): the gap is one of
+    distribution, not of the total. The sentence says which case holds, with whole people.
+
+    Parameters
+    ----------
+    table
+        Allocation table (:func:`allocate`): ``current_staff``, ``recommended_staff``, ``gap``,
+        optional ``name_col`` for naming the furthest under-staffed units.
+    budget
+        District headcount shared out.
+    required_fte
+        Total required full-time equivalents (workload ÷ monthly capacity).
+    capacity_hours
+        One worker's monthly field hours, quoted in the sentence (default: :func:`monthly_capacity`).
+    level
+        ``street`` or ``community``: the word used for a unit in the sentence.
+
+    Returns
+    -------
+    dict
+        ``budget``, ``current_staff``, ``required_people`` (whole people), ``units``,
+        ``units_under``, ``units_over``, ``units_balanced``, ``people_short``, ``people_over``,
+        ``movable`` (people who could move from over- to under-staffed units),
+        ``new_posts`` (budget − current), ``cause`` (``distribution``, ``total``, ``both``,
+        ``none``), ``explanation_zh``, ``explanation_en``.
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"current_staff": [5, 5], "recommended_staff": [8, 2], "gap": [3, -3]})
+    >>> e = gap_explanation(t, budget=10, required_fte=7.2)
+    >>> e["cause"], e["people_short"], e["movable"], e["required_people"]
+    ('distribution', 3, 3, 8)
+    """
+    cap = float(capacity_hours) if capacity_hours else monthly_capacity()
+    gap = pd.to_numeric(table["gap"], errors="coerce").fillna(0).round().astype(np.int64)
+    current = int(pd.to_numeric(table["current_staff"], errors="coerce").fillna(0).round().sum())
+    short = int(gap.clip(lower=0).sum())
+    over = int((-gap).clip(lower=0).sum())
+    n, n_under, n_over = len(table), int((gap > 0).sum()), int((gap < 0).sum())
+    required = int(headcount([required_fte])[0])
+    movable = min(short, over)
+    new_posts = int(budget) - current
+    if short == 0:
+        cause = "none"
+    elif over == 0:
+        cause = "total"
+    elif new_posts > 0:
+        cause = "both"
+    else:
+        cause = "distribution"
+    worst = []
+    if name_col in table.columns and n_under:
+        worst = table.assign(_g=gap.values).sort_values("_g", ascending=False)
+        worst = [str(v) for v in worst.loc[worst["_g"] > 0, name_col].head(3) if isinstance(v, str)]
+
+    wz, we = {"street": ("街道", "streets"), "community": ("社区", "communities")}.get(
+        level, ("单位", "units"))
+    zh = [(f"全区编制 {budget} 人，现有 {current} 人；按工作量折算需 {required} 人"
+           f"（每人每月 {cap:.0f} 小时）。")]
+    en = [(f"The district shares {budget} posts among {n} {we}; {current} people work today; "
+           f"the workload needs {required} people ({cap:.0f} field hours per person a month).")]
+    zh.append(f"{n_under}/{n} 个{wz}缺员共 {short} 人，{n_over} 个超员共 {over} 人。")
+    en.append(f"{n_under} of {n} {we} are short by {short} people in all, {n_over} are over by "
+              f"{over}.")
+    if cause == "none":
+        zh.append(f"没有缺员{wz}。")
+        en.append(f"No one of the {n} {we} is short of staff.")
+    elif cause == "distribution":
+        zh.append(f"缺员不是因为总数不够，而是人员分布与工作量不匹配：从超员{wz}调配 {movable} 人"
+                  f"即可补齐全部缺口。")
+        en.append(f"The shortage is one of distribution, not of the total: moving {movable} "
+                  f"people from over- to under-staffed {we} closes every gap.")
+        if new_posts < 0:
+            zh.append(f"编制比现有少 {-new_posts} 人，其余超员需减员或转岗。")
+            en.append(f"The budget is {-new_posts} below today's headcount; the remaining "
+                      f"surplus leaves or moves to other posts.")
+    elif cause == "both":
+        zh.append(f"从超员{wz}调配 {movable} 人可补一部分，其余 {short - movable} 人"
+                  f"由新增的 {new_posts} 个编制补足。")
+        en.append(f"Moving {movable} people from over-staffed {we} closes part of it; the "
+                  f"other {short - movable} come from the {new_posts} new posts.")
+    else:  # total
+        zh.append(f"没有超员{wz}可调：缺口来自新增的 {new_posts} 个编制，应优先补给缺员最多的{wz}。")
+        en.append(f"None of the {we} is over-staffed: the gap is the {new_posts} new posts, to be filled "
+                  f"first where the shortage is largest.")
+    if short and budget >= required:
+        zh.append(f"编制（{budget} 人）不少于工作量所需（{required} 人），"
+                  f"建议人数按工作量、人口、面积和功能定位分配。")
+        en.append(f"The budget ({budget}) covers the workload ({required} people); "
+                  f"recommendations share it by workload, residents, area and function type.")
+    elif budget < required:
+        zh.append(f"编制比工作量所需少 {required - budget} 人：即使调配到位，人均工作量仍超标准。")
+        en.append(f"The budget is {required - budget} people below what the workload needs: "
+                  f"even after re-allocation each person carries more than the standard.")
+    if worst:
+        zh.append("缺员最多：" + "、".join(worst) + "。")
+        en.append("Furthest short: " + ", ".join(worst) + ".")
+    return {
+        "budget": int(budget), "current_staff": current, "required_people": required,
+        "units": n, "units_under": n_under, "units_over": n_over,
+        "units_balanced": n - n_under - n_over, "people_short": short, "people_over": over,
+        "movable": movable, "new_posts": new_posts, "cause": cause,
+        "explanation_zh": "".join(zh), "explanation_en": " ".join(en),
+    }
+
+
+def gap_notes(table: pd.DataFrame) -> pd.DataFrame:
+    """One short sentence per unit on its gap, in Chinese and English (whole people).
+
+    Uses ``current_staff``, ``recommended_staff``, ``gap`` and, when present, ``workload``
+    (its share of the total is quoted).
+
+    Returns
+    -------
+    pandas.DataFrame
+        On the index of ``table``: ``gap_note_zh``, ``gap_note_en``.
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"current_staff": [5, 5], "recommended_staff": [8, 2], "gap": [3, -3],
+    ...                   "workload": [300.0, 100.0]})
+    >>> gap_notes(t)["gap_note_en"].tolist()[0]
+    'short by 3: 75.0% of the workload, 8 recommended, 5 today'
+    """
+    cur = pd.to_numeric(table["current_staff"], errors="coerce").fillna(0).round().astype(np.int64)
+    rec = pd.to_numeric(table["recommended_staff"], errors="coerce").fillna(0).round().astype(np.int64)
+    gap = pd.to_numeric(table["gap"], errors="coerce").fillna(0).round().astype(np.int64)
+    if "workload" in table.columns:
+        wl = pd.to_numeric(table["workload"], errors="coerce").fillna(0.0)
+        total = float(wl.sum())
+        share = (wl / total * 100) if total > 0 else pd.Series(np.nan, index=table.index)
+    else:
+        share = pd.Series(np.nan, index=table.index)
+    zh, en = [], []
+    for g, r, c, s in zip(gap, rec, cur, share):
+        part_zh = f"工作量占 {s:.1f}%，" if np.isfinite(s) else ""
+        part_en = f"{s:.1f}% of the workload, " if np.isfinite(s) else ""
+        if g > 0:
+            zh.append(f"缺 {g} 人：{part_zh}建议 {r} 人，现有 {c} 人")
+            en.append(f"short by {g}: {part_en}{r} recommended, {c} today")
+        elif g < 0:
+            zh.append(f"超 {-g} 人：{part_zh}建议 {r} 人，现有 {c} 人")
+            en.append(f"over by {-g}: {part_en}{r} recommended, {c} today")
+        else:
+            zh.append(f"持平：{part_zh}建议与现有均为 {r} 人")
+            en.append(f"balanced: {part_en}{r} recommended and today")
+    return pd.DataFrame({"gap_note_zh": zh, "gap_note_en": en}, index=table.index)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -11,7 +11,15 @@ are the unit), ``buildings``, ``incidents``, ``special_units``, ``staff``, ``str
 * ``community_allocation`` (Art. 42) — each street's recommendation split among its
   communities;
 * ``worker_performance`` (Art. 28) — one row per grid worker;
-* ``allocation_equity`` — Gini and ratios, today against the recommendation.
+* ``allocation_equity`` — Gini and ratios, today against the recommendation;
+* ``staffing_explanation`` — one row: budget, today's and required headcount in whole people,
+  streets and people short and over, and ``explanation_zh``/``explanation_en``, the sentence
+  that says why streets are short when the total is not (``geo.staffing.gap_explanation``).
+
+``street_allocation`` also carries ``gap_note_zh``/``gap_note_en`` (one sentence per street),
+``required_headcount`` (whole people: required FTE rounded up) and ``function_type_assumed``
+(True where the street had no 功能定位 and ``[staffing.score] default_function_type``,
+``residential`` by default, was used).
 
 The model and its defaults: ``geo.staffing`` and ``docs/staffing.md``. Settings: the
 ``[staffing]`` section (``DEFAULTS`` below) and the contract's ``[allocation]`` section
@@ -53,7 +61,7 @@ ALLOCATION_DEFAULTS: dict[str, Any] = {
 
 OUTPUT_TABLES = (
     "staffing", "street_allocation", "community_allocation", "worker_performance",
-    "allocation_equity",
+    "allocation_equity", "staffing_explanation",
 )
 
 
@@ -202,12 +210,24 @@ def _special_units(
     return su, int(total) - len(su)
 
 
+#: Columns read with ``_read`` that are numbers; every other absent column is NULL text.
+_NUMERIC = {"area_km2", "severity"}
+
+
 def _read(con: duckdb.DuckDBPyConnection, table: str, wanted: list[str]) -> pd.DataFrame:
-    """The ``wanted`` columns of ``table`` (absent ones as NULL); empty frame without the table."""
+    """The ``wanted`` columns of ``table`` (absent ones as typed NULLs); empty frame without it.
+
+    An absent text column comes back as NULL text, not as DuckDB's bare NULL (an integer
+    column of ``<NA>``), so it stores as VARCHAR and pages can test it for missing values.
+    """
     if not table_exists(con, table):
         return pd.DataFrame(columns=wanted)
     cols = _columns(con, table)
-    return read_table(con, f'SELECT {", ".join(_col(cols, c) for c in wanted)} FROM "{table}"')
+    sel = ", ".join(
+        _col(cols, c, default="NULL::DOUBLE" if c in _NUMERIC else "NULL::VARCHAR")
+        for c in wanted
+    )
+    return read_table(con, f'SELECT {sel} FROM "{table}"')
 
 
 def _timeliness_kw(settings: dict) -> dict:
@@ -282,6 +302,9 @@ def run(
     grid = model.grid_staffing(units, assignments, params=cfg)
 
     streets = _read(con, "streets", ["street_code", "street_name", "function_type", "area_km2"])
+    # 功能定位 is optional: a street without it counts as the stated default (residential,
+    # multiplier 1.0) and carries function_type_assumed = True.
+    streets = model.fill_function_type(streets, default=cfg["score"]["default_function_type"])
     communities = _read(
         con, "communities", ["community_code", "community_name", "street_code", "kind", "area_km2"]
     )
@@ -322,6 +345,12 @@ def run(
         method=method, score=cfg["score"],
     )
     street_table = allocation.table
+    street_table["required_headcount"] = model.headcount(street_table["required_staff"])
+    street_table = street_table.join(model.gap_notes(street_table))
+    explanation = model.gap_explanation(
+        street_table, budget=budget, required_fte=float(street_table["required_staff"].sum()),
+        capacity_hours=model.monthly_capacity(cfg),
+    )
 
     say("staffing: community allocation (Art. 42) / 社区人员分配")
     community_inputs = communities.merge(totals("community_code"), left_on="community_code",
@@ -330,6 +359,7 @@ def run(
     community_inputs["current_staff"] = community_inputs["current_staff"].astype(np.int64)
     community_inputs["function_type"] = community_inputs["street_code"].map(
         streets.set_index("street_code")["function_type"])
+    community_inputs["required_headcount"] = model.headcount(community_inputs["required_staff"])
     community_table = model.allocate_nested(
         community_inputs, street_table.set_index("street_code")["recommended_staff"].to_dict(),
         minimum=int(alloc["min_per_community"]), method=method, score=cfg["score"],
@@ -352,7 +382,8 @@ def run(
     first = key + ["plan_id", "grid_type", "staff_source", "community_code", "street_code"]
     staffing_out = grid[first + [c for c in grid.columns if c not in first]]
     street_first = ["street_code", "street_name", "function_type", "area_km2", "residents",
-                    "workload", "current_staff", "recommended_staff", "gap"]
+                    "workload", "current_staff", "recommended_staff", "gap", "gap_note_zh",
+                    "gap_note_en", "required_headcount", "function_type_assumed"]
     street_out = street_table[
         street_first + [c for c in street_table.columns if c not in street_first]]
     comm_first = ["community_code", "community_name", "street_code", "kind", "area_km2",
@@ -366,6 +397,13 @@ def run(
         "community_allocation": write_gdf(con, "community_allocation", comm_out),
         "worker_performance": write_gdf(con, "worker_performance", perf),
         "allocation_equity": write_gdf(con, "allocation_equity", equity),
+        "staffing_explanation": write_gdf(con, "staffing_explanation", pd.DataFrame([{
+            "level": "street", **explanation,
+            "workload_hours": round(float(grid["workload"].sum())),
+            "required_fte": float(basic["required_staff"].sum()),
+            "budget_source": budget_source,
+            "streets_function_type_assumed": int(streets["function_type_assumed"].sum()),
+        }])),
     }
     eq = equity.set_index(["level", "metric"])
     ext = model.extremes(street_table, id_col="street_code")
@@ -381,6 +419,11 @@ def run(
         "staff_unplaced": len(set(staff["staff_id"]) - set(assignments["staff_id"])),
         "workload_hours": float(grid["workload"].sum()),
         "required_staff": float(basic["required_staff"].sum()),
+        "required_people": int(model.headcount([basic["required_staff"].sum()])[0]),
+        "streets_short": explanation["units_under"],
+        "people_short": explanation["people_short"],
+        "gap_cause": explanation["cause"],
+        "function_type_assumed": int(streets["function_type_assumed"].sum()),
         "current_staff": int(street_table["current_staff"].sum()),
         "budget": budget,
         "budget_source": budget_source,
@@ -465,6 +508,8 @@ HEADERS_ZH: dict[str, str] = {
     "repeat_rate": "重复投诉率", "workload_carried": "承担工作量(小时/月)",
     "small_n": "样本偏少", "note": "备注", "level": "层级", "metric": "指标",
     "current": "现状", "recommended": "建议方案",
+    "gap_note_zh": "缺口说明", "gap_note_en": "缺口说明(英文)",
+    "required_headcount": "需配人数(人)", "function_type_assumed": "功能定位为默认值",
 }
 
 _VALUES_ZH: dict[str, dict[str, str]] = {

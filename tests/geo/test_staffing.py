@@ -356,3 +356,40 @@ def test_worker_performance_without_cases():
     empty = pd.DataFrame(columns=["incident_id", "staff_id", "category", "occurred_at", "closed_at"])
     perf = st.worker_performance(empty, staff=staff)
     assert perf["cases"].tolist() == [0] and perf["small_n"].tolist() == [True]
+
+
+def test_fill_function_type_states_the_default():
+    from geo.staffing import fill_function_type
+
+    s = pd.DataFrame({"street_code": ["a", "b", "c"],
+                      "function_type": pd.array(["old_town", None, "  "], dtype="str")})
+    out = fill_function_type(s)
+    assert out["function_type"].tolist() == ["old_town", "residential", "residential"]
+    assert out["function_type_assumed"].tolist() == [False, True, True]
+    nulls = pd.DataFrame({"street_code": ["a"], "function_type": pd.array([pd.NA], dtype="Int32")})
+    assert fill_function_type(nulls, default="old_town")["function_type"].tolist() == ["old_town"]
+    absent = fill_function_type(pd.DataFrame({"street_code": ["a"]}))
+    assert absent["function_type_assumed"].tolist() == [True]
+
+
+def test_gap_explanation_distribution_total_and_both():
+    from geo.staffing import gap_explanation, headcount
+
+    assert headcount([0.0, 2.0, 2.0000000001, 2.1]).tolist() == [0, 2, 2, 3]
+    # 3 short in a, 3 over in b, budget = today's 10: a matter of distribution
+    t = pd.DataFrame({"street_name": ["甲", "乙"], "current_staff": [5, 5],
+                      "recommended_staff": [8, 2], "gap": [3, -3]})
+    e = gap_explanation(t, budget=10, required_fte=6.5, capacity_hours=125)
+    assert (e["cause"], e["people_short"], e["people_over"], e["movable"]) == ("distribution", 3, 3, 3)
+    assert e["required_people"] == 7 and e["units_under"] == 1 and e["new_posts"] == 0
+    assert "调配 3 人" in e["explanation_zh"] and "缺员最多：甲" in e["explanation_zh"]
+    assert "moving 3 people" in e["explanation_en"]
+    # 4 new posts, nobody over: the gap is the total
+    t2 = pd.DataFrame({"current_staff": [5, 5], "recommended_staff": [7, 7], "gap": [2, 2]})
+    e2 = gap_explanation(t2, budget=14, required_fte=13.2)
+    assert e2["cause"] == "total" and e2["people_short"] == 4 and e2["new_posts"] == 4
+    # 4 short, 1 over, 3 new posts: both
+    t3 = pd.DataFrame({"current_staff": [5, 5], "recommended_staff": [9, 4], "gap": [4, -1]})
+    e3 = gap_explanation(t3, budget=13, required_fte=20)
+    assert e3["cause"] == "both" and e3["movable"] == 1
+    assert "少 7 人" in e3["explanation_zh"]  # budget 13 below the 20 people the workload needs

@@ -263,3 +263,49 @@ def test_excel_report_before_any_run_notes_missing_tables(tmp_path):
     assert wb.sheetnames == [name for name, _, _ in stage_staffing.REPORT_SHEETS]
     first = next(wb["街道配置"].iter_rows(values_only=True))
     assert "未生成" in first[0]
+
+
+def test_streets_without_function_type_use_the_stated_default():
+    """An own city without 功能定位: no NA reaches the tables (pages test it with ``if``)."""
+    con = connect()
+    build_city(con)
+    con.execute("ALTER TABLE streets DROP COLUMN function_type")
+    summary = stage_staffing.run(con, SETTINGS)
+    types = dict(con.execute(
+        "SELECT column_name, data_type FROM information_schema.columns "
+        "WHERE table_name = 'street_allocation'").fetchall())
+    assert types["function_type"] == "VARCHAR"
+    st = read_table(con, "street_allocation")
+    assert st["function_type"].tolist() == ["residential", "residential"]
+    assert st["function_type_assumed"].tolist() == [True, True]
+    assert summary["function_type_assumed"] == 2
+    for v in st["function_type"]:  # what the page does; pd.NA raised here before
+        assert bool(v)
+    # both streets now carry multiplier 1.0
+    assert st["function_multiplier"].tolist() == [1.0, 1.0]
+    com = read_table(con, "community_allocation")
+    assert com["function_type"].notna().all()
+    assert stage_staffing.load_allocation(con, SETTINGS).recommended.sum() == 12
+
+
+def test_stage_writes_whole_people_and_a_gap_explanation(city):
+    summary = stage_staffing.run(city, SETTINGS)
+    st = read_table(city, "street_allocation").set_index("street_code")
+    assert st["required_headcount"].dtype == np.int64
+    assert (st["required_headcount"] == np.ceil(st["required_staff"] - 1e-9)).all()
+    for code, row in st.iterrows():
+        g = int(row["gap"])
+        word = "缺" if g > 0 else ("超" if g < 0 else "持平")
+        assert row["gap_note_zh"].startswith(word)
+        assert f"建议 {int(row['recommended_staff'])} 人" in row["gap_note_zh"] or g == 0
+    ex = read_table(city, "staffing_explanation")
+    assert len(ex) == 1
+    ex = ex.iloc[0]
+    assert ex["budget"] == 12
+    assert ex["people_short"] == int(st["gap"].clip(lower=0).sum())
+    assert ex["people_over"] == int((-st["gap"]).clip(lower=0).sum())
+    assert ex["people_short"] - ex["people_over"] == ex["budget"] - ex["current_staff"]
+    assert ex["required_people"] == summary["required_people"]
+    assert f"全区编制 12 人，现有 {int(ex['current_staff'])} 人" in ex["explanation_zh"]
+    assert ex["explanation_en"].startswith("The district shares 12 posts among 2 streets")
+    assert "个街道缺员" in ex["explanation_zh"]
