@@ -47,6 +47,39 @@ def spatial_extension_path() -> Path:
     )
 
 
+def quote_ident(name: str) -> str:
+    """``name`` as a SQL identifier: wrapped in double quotes, inner ``"`` doubled.
+
+    The one way a table or column name enters SQL text; values are always bound as parameters.
+
+    >>> quote_ident('a"; DROP TABLE x; --')
+    '"a""; DROP TABLE x; --"'
+    """
+    name = str(name)
+    if "\x00" in name:
+        raise ValueError("identifier contains a NUL character")
+    return '"' + name.replace('"', '""') + '"'
+
+
+def quote_literal(text: str | Path) -> str:
+    """``text`` as a SQL string literal (inner ``'`` doubled), for the few statements that take no
+    parameters (``LOAD``, ``ATTACH``); a :class:`~pathlib.Path` is written in POSIX form.
+
+    >>> quote_literal("/tmp/it's here.duckdb")
+    "'/tmp/it''s here.duckdb'"
+    """
+    text = text.as_posix() if isinstance(text, Path) else str(text)
+    if "\x00" in text:
+        raise ValueError("literal contains a NUL character")
+    return "'" + text.replace("'", "''") + "'"
+
+
+def attach(con: duckdb.DuckDBPyConnection, path: str | Path, alias: str, *, read_only: bool = True) -> None:
+    """``ATTACH`` the database file ``path`` as ``alias`` (any path: quotes, spaces, CJK)."""
+    mode = " (READ_ONLY)" if read_only else ""
+    con.execute(f"ATTACH {quote_literal(Path(path))} AS {quote_ident(alias)}{mode}")
+
+
 def connect(path: str | Path = ":memory:", *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     """Open a DuckDB database with the spatial extension loaded from the local package.
 
@@ -59,7 +92,7 @@ def connect(path: str | Path = ":memory:", *, read_only: bool = False) -> duckdb
     """
     config = {"autoinstall_known_extensions": "false", "autoload_known_extensions": "false"}
     con = duckdb.connect(str(path), read_only=read_only, config=config)
-    con.execute(f"LOAD '{spatial_extension_path().as_posix()}'")
+    con.execute(f"LOAD {quote_literal(spatial_extension_path())}")
     return con
 
 
@@ -87,24 +120,39 @@ def write_gdf(
         df["__wkb"] = shapely.to_wkb(gdf.geometry.values, hex=False)
     else:
         df = pd.DataFrame(frame)
-    con.register("__write_gdf_src", df)
+    # The frame is registered under positional names, so no user column name is parsed as SQL;
+    # each column is then aliased back to its own name through quote_ident.
+    cols = [c for c in df.columns if c != "__wkb"]
+    folded = [str(c).casefold() for c in cols]
+    if len(set(folded)) != len(folded):
+        dup = sorted({str(c) for c, f in zip(cols, folded) if folded.count(f) > 1})
+        raise ValueError(f"columns differ only in case (SQL names are case-insensitive): {dup}")
+    src = df.copy(deep=False)
+    src.columns = [f"c{i}" if c != "__wkb" else "__wkb" for i, c in enumerate(df.columns)]
+    pos = {c: f"c{i}" for i, c in enumerate(df.columns) if c != "__wkb"}
+    con.register("__write_gdf_src", src)
     try:
-        cols = [c for c in df.columns if c != "__wkb"]
-        select = ", ".join(f'"{c}"' for c in cols)
+        parts = [f"{quote_ident(pos[c])} AS {quote_ident(c)}" for c in cols]
         if geom_col is not None:
-            select = (select + ", " if select else "") + (
-                f'ST_GeomFromWKB("__wkb") AS "{geom_col if geom_col != "geometry" else "geometry"}"'
-            )
+            parts.append('ST_GeomFromWKB("__wkb") AS "geometry"')
         verb = "CREATE OR REPLACE TABLE" if replace else "CREATE TABLE"
-        con.execute(f'{verb} "{name}" AS SELECT {select} FROM __write_gdf_src')
+        con.execute(f"{verb} {quote_ident(name)} AS SELECT {', '.join(parts)} FROM __write_gdf_src")
     finally:
         con.unregister("__write_gdf_src")
     return len(df)
 
 
+def _is_query(sql_or_table: str) -> bool:
+    """A query is code written by this project (it starts with SELECT/WITH/FROM …); anything else is a
+    table name and is quoted, whatever characters it holds."""
+    head = sql_or_table.lstrip().split(None, 1)
+    return bool(head) and head[0].upper() in ("SELECT", "WITH", "FROM", "VALUES", "TABLE", "(") or \
+        sql_or_table.lstrip().startswith("(")
+
+
 def read_table(con: duckdb.DuckDBPyConnection, sql_or_table: str, params: list | None = None) -> pd.DataFrame:
     """Read a table (by name) or a query into a plain DataFrame; GEOMETRY columns come back as WKB bytes."""
-    sql = sql_or_table if " " in sql_or_table.strip() else f'SELECT * FROM "{sql_or_table}"'
+    sql = sql_or_table if _is_query(sql_or_table) else f"SELECT * FROM {quote_ident(sql_or_table)}"
     return con.execute(sql, params or []).df()
 
 
@@ -117,13 +165,13 @@ def read_gdf(
     crs: str = STORAGE_CRS,
 ) -> gpd.GeoDataFrame:
     """Read a table or query with a GEOMETRY column into a GeoDataFrame (CRS set explicitly)."""
-    sql = sql_or_table if " " in sql_or_table.strip() else f'SELECT * FROM "{sql_or_table}"'
+    sql = sql_or_table if _is_query(sql_or_table) else f"SELECT * FROM {quote_ident(sql_or_table)}"
     rel = con.sql(sql, params=params) if params else con.sql(sql)
     cols = rel.columns
     if geometry not in cols:
         raise KeyError(f"query has no column {geometry!r}; columns: {cols}")
     sel = ", ".join(
-        f'ST_AsWKB("{c}") AS "{c}"' if c == geometry else f'"{c}"' for c in cols
+        f"ST_AsWKB({quote_ident(c)}) AS {quote_ident(c)}" if c == geometry else quote_ident(c) for c in cols
     )
     df = con.sql(f"SELECT {sel} FROM ({sql})", params=params).df() if params else con.sql(
         f"SELECT {sel} FROM ({sql})"

@@ -24,7 +24,7 @@ import pandas as pd
 import shapely
 
 from geo import chinacrs
-from pipelines.db import write_gdf
+from pipelines.db import quote_ident, write_gdf
 from pipelines.errors import InputFileError
 from pipelines.layers import ALIASES, LAYERS, PHONE_FRAGMENTS, PII_FRAGMENTS, LayerSpec
 from pipelines.readers import RawLayer, find_layer_file, read_layer
@@ -331,16 +331,17 @@ def _metric_area_km2(gdf: gpd.GeoDataFrame, metric: str) -> np.ndarray:
 
 def _spatial_assign(con: duckdb.DuckDBPyConnection, table: str, point_expr: str) -> None:
     """Add community_code by point-in-polygon for rows without a community_code."""
-    con.execute(f'ALTER TABLE "{table}" ALTER community_code TYPE VARCHAR')
+    q = quote_ident(table)
+    con.execute(f"ALTER TABLE {q} ALTER community_code TYPE VARCHAR")
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE __assign AS
         SELECT t.__row, c.community_code AS c_code, c.street_code AS c_street
-        FROM "{table}" t JOIN communities c ON ST_Intersects(c.geometry, {point_expr})
+        FROM {q} t JOIN communities c ON ST_Intersects(c.geometry, {point_expr})
         WHERE t.community_code IS NULL
         QUALIFY row_number() OVER (PARTITION BY t.__row ORDER BY c.community_code) = 1
     """)
     con.execute(f"""
-        UPDATE "{table}" t SET community_code = a.c_code FROM __assign a WHERE t.__row = a.__row
+        UPDATE {q} t SET community_code = a.c_code FROM __assign a WHERE t.__row = a.__row
     """)
 
 
@@ -447,19 +448,19 @@ def _write_layers(con, frames, report, rejects, metric, say) -> None:
                 (SELECT 1 FROM streets s WHERE ST_Intersects(s.geometry, {point}))""").fetchnumpy()["__row"]
             df = _reject_rows(rejects, report, df, no_street, name, "楼栋不在任何街道内", "building lies in no street")
             con.execute(f"DELETE FROM __stg_buildings WHERE __row IN (SELECT unnest(?::BIGINT[]))", [no_street.tolist()])
-        outside = con.execute(f'SELECT __row FROM "__stg_{name}" WHERE community_code IS NULL').fetchnumpy()["__row"]
+        outside = con.execute(f"SELECT __row FROM {quote_ident('__stg_' + name)} WHERE community_code IS NULL").fetchnumpy()["__row"]
         _reject_rows(rejects, report, df, outside, name, "位置不在任何社区内", "location is outside every community")
         contract = [c for c in LAYERS[name].required + LAYERS[name].optional if c in df.columns and c != "community_code"]
         extra = [c for c in df.columns if c not in contract and c not in ("community_code", "geometry") and not c.startswith("__")]
-        sel = ", ".join(f't."{c}"' for c in contract + extra)
+        sel = ", ".join(f"t.{quote_ident(c)}" for c in contract + extra)
         con.execute(f"""
-            CREATE OR REPLACE TABLE "{name}" AS
+            CREATE OR REPLACE TABLE {quote_ident(name)} AS
             SELECT {sel}, t.community_code, c.street_code, t.geometry
-            FROM "__stg_{name}" t JOIN communities c USING (community_code)
+            FROM {quote_ident("__stg_" + name)} t JOIN communities c USING (community_code)
             ORDER BY t.__row
         """)
-        con.execute(f'DROP TABLE "__stg_{name}"')
-        say(f"{name}: {con.execute(f'SELECT count(*) FROM {name}').fetchone()[0]} 行写入 / rows written")
+        con.execute(f"DROP TABLE {quote_ident('__stg_' + name)}")
+        say(f"{name}: {con.execute(f'SELECT count(*) FROM {quote_ident(name)}').fetchone()[0]} 行写入 / rows written")
     if "staff" in frames:
         df = frames["staff"]
         df["street_code"] = df["street_code"].astype(str).str.replace(r"\.0$", "", regex=True)

@@ -9,6 +9,7 @@ happens later, in :mod:`pipelines.ingest`.
 from __future__ import annotations
 
 import logging
+import re
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -107,8 +108,34 @@ def read_layer(layer: str, path: Path, *, encoding: str = "auto") -> RawLayer:
         ) from exc
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\u200b-\u200f\u2028\u2029\ufeff]")
+
+
+def clean_columns(columns) -> list[str]:
+    """Column names a database can hold: text without control characters or surrounding blanks,
+    never empty, never starting with ``__`` (kept for the pipeline's own columns), and unique even
+    ignoring case (SQL names are case-insensitive) — ``Name`` and ``name`` become ``Name`` and
+    ``name_2``. Quotes, semicolons and any other characters are kept: names are always quoted."""
+    out: list[str] = []
+    seen: set[str] = set()
+    for i, c in enumerate(columns):
+        name = _CONTROL.sub("", str(c)).strip()
+        if name.startswith("__"):
+            name = "_" + name.lstrip("_") if name.strip("_") else ""
+        if not name:
+            name = f"column_{i + 1}"
+        base, k = name, 1
+        while name.casefold() in seen:
+            k += 1
+            name = f"{base}_{k}"
+        seen.add(name.casefold())
+        out.append(name)
+    return out
+
+
 def _with_rows(df: pd.DataFrame) -> pd.DataFrame:
     df = df.reset_index(drop=True)
+    df.columns = clean_columns(df.columns)
     df.insert(0, "__row", np.arange(1, len(df) + 1))
     return df
 
