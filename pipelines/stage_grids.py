@@ -17,23 +17,23 @@ import pandas as pd
 
 from geo import chinacrs
 from geo.grids import dedicated_grids, fusion_report, plan_metrics
-from geo.partition import building_members, grids_from_labels, labels_from_plan, partition, redraw
+from geo.partition import (
+    DEFAULT_MAX_SECONDS,
+    DEFAULT_SEARCH_BUDGET,
+    building_members,
+    grids_from_labels,
+    labels_from_plan,
+    partition,
+    redraw,
+)
 from geo.tessellation import build_cells, cell_adjacency
+from pipelines import config
 from pipelines.db import read_gdf, read_table, table_exists, write_gdf
 from pipelines.plans import current_plan_id, load_plan, store_plan
 
 log = logging.getLogger(__name__)
 
-DEFAULTS: dict = {
-    "seed": 0,
-    "time_limit": 0.3,        # seconds of local search per community
-    "n_jobs": 2,              # worker processes (communities are independent)
-    "max_cell_area": 40_000,  # m²: empty land is split into cells of at most this size
-    "redraw": True,           # re-draw from the current plan instead of starting afresh
-    "weights": {},            # objective weights: norm, balance, compactness, move
-    "dedicated": {},          # per unit_type rules, e.g. {school = {min_area_m2 = 10000}}
-    "workload_weights": {},   # per-building workload weights (geo.tessellation.building_workload)
-}
+DEFAULTS: dict = config.DEFAULTS["grids"]  # defined, with their meaning, in pipelines/config.py
 
 
 def metric_crs(con, settings: dict) -> str:
@@ -53,6 +53,17 @@ def load_engine_inputs(con, settings: dict) -> dict:
     out["barriers"] = read_gdf(con, "barriers").to_crs(crs) if table_exists(con, "barriers") else None
     out["special_units"] = read_gdf(con, "special_units").to_crs(crs) if table_exists(con, "special_units") else None
     return out
+
+
+def _search_args(cfg: dict) -> dict:
+    """The search's work budget (cell visits per community) and wall-clock safety net.
+
+    A ``time_limit`` (seconds) of older settings is ignored: plans never depend on the clock.
+    """
+    budget = cfg.get("search_budget", DEFAULT_SEARCH_BUDGET)
+    secs = cfg.get("max_seconds", DEFAULT_MAX_SECONDS)
+    return {"budget": None if budget is None else int(budget),
+            "max_seconds": None if not secs else float(secs)}
 
 
 def norms_of(settings: dict) -> dict:
@@ -80,7 +91,7 @@ def run(con, settings: dict, *, progress=None) -> dict:
         locked = [g for g, t in gtype.items() if t == "dedicated"]
         labels, moves = redraw(cells, adj, labels0, locked_grids=locked, communities=inp["communities"],
                                norms=norms, weights=cfg.get("weights") or None, seed=cfg.get("seed", 0),
-                               time_limit=cfg.get("time_limit", 0.3))
+                               **_search_args(cfg))
         grids, members = grids_from_labels(cells, labels, communities=inp["communities"], adjacency=adj, norms=norms,
                                            grid_type={g: gtype.get(g, "basic") for g in labels.dropna().unique()},
                                            codes="keep")
@@ -89,7 +100,7 @@ def run(con, settings: dict, *, progress=None) -> dict:
         say(f"grids: partition {cells['community_code'].nunique()} communities")
         grids, members = partition(cells, adj, inp["communities"], norms=norms, weights=cfg.get("weights") or None,
                                    seed=cfg.get("seed", 0), dedicated=ded, n_jobs=int(cfg.get("n_jobs", 1)),
-                                   time_limit=float(cfg.get("time_limit", 0.3)), progress=None)
+                                   progress=None, **_search_args(cfg))
         source, note, parent = "engine", "drawn by gridgov run", None
     metrics = plan_metrics(grids, norms, communities=inp["communities"])
     bmembers = building_members(cells, members)

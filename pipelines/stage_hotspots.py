@@ -43,67 +43,13 @@ from pyproj import Transformer
 from geo import forecast as fc
 from geo import hotspots as hs
 from geo.timeliness import case_timeliness
+from pipelines import config
 from pipelines.config import deep_merge
 from pipelines.db import read_gdf, table_exists, write_gdf
 
 log = logging.getLogger(__name__)
 
-DEFAULTS: dict[str, Any] = {
-    # analysis units
-    "use_grids": True,  # use the `grids` table when it exists
-    "cell_size_m": 500.0,  # fallback cells: square side / hex centre spacing (metres)
-    "cell_shape": "square",  # "square" or "hex"
-    "drop_empty_cells": True,  # leave out cells without incidents, buildings or special units
-    # spatial weights of Gi*
-    "weights": "knn",  # "knn" or "distance_band"
-    "k": 8,  # neighbours (knn) / target neighbours for the automatic band
-    "band_m": None,  # distance band in metres; None = chosen from the data
-    "value": "count",  # Gi* on "count" or "density" (count per km²)
-    # significance
-    "fdr": True,  # Benjamini–Hochberg across units, per category and period
-    "alpha": 0.05,  # significance of a bin in the emerging hot spot analysis
-    "trend_alpha": 0.05,  # Mann–Kendall trend significance
-    "min_periods": 10,  # fewer months: no emerging hot spot analysis
-    "max_categories": 20,  # analyse the N most frequent categories separately
-    "min_category_incidents": 30,  # ... with at least this many incidents
-    "household_size": 2.5,  # residents per household when `residents` is missing
-    "kde": {
-        "bandwidth_m": None,  # None = median spacing of unit centres, within 200–2000 m
-        "cell_m": 100.0,  # raster cell of the density surface
-        "kernel": "quartic",  # or "epanechnikov"
-        "write": True,  # write the `hotspot_density` table
-    },
-    "risk": {
-        "weights": {
-            "incidents": 0.4,
-            "elderly_alone": 0.2,
-            "disabled": 0.15,
-            "low_income": 0.15,
-            "special_units": 0.1,
-        },
-        "normalise": "minmax",  # or "rank"
-        "months": 12,  # incidents of the last N months count towards the risk
-        "severity_weights": {"1": 0.5, "2": 0.75, "3": 1.0, "4": 1.5, "5": 2.0},
-        "category_weights": {},  # category -> weight (default 1.0)
-    },
-    "forecast": {
-        "enabled": True,
-        "backtest_months": 6,  # rolling origins
-        "area_shares": [0.05, 0.10, 0.20],
-        "train_window": 12,  # months of targets the model learns from
-        "max_iter": 60,
-        "kde_window": 12,  # months of past events in the KDE baseline
-        "seed": 0,
-        "threads": 1,  # model threads (OpenMP); more only helps on an idle machine
-    },
-    "timeliness": {
-        "deadlines": {},  # {class: {respond_hours, close_hours}} overrides
-        "category_deadlines": {},  # {category: [respond_hours, close_hours]}
-        "emergency_severity": 5,
-        "utility_keywords": None,  # None = built-in list (water/power/gas/heating, 供水/停电 …)
-        "complex_keywords": None,  # None = built-in list (complex, 疑难, 复杂)
-    },
-}
+DEFAULTS: dict[str, Any] = config.DEFAULTS["hotspots"]  # defined, with their meaning, in pipelines/config.py
 
 _T = "__hs_units"
 _A = "__hs_assigned"
