@@ -33,7 +33,22 @@ import shapely
 from pyproj import Transformer
 from shapely.ops import nearest_points
 
-DATA_DIR = Path(__file__).resolve().parents[1] / "data"
+def _data_dir() -> Path:
+    """The demo's real sources: the repository's ``data/`` folder, which a wheel installs as the
+    package ``gridgov.demo_data`` (see ``[tool.setuptools.package-dir]`` in pyproject.toml)."""
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec("gridgov.demo_data")
+    except ModuleNotFoundError:
+        spec = None
+    for loc in (spec.submodule_search_locations or []) if spec else []:
+        if (Path(loc) / "hohhot").is_dir():
+            return Path(loc)
+    return Path(__file__).resolve().parents[1] / "data"  # a source checkout that was never installed
+
+
+DATA_DIR = _data_dir()
 HOHHOT_DIR = DATA_DIR / "hohhot"
 
 METRIC_CRS = "EPSG:4546"
