@@ -82,7 +82,11 @@ DEFAULTS: dict[str, Any] = {
     # --- stage grids (docs/grid-engine.md) -----------------------------------------------------
     "grids": {
         "seed": 0,
-        "time_limit": 0.3,  # seconds of local search per community
+        # Work budget of the local search per community (cell visits), so the plan never depends on
+        # the machine's load; geo.partition.DEFAULT_SEARCH_BUDGET holds the same value (test_settings.py).
+        "search_budget": 60_000,
+        # Wall-clock safety net per community (seconds); logged when it fires (geo.partition.DEFAULT_MAX_SECONDS).
+        "max_seconds": 60.0,
         "n_jobs": 2,  # worker processes (communities are independent)
         "max_cell_area": 40_000,  # m²: empty land is split into cells of at most this size
         "redraw": True,  # re-draw from the current plan instead of starting afresh
@@ -179,6 +183,13 @@ EXTRA_KEYS: dict[str, dict[str, tuple[type, ...]]] = {
     "grids.weights": {k: (int, float) for k in ("norm", "balance", "compactness", "move")},
     "norms.communities.*": {"households_min": (int,), "households_max": (int,), "prefer": (str,),
                             "allow_small_whole": (bool,)},
+}
+
+#: Keys that no longer exist, and what replaced them (an old gridgov.toml gets this hint).
+RETIRED: dict[str, tuple[str, str]] = {
+    "grids.time_limit": ("已改为按工作量计的 search_budget（不再按秒），使结果与机器负载无关；请删除 time_limit",
+                         "was replaced by search_budget (work, not seconds) so plans do not depend on the "
+                         "machine's load; delete time_limit"),
 }
 
 #: Types of keys whose default is None (any other known key takes the type of its default).
@@ -360,6 +371,10 @@ def _wrong_type(value: Any, types: tuple[type, ...], parts: tuple[str, ...], pat
 
 def _unknown(key: str, parts: tuple[str, ...], known: dict[str, Any], path: Path) -> None:
     sec_zh, sec_en = _section(parts)
+    retired = RETIRED.get(_dotted(parts + (key,)))
+    if retired:
+        raise SettingsError(f"{path}：{sec_zh} 中的设置 {key!r} {retired[0]}。",
+                            f"{path}: setting {key!r} in {sec_en} {retired[1]}.")
     close = difflib.get_close_matches(key, list(known), n=1, cutoff=0.6)
     if not close:  # also try case-insensitively (Budget, MIN_PER_STREET)
         lower = {k.lower(): k for k in known}

@@ -36,6 +36,8 @@ def test_decided_values_agree_with_the_algorithm_modules():
     for kind in ("urban", "rural"):
         for key, value in config.DEFAULTS["norms"][kind].items():
             assert partition.DEFAULT_NORMS[kind][key] == value, (kind, key)
+    assert config.DEFAULTS["grids"]["search_budget"] == partition.DEFAULT_SEARCH_BUDGET
+    assert config.DEFAULTS["grids"]["max_seconds"] == partition.DEFAULT_MAX_SECONDS
     assert config.PERSONS_PER_HOUSEHOLD == 2.3
     assert staffing.DEFAULTS["workload"]["persons_per_household"] == config.PERSONS_PER_HOUSEHOLD
     assert default_settings()["hotspots"]["household_size"] == config.PERSONS_PER_HOUSEHOLD
@@ -75,6 +77,11 @@ def test_unknown_key_at_any_level_names_key_section_and_fix(user, key, section, 
     assert repr(key) in err.zh and hint in err.zh
 
 
+def test_retired_time_limit_says_what_replaced_it():
+    err = _refused({"grids": {"time_limit": 0.3}})
+    assert "search_budget" in err.en and "search_budget" in err.zh
+
+
 def test_unknown_key_without_a_near_name_lists_the_valid_ones():
     err = _refused({"zzz_unrelated": 1})
     assert "valid keys" in err.en and "allocation" in err.en and "有效的键" in err.zh
@@ -104,13 +111,13 @@ def test_values_of_the_right_type_and_users_own_names_are_accepted():
         "layers": {"incidents": {"crs": "BD-09", "file": "事件.csv"}},
         "norms": {"rural": {"households_min": 100}, "communities": {"150102001001": {"households_max": 450}}},
         "allocation": {"budget": 1200, "min_per_street": 10},
-        "grids": {"time_limit": 1, "weights": {"balance": 2}, "dedicated": {"school": {"min_area_m2": 1e4}}},
+        "grids": {"search_budget": 1000, "max_seconds": 5, "weights": {"balance": 2}, "dedicated": {"school": {"min_area_m2": 1e4}}},
         "hotspots": {"alpha": 0.1, "band_m": 800, "risk": {"category_weights": {"噪音": 0.5}}},
         "staffing": {"workload": {"incident_minutes": {"供热": 30}}},
         "app": {"attribution": "数据: 某某街道办"},
     })
     assert s["norms"]["rural"] == {**config.DEFAULTS["norms"]["rural"], "households_min": 100}
-    assert s["grids"]["time_limit"] == 1 and s["grids"]["seed"] == config.DEFAULTS["grids"]["seed"]
+    assert s["grids"]["search_budget"] == 1000 and s["grids"]["seed"] == config.DEFAULTS["grids"]["seed"]
     assert s["hotspots"]["risk"]["category_weights"] == {"噪音": 0.5}
     assert s["staffing"]["workload"]["incident_minutes"]["供热"] == 30
     assert s["staffing"]["workload"]["incident_minutes"]["default"] == 60.0  # merged, not replaced
