@@ -41,13 +41,10 @@ with st.sidebar:
              horizontal=True)
     st.markdown(f"**{t('app.title')}**")
 
-    if "project_dir" not in st.session_state:
-        st.session_state["project_dir"] = project_from_args()
-    st.text_input(t("sidebar.project"), key="project_dir", help=t("sidebar.project_help"))
-    project = st.session_state["project_dir"].strip()
-    db = db_path_for(project) if project else None
-    if db is not None and not db.is_absolute():
-        db = (Path.cwd() / db).resolve()
+    # The project is fixed when the server starts (``gridgov app DIR``, GRIDGOV_PROJECT or
+    # ``-- --project DIR``): the browser can neither choose nor type another path.
+    project = project_from_args().strip()
+    db = db_path_for(project).resolve() if project else None
     st.caption(f"{t('sidebar.database')}:")
     st.code(str(db) if db else "—", language=None, wrap_lines=True)
     if db is not None and db.exists():
@@ -87,5 +84,4 @@ if db is None or not db.exists():
     show_missing_db(db)
     st.stop()
 
-st.session_state["db_path"] = str(db)
 page.run()

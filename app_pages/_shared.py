@@ -21,9 +21,12 @@ import streamlit as st
 
 from app_pages import assets
 from app_pages.i18n import t
-from pipelines.db import connect, read_gdf, read_table, table_exists
+from pipelines import results
+from pipelines.db import connect
 
-DB_NAME = "gridgov.duckdb"
+DB_NAME = results.DB_NAME
+#: Only when a project has no geometry at all (nothing to measure anyway): Web Mercator.
+DEFAULT_METRIC_CRS = "EPSG:3857"
 ENV_PROJECT = "GRIDGOV_PROJECT"
 ENV_TILES = "GRIDGOV_TILES"
 DEFAULT_PROJECT = "demo-city"
@@ -76,8 +79,12 @@ def open_db(db: str | Path):
 
 
 def current_db() -> tuple[Path, float]:
-    """The database chosen in the sidebar and its mtime (set by ``app.py``)."""
-    db = Path(st.session_state["db_path"])
+    """The database of the project the app was started on, and its mtime.
+
+    Always derived from the server's start arguments (:func:`project_from_args`), never from
+    anything the browser sends.
+    """
+    db = db_path_for(project_from_args()).resolve()
     return db, db_mtime(db)
 
 
@@ -142,118 +149,51 @@ def project_attribution(project_dir: str | Path) -> str:
 
 
 # --------------------------------------------------------------------------------------------
-# cached loaders (key: path + mtime)
+# cached loaders (key: path + mtime): every read goes through pipelines.results
+
+#: The readers of :mod:`pipelines.results` a page may call through :func:`load`.
+READERS = frozenset({
+    "table_counts", "runs", "rejects_summary", "map_layers", "outlines", "bounds",
+    "metric_crs", "hotspot_tables", "hotspot_units", "hotspot_density", "staffing_tables",
+    "base_allocation", "plans", "plan_grids",
+})
 
 
-@st.cache_data(show_spinner=False, max_entries=8)
+@st.cache_data(show_spinner=False, max_entries=32)
+def load(db: str, mtime: float, reader: str, *args):
+    """``pipelines.results.<reader>(con, *args)`` on a read-only connection, cached per file
+    state (``mtime``) and arguments. Callers must not change what they get."""
+    if reader not in READERS:
+        raise ValueError(f"unknown reader {reader!r}")
+    with open_db(db) as con:
+        return getattr(results, reader)(con, *args)
+
+
 def load_table_counts(db: str, mtime: float) -> dict[str, int | None]:
     """Row count of every table in the database, plus households / residents sums."""
-    with open_db(db) as con:
-        names = [r[0] for r in con.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main' "
-            "ORDER BY table_name"
-        ).fetchall()]
-        counts: dict[str, int | None] = {
-            n: con.execute(f'SELECT count(*) FROM "{n}"').fetchone()[0] for n in names
-        }
-        counts["households"] = counts["residents"] = None
-        if "buildings" in names:
-            hh, res = con.execute(
-                "SELECT sum(households), sum(residents) FROM buildings"
-            ).fetchone()
-            counts["households"] = None if hh is None else int(hh)
-            counts["residents"] = None if res is None else int(res)
-    return counts
+    return load(db, mtime, "table_counts")
 
 
-@st.cache_data(show_spinner=False, max_entries=8)
 def load_runs(db: str, mtime: float, limit: int = 20) -> pd.DataFrame:
     """The most recent runs, newest first."""
-    with open_db(db) as con:
-        if not table_exists(con, "runs"):
-            return pd.DataFrame(columns=["run_id", "started_at", "finished_at", "status"])
-        return read_table(
-            con,
-            "SELECT run_id, started_at, finished_at, status FROM runs "
-            f"ORDER BY started_at DESC NULLS LAST LIMIT {int(limit)}",
-        )
+    return load(db, mtime, "runs", int(limit))
 
 
-@st.cache_data(show_spinner=False, max_entries=8)
 def load_rejects_summary(db: str, mtime: float) -> pd.DataFrame:
     """Rejected rows counted by layer and reason."""
-    with open_db(db) as con:
-        if not table_exists(con, "rejects"):
-            return pd.DataFrame(columns=["layer", "reason", "n"])
-        return read_table(
-            con,
-            "SELECT layer, reason, count(*) AS n FROM rejects "
-            "GROUP BY layer, reason ORDER BY layer, n DESC, reason",
-        )
+    return load(db, mtime, "rejects_summary")
 
 
-def _columns(con, table: str) -> set[str]:
-    rows = con.execute(
-        "SELECT column_name FROM information_schema.columns "
-        "WHERE table_schema = 'main' AND table_name = ?", [table]).fetchall()
-    return {r[0] for r in rows}
-
-
-def _select(con, table: str, columns: list[str], geometry: str = "geometry") -> str:
-    """``SELECT`` of ``columns`` from ``table``; optional columns it lacks come back as NULL."""
-    have = _columns(con, table)
-    parts = [f'"{c}"' if c in have else f'NULL AS "{c}"' for c in columns]
-    return f'SELECT {", ".join(parts)}, {geometry} AS geometry FROM "{table}" ' \
-           "WHERE geometry IS NOT NULL"
-
-
-@st.cache_data(show_spinner=False, max_entries=4)
 def load_map_layers(db: str, mtime: float) -> dict[str, gpd.GeoDataFrame]:
-    """The tables the map draws, in EPSG:4326, with only the columns it needs.
+    """The tables the map draws, in EPSG:4326 (:func:`pipelines.results.map_layers`)."""
+    return load(db, mtime, "map_layers")
 
-    Communities carry building counts and household / resident sums from ``buildings``
-    (joined on ``community_code``). Buildings and special units come as points (polygons are
-    reduced to a point inside them); buildings are only drawn street by street.
-    """
-    layers: dict[str, gpd.GeoDataFrame] = {}
-    with open_db(db) as con:
-        has = {n: table_exists(con, n) for n in (
-            "streets", "communities", "buildings", "special_units", "barriers")}
-        if has["streets"]:
-            layers["streets"] = read_gdf(con, _select(
-                con, "streets", ["street_code", "street_name", "function_type"]))
-        if has["communities"]:
-            communities = _select(con, "communities", [
-                "community_code", "community_name", "street_code", "area_km2"])
-            if has["buildings"]:
-                sql = f"""
-                    WITH b AS (
-                        SELECT community_code, count(*) AS buildings,
-                               sum(households) AS households, sum(residents) AS residents
-                        FROM buildings GROUP BY community_code
-                    ), c AS ({communities})
-                    SELECT c.community_code, c.community_name, c.street_code, c.area_km2,
-                           coalesce(b.buildings, 0) AS buildings,
-                           coalesce(b.households, 0) AS households,
-                           b.residents, c.geometry
-                    FROM c LEFT JOIN b USING (community_code)
-                """
-            else:
-                sql = (f"SELECT *, 0 AS buildings, 0 AS households, NULL AS residents "
-                       f"FROM ({communities})")
-            layers["communities"] = read_gdf(con, sql)
-        if has["buildings"]:
-            layers["buildings"] = read_gdf(con, _select(
-                con, "buildings", ["building_id", "households", "residents", "street_code"],
-                "ST_PointOnSurface(geometry)"))
-        if has["special_units"]:
-            layers["special_units"] = read_gdf(con, _select(
-                con, "special_units",
-                ["unit_id", "unit_name", "unit_type", "households", "headcount", "street_code"],
-                "ST_PointOnSurface(geometry)"))
-        if has["barriers"]:
-            layers["barriers"] = read_gdf(con, _select(con, "barriers", ["kind", "name"]))
-    return layers
+
+def map_frame(db: str, mtime: float) -> tuple[tuple[float, float, float, float] | None, str]:
+    """The data's bounds and the metric CRS (run setting, else chosen at the data's centre)."""
+    box = load(db, mtime, "bounds")
+    crs = load(db, mtime, "metric_crs")
+    return box, crs or DEFAULT_METRIC_CRS
 
 
 @st.cache_resource(show_spinner=False)

@@ -28,14 +28,13 @@ from app_pages._mapbuild import (
     HtmlControl,
     _tiles_layer,
     detect_tiles_crs,
-    metric_crs_for,
     round_coords,
     shift_to,
     simplify_m,
 )
-from app_pages._shared import current_db, load_or_stop, open_db, project_attribution, vendor_assets, half
+from app_pages._shared import current_db, half, load, load_or_stop, map_frame, project_attribution, vendor_assets
 from app_pages.i18n import STRINGS, current_lang, t
-from pipelines.db import read_gdf, table_exists
+from pipelines import results
 
 MAP_KEY = "hotspots_map"
 MAP_HEIGHT = 600
@@ -87,118 +86,12 @@ COMPONENT_COLORS = ["#d7301f", "#fc8d59", "#6a51a3", "#4292c6", "#41ab5d", "#969
 # cached loaders (key: database path + mtime)
 
 
-def _latest_summary(con) -> dict:
-    """The ``hotspots`` part of the latest successful run's summary (``{}`` if none)."""
-    if not table_exists(con, "runs"):
-        return {}
-    cols = {r[0] for r in con.execute(
-        "SELECT column_name FROM information_schema.columns "
-        "WHERE table_schema = 'main' AND table_name = 'runs'").fetchall()}
-    if "summary" not in cols:
-        return {}
-    row = con.execute("SELECT summary FROM runs WHERE status = 'success' "
-                      "ORDER BY started_at DESC NULLS LAST LIMIT 1").fetchone()
-    try:
-        summary = json.loads(row[0]) if row and row[0] else {}
-    except (TypeError, ValueError):
-        return {}
-    stages = summary.get("stages") if isinstance(summary, dict) else None
-    return (stages or {}).get("hotspots") or {}
-
-
-def _columns(con, table: str) -> set[str]:
-    return {r[0] for r in con.execute(
-        "SELECT column_name FROM information_schema.columns "
-        "WHERE table_schema = 'main' AND table_name = ?", [table]).fetchall()}
-
-
-def _expand_components(risk: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, float]]:
-    """``grid_risk.components`` JSON → ``<name>__raw`` / ``<name>__points`` columns, weights."""
-    names: list[str] = []
-    weights: dict[str, float] = {}
-    raw: dict[str, list] = {}
-    pts: dict[str, list] = {}
-    parsed = []
-    for text in risk["components"]:
-        try:
-            obj = json.loads(text) if isinstance(text, str) else (text or {})
-        except ValueError:
-            obj = {}
-        parsed.append(obj if isinstance(obj, dict) else {})
-        for k in parsed[-1]:
-            if k not in names:
-                names.append(k)
-    names.sort(key=lambda n: COMPONENTS.index(n) if n in COMPONENTS else len(COMPONENTS))
-    for n in names:
-        raw[n], pts[n] = [], []
-    for obj in parsed:
-        for n in names:
-            part = obj.get(n) or {}
-            raw[n].append(part.get("raw"))
-            pts[n].append(part.get("contribution"))
-            if n not in weights and part.get("weight") is not None:
-                weights[n] = float(part["weight"])
-    out = risk[["grid_id", "risk_score"]].copy()
-    for n in names:
-        out[f"{n}__raw"] = pd.to_numeric(pd.Series(raw[n], index=risk.index), errors="coerce")
-        out[f"{n}__points"] = pd.to_numeric(pd.Series(pts[n], index=risk.index), errors="coerce")
-    return out, weights
-
-
-@st.cache_data(show_spinner=False, max_entries=4)
 def load_hotspot_tables(db: str, mtime: float) -> dict:
     """Every table the page shows (except geometries), read once per database file."""
-    out: dict = {}
-    with open_db(db) as con:
-        has = {n: table_exists(con, n) for n in TABLES + (
-            "grids", "communities", "streets", "staff")}
-        out["has"] = has
-        out["summary"] = _latest_summary(con)
-        if has["hotspots"]:
-            h = con.execute(
-                "SELECT grid_id, category, period, z_score, p_fdr, hotspot_class, trend_class "
-                "FROM hotspots").df()
-            for c in ("category", "period", "hotspot_class", "trend_class"):
-                h[c] = h[c].astype("category")
-            out["hotspots"] = h
-            out["categories"] = [r[0] for r in con.execute(
-                "SELECT category FROM hotspots GROUP BY category "
-                "ORDER BY category <> 'all', count(*) DESC, category").fetchall()]
-            out["periods"] = [r[0] for r in con.execute(
-                "SELECT DISTINCT period FROM hotspots WHERE period <> 'all' "
-                "ORDER BY period").fetchall()]
-        if has["incident_counts"]:
-            c = con.execute("SELECT grid_id, category, period, incidents, per_km2 "
-                            "FROM incident_counts").df()
-            for col in ("category", "period"):
-                c[col] = c[col].astype("category")
-            out["counts"] = c
-        if has["grid_risk"]:
-            risk = con.execute("SELECT grid_id, risk_score, CAST(components AS VARCHAR) "
-                               "AS components FROM grid_risk").df()
-            out["risk"], out["risk_weights"] = _expand_components(risk)
-        if has["forecast"]:
-            out["forecast"] = con.execute("SELECT * FROM forecast").df()
-        if has["forecast_backtest"]:
-            out["backtest"] = con.execute("SELECT * FROM forecast_backtest").df()
-        if has["case_timeliness"]:
-            out["timeliness"] = con.execute("SELECT * FROM case_timeliness").df()
-        out["community_names"] = out["street_names"] = out["unit_community"] = {}
-        out["staff_street"] = {}
-        if has["communities"]:
-            out["community_names"] = dict(con.execute(
-                "SELECT community_code, community_name FROM communities").fetchall())
-        if has["streets"]:
-            out["street_names"] = dict(con.execute(
-                "SELECT street_code, street_name FROM streets").fetchall())
-        if has["grids"] and {"grid_id", "community_code"} <= _columns(con, "grids"):
-            out["unit_community"] = dict(con.execute(
-                "SELECT grid_id, any_value(community_code) FROM grids GROUP BY grid_id"
-            ).fetchall())
-        if has["staff"] and {"staff_id", "street_code"} <= _columns(con, "staff"):
-            out["staff_street"] = dict(con.execute(
-                "SELECT staff_id, any_value(street_code) FROM staff GROUP BY staff_id").fetchall())
-    return out
+    data = dict(load(db, mtime, "hotspot_tables"))
+    if "risk" in data:
+        data["risk"], data["risk_weights"] = results.expand_components(data["risk"])
+    return data
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
@@ -208,12 +101,10 @@ def load_unit_shapes(db: str, mtime: float, tiles_crs: str) -> dict:
 
     A shared resource, not a copy: callers must not change what they get.
     """
-    with open_db(db) as con:
-        units = read_gdf(con, "SELECT grid_id, geometry FROM hotspot_units "
-                              "WHERE geometry IS NOT NULL")
+    units = load(db, mtime, "hotspot_units")
     if units.empty:
         return {"ids": [], "geometry": {}, "bounds": None}
-    units = simplify_m(units, UNIT_TOLERANCE_M, metric_crs_for(units))
+    units = simplify_m(units, UNIT_TOLERANCE_M, map_frame(db, mtime)[1])
     units, _ = shift_to(units, tiles_crs)
     units = round_coords(units)
     geoms = [f["geometry"] for f in json.loads(units.to_json(drop_id=True))["features"]]
@@ -275,9 +166,7 @@ def density_image(lon: np.ndarray, lat: np.ndarray, values: np.ndarray, cell_m: 
 @st.cache_data(show_spinner=False, max_entries=4)
 def load_density(db: str, mtime: float, tiles_crs: str) -> dict | None:
     """The kernel density surface as an image overlay (None when there is no surface)."""
-    with open_db(db) as con:
-        pts = read_gdf(con, "SELECT density_per_km2, cell_m, geometry FROM hotspot_density "
-                            "WHERE geometry IS NOT NULL AND density_per_km2 > 0")
+    pts = load(db, mtime, "hotspot_density")
     if pts.empty:
         return None
     pts, _ = shift_to(pts, tiles_crs)

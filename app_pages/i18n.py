@@ -20,10 +20,9 @@ STRINGS: dict[str, tuple[str, str]] = {
     "sidebar.language": ("语言 / Language", "语言 / Language"),
     "sidebar.project": ("项目文件夹", "Project folder"),
     "sidebar.project_help": (
-        "包含 gridgov.duckdb 的项目文件夹"
-        "（也可用环境变量 GRIDGOV_PROJECT 或 `-- --project 目录` 指定）",
-        "Folder holding gridgov.duckdb (also set by the GRIDGOV_PROJECT environment variable "
-        "or `-- --project DIR`)",
+        "启动时指定的项目文件夹（gridgov app 目录、环境变量 GRIDGOV_PROJECT 或 `-- --project 目录`）",
+        "The project folder given at start (gridgov app DIR, the GRIDGOV_PROJECT environment "
+        "variable or `-- --project DIR`)",
     ),
     "sidebar.database": ("数据库", "Database"),
     "sidebar.modified": ("更新于 {when}", "Modified {when}"),
@@ -53,8 +52,8 @@ STRINGS: dict[str, tuple[str, str]] = {
         "`{path}` does not exist. Build the demo project and run the pipeline first:",
     ),
     "nodb.then": (
-        "然后在侧栏填写项目文件夹，或这样启动：",
-        "Then enter the project folder in the sidebar, or start the app with:",
+        "然后在该项目上启动应用（应用只打开启动时指定的项目）：",
+        "Then start the app on that project (the app opens only the project it was started on):",
     ),
     "nodb.unset": (
         "尚未指定项目文件夹。",

@@ -39,11 +39,11 @@ from app_pages._mapbuild import (
     shift_to,
     simplify_m,
 )
-from app_pages._shared import current_db, load_or_stop, open_db, project_attribution, show_db_error, vendor_assets, half
+from app_pages._shared import (current_db, half, load, load_or_stop, map_frame, open_db,
+                               project_attribution, show_db_error, vendor_assets)
 from app_pages.i18n import current_lang, label, t
 from geo import staffing as model
 from geo.apportion import BudgetTooSmall
-from pipelines.db import read_gdf, read_table, table_exists
 
 MAP_KEY = "leaders_map"
 MAP_HEIGHT = 520
@@ -63,57 +63,21 @@ WI_KEYS = ("wi_budget", "wi_minimum", "wi_method", "wi_street", "wi_ftype",
 # cached loaders (key: database path + mtime)
 
 
-@st.cache_data(show_spinner=False, max_entries=4)
 def load_staffing_tables(db: str, mtime: float) -> dict:
     """The staffing stage's tables and the latest run's settings and summary."""
-    out: dict = {"settings": {}, "summary": {}}
-    with open_db(db) as con:
-        for name in ("street_allocation", "community_allocation", "allocation_equity",
-                     "worker_performance"):
-            out[name] = read_table(con, name) if table_exists(con, name) else None
-        if table_exists(con, "communities"):
-            names = read_table(con, "SELECT community_code, community_name FROM communities")
-            out["community_names"] = dict(zip(names["community_code"], names["community_name"]))
-        else:
-            out["community_names"] = {}
-        if table_exists(con, "runs"):
-            cols = {r[0] for r in con.execute(
-                "SELECT column_name FROM information_schema.columns "
-                "WHERE table_schema = 'main' AND table_name = 'runs'").fetchall()}
-            wanted = [c for c in ("settings", "summary") if c in cols]
-            if wanted:
-                row = con.execute(
-                    f"SELECT {', '.join(wanted)} FROM runs WHERE status = 'success' "
-                    "ORDER BY started_at DESC NULLS LAST LIMIT 1").fetchone()
-                for key, value in zip(wanted, row or ()):
-                    try:
-                        out[key] = json.loads(value) if value else {}
-                    except (TypeError, ValueError):
-                        out[key] = {}
-    return out
+    return load(db, mtime, "staffing_tables")
 
 
-@st.cache_data(show_spinner=False, max_entries=4)
 def load_base_allocation(db: str, mtime: float) -> model.Allocation:
     """The stored street allocation as an ``Allocation`` (the start of every what-if)."""
-    from pipelines.stage_staffing import load_allocation
-
-    settings = load_staffing_tables(db, mtime)["settings"]
-    with open_db(db) as con:
-        return load_allocation(con, settings)
+    return load(db, mtime, "base_allocation", load_staffing_tables(db, mtime)["settings"])
 
 
 @st.cache_data(show_spinner=False, max_entries=6)
 def load_gap_geometries(db: str, mtime: float, tiles_crs: str) -> dict[str, gpd.GeoDataFrame]:
     """Street and community outlines, simplified, shifted to the tiles' CRS and rounded."""
-    layers: dict[str, gpd.GeoDataFrame] = {}
-    with open_db(db) as con:
-        for name, code in (("streets", "street_code"), ("communities", "community_code")):
-            if table_exists(con, name):
-                layers[name] = read_gdf(
-                    con, f"SELECT {code}, geometry FROM {name} WHERE geometry IS NOT NULL")
-    ref = next((f for f in layers.values() if not f.empty), None)
-    mcrs = metric_crs_for(ref) if ref is not None else "EPSG:4546"
+    layers = dict(load(db, mtime, "outlines"))
+    _, mcrs = map_frame(db, mtime)
     for name, frame in layers.items():
         frame = simplify_m(frame, TOLERANCE_M[name], mcrs)
         frame, _ = shift_to(frame, tiles_crs)

@@ -366,7 +366,7 @@ def _edit(code: str) -> dict:
 
 
 def cb_map_click(ident: tuple, tiles_crs: str) -> None:
-    """A click on the proposal map: select the unit under it."""
+    """A click on the proposal map: pick the unit under it."""
     value = st.session_state.get(EDIT_KEY) or {}
     point = value.get("last_object_clicked") if isinstance(value, dict) else None
     if not point:

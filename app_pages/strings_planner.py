@@ -90,7 +90,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "planner.map.click_hint": (
         "点击右图中的单元即可选中（黄色），再在下方选择相邻网格并调整。"
         "红色斜线 = 户数不达标；深色粗边 = 已锁定。",
-        "Click a unit on the right-hand map to select it (yellow), then pick a neighbouring grid "
+        "Click a unit on the right-hand map to pick it (yellow), then pick a neighbouring grid "
         "below. Red hatching = outside the norm; dark heavy outline = locked.",
     ),
     "planner.layer.grids": ("网格", "Grids"),

@@ -185,3 +185,15 @@ def build_project(folder: Path) -> Project:
 def project(tmp_path_factory) -> Project:
     """The tiny project, built once per test session."""
     return build_project(tmp_path_factory.mktemp("gridgov_app") / "tiny-project")
+
+
+@pytest.fixture(scope="session")
+def small_demo(tmp_path_factory) -> Path:
+    """The small demo city (``gridgov demo --small``) with every stage run."""
+    from pipelines.demo import build_demo
+    from pipelines.run import run_project
+
+    root = tmp_path_factory.mktemp("small_demo") / "demo-small"
+    build_demo(root, size="small")
+    run_project(root)
+    return root

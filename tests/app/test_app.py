@@ -53,10 +53,13 @@ def test_overview_counts_runs_rejects(app, project):
     assert dict(zip(by_layer["图层"], by_layer["行数"])) == {"楼栋": 2, "事件": 1}
 
 
-def test_sidebar_shows_database_path(app, project):
+def test_sidebar_shows_database_path_and_no_path_box(app, project):
+    """The app opens only the project it was started on: the sidebar shows its database but
+    offers no box to type another path (#9.4)."""
     at = app.run()
-    assert at.sidebar.text_input(key="project_dir").value == str(project.dir)
-    assert any(str(project.db) in c.value for c in at.sidebar.code)
+    assert any(str(project.db.resolve()) in c.value for c in at.sidebar.code)
+    assert [w.key for w in at.sidebar.text_input] == ["tiles_url"]
+    assert "project_dir" not in at.session_state
 
 
 def test_english_toggle_switches_labels(app, project):
