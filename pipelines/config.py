@@ -63,9 +63,8 @@ DEFAULTS: dict[str, Any] = {
         "min_per_street": 1,
         "min_per_community": 1,  # Art. 42: every community keeps at least one person
     },
-    # The salt of the reporter hash lives in <project>/.gridgov-salt, outside the database; a value here
-    # overrides it and is never stored in runs.settings.
-    "privacy": {"salt": None},
+    # No [privacy] section: the salt of the reporter hash lives only in <project>/.gridgov-salt (created by
+    # pipelines.privacy.salt_for), outside the database and outside gridgov.toml (see RETIRED).
     # --- the app (app_pages/_shared.py) ---------------------------------------------------------
     "app": {"attribution": None},  # map credit line; None = the demo's sources or "project"
     # --- the run (pipelines/run.py) ------------------------------------------------------------
@@ -73,6 +72,10 @@ DEFAULTS: dict[str, Any] = {
         # A layer of which more than this share of rows is rejected stops the run and the previous
         # database stays; 1.0 lets any share through. ASSUMPTION: half is clearly a wrong file/column map.
         "max_reject_share": 0.5,
+        # A located row (building, incident, unit) this far outside every community, or outside its declared
+        # community, is a reject even if it carries a code (geometry is the truth). ASSUMPTION: 50 m covers
+        # digitising and GCJ-02 rounding error, not a wrong district.
+        "location_tolerance_m": 50.0,
     },
     "run": {
         # A second `gridgov run` on the same project waits this long for the first, then stops with a
@@ -190,13 +193,16 @@ RETIRED: dict[str, tuple[str, str]] = {
     "grids.time_limit": ("已改为按工作量计的 search_budget（不再按秒），使结果与机器负载无关；请删除 time_limit",
                          "was replaced by search_budget (work, not seconds) so plans do not depend on the "
                          "machine's load; delete time_limit"),
+    "privacy": ("已取消：盐值只保存在项目文件夹的 .gridgov-salt 文件中（不进数据库、不进 gridgov.toml）；请删除 [privacy] 节，"
+                "如需沿用旧盐值，把它写入 .gridgov-salt",
+                "is gone: the salt lives only in the project's .gridgov-salt file (never in the database or "
+                "gridgov.toml); delete the [privacy] section, and to keep an old salt write it into .gridgov-salt"),
 }
 
 #: Types of keys whose default is None (any other known key takes the type of its default).
 NONE_TYPES: dict[str, tuple[type, ...]] = {
     "metric_crs": (str,),
     "allocation.budget": (int,),
-    "privacy.salt": (str,),
     "app.attribution": (str,),
     "hotspots.band_m": (int, float),
     "hotspots.kde.bandwidth_m": (int, float),
@@ -436,7 +442,7 @@ def _check_values(settings: dict[str, Any], path: Path) -> None:
 
 
 def settings_for_record(settings: dict[str, Any]) -> dict[str, Any]:
-    """A copy of ``settings`` fit to store in ``runs.settings``: no privacy salt."""
+    """A copy of ``settings`` fit to store in ``runs.settings``: never a privacy salt, wherever it sits."""
     out = copy.deepcopy(settings)
     out.pop("privacy", None)
     return out
