@@ -8,11 +8,9 @@ complaints can still be counted.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import re
-import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,16 +22,15 @@ import pandas as pd
 import shapely
 
 from geo import chinacrs
+from pipelines import privacy
 from pipelines.db import quote_ident, write_gdf
 from pipelines.errors import InputFileError
-from pipelines.layers import ALIASES, LAYERS, PHONE_FRAGMENTS, PII_FRAGMENTS, LayerSpec
+from pipelines.layers import ALIASES, LAYERS, LayerSpec
 from pipelines.readers import RawLayer, find_layer_file, read_layer
 
 log = logging.getLogger(__name__)
 
 REJECT_COLUMNS = ["layer", "source_file", "source_row", "reason", "raw"]
-_PHONE_RE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
-_IDCARD_RE = re.compile(r"(?<![0-9A-Za-z])\d{17}[\dXx](?![0-9A-Za-z])")
 _GEOM_OK = {
     "polygon": {"Polygon", "MultiPolygon"},
     "point": {"Point"},
@@ -77,17 +74,11 @@ class _Rejects:
     def frame(self) -> pd.DataFrame:
         if not self.parts:
             return pd.DataFrame({c: pd.Series(dtype="int64" if c == "source_row" else "object") for c in REJECT_COLUMNS})
-        return pd.concat(self.parts, ignore_index=True)
-
-
-def _salt(project_dir: Path, settings: dict) -> bytes:
-    configured = (settings.get("privacy") or {}).get("salt")
-    if configured:
-        return str(configured).encode()
-    path = project_dir / ".gridgov-salt"
-    if not path.exists():
-        path.write_text(secrets.token_hex(16))
-    return path.read_text().strip().encode()
+        out = pd.concat(self.parts, ignore_index=True)
+        # Reasons quote values and raw holds whole rows: neither may carry a phone or ID number.
+        for col in ("raw", "reason"):
+            out[col] = privacy.mask_series(out[col].astype(object))[0]
+        return out
 
 
 def _rename(frame: pd.DataFrame, spec: LayerSpec, settings: dict) -> pd.DataFrame:
@@ -115,33 +106,19 @@ def _rename(frame: pd.DataFrame, spec: LayerSpec, settings: dict) -> pd.DataFram
     return out
 
 
-def _strip_pii(frame: pd.DataFrame, spec: LayerSpec, salt: bytes) -> tuple[pd.DataFrame, list[str]]:
-    """Drop personal columns; hash reporters' phone numbers; mask phone/ID patterns in free text."""
-    keep_names = set(spec.required) | set(spec.optional) | set(spec.names)
-    dropped: list[str] = []
-    for col in list(frame.columns):
-        if col.startswith("__") or col in keep_names:
-            continue
-        low = col.lower()
-        if any(f in low for f in PII_FRAGMENTS):
-            if spec.name == "incidents" and any(f in low for f in PHONE_FRAGMENTS) and "reporter_key" not in frame:
-                digits = frame[col].astype("string").str.replace(r"\D", "", regex=True)
-                frame["reporter_key"] = [
-                    hashlib.sha256(salt + d.encode()).hexdigest()[:16] if isinstance(d, str) and d else None
-                    for d in digits
-                ]
-            frame = frame.drop(columns=[col])
-            dropped.append(col)
-    for col in frame.columns:
-        if col.startswith("__") or col in keep_names or col == "reporter_key":
-            continue
-        if frame[col].dtype == object:
-            s = frame[col]
-            mask = s.map(lambda v: isinstance(v, str))
-            if mask.any():
-                frame.loc[mask, col] = s[mask].str.replace(_PHONE_RE, "***", regex=True).str.replace(
-                    _IDCARD_RE, "***", regex=True)
-    return frame, dropped
+def _strip_pii(frame: pd.DataFrame, spec: LayerSpec, salt: bytes) -> tuple[pd.DataFrame, privacy.PrivacyReport]:
+    """Drop person/contact columns, mask phone and ID numbers elsewhere, hash reporters' phones."""
+    contract = set(spec.required) | set(spec.optional)
+    protected = (set(spec.key) | set(spec.times) | set(spec.ints)
+                 | {c for c in contract if c.endswith(("_id", "_code")) or c == "repeat_of"})
+    frame, rep = privacy.strip_frame(frame, keep=contract | set(spec.names), protected=protected, salt=salt,
+                                     hash_phones=spec.name == "incidents")
+    if rep.dropped:
+        log.info("%s: personal columns dropped / 已删除个人信息列: %s", spec.name, ", ".join(rep.dropped))
+    if rep.masked:
+        log.info("%s: phone/ID numbers masked / 已遮蔽号码: %s", spec.name,
+                 ", ".join(f"{c} ({n})" for c, n in rep.masked.items()))
+    return frame, rep
 
 
 def _source_crs(raw: RawLayer, spec: LayerSpec, settings: dict) -> str:
@@ -185,7 +162,8 @@ def _to_wgs84(raw: RawLayer, spec: LayerSpec, settings: dict, valid: np.ndarray)
 def _validate(raw: RawLayer, spec: LayerSpec, settings: dict, salt: bytes, rejects: _Rejects,
               report: IngestReport) -> gpd.GeoDataFrame | pd.DataFrame:
     frame = _rename(raw.frame, spec, settings)
-    frame, dropped = _strip_pii(frame, spec, salt)
+    frame, priv = _strip_pii(frame, spec, salt)
+    dropped = priv.dropped
     missing = [c for c in spec.required if c not in frame.columns]
     if missing:
         found = ", ".join(c for c in frame.columns if not c.startswith("__"))
@@ -298,7 +276,8 @@ def _validate(raw: RawLayer, spec: LayerSpec, settings: dict, salt: bytes, rejec
     rejects.add(spec.name, raw.source_file, frame[bad], zh, en)
     good = frame[~bad]
     report.layers[spec.name] = {"read": n, "kept": int((~bad).sum()), "rejected": int(bad.sum()),
-                                "repaired": repaired, "pii_columns_dropped": dropped}
+                                "repaired": repaired, "pii_columns_dropped": dropped,
+                                "pii_values_masked": sum(priv.masked.values())}
     if spec.geom is None:
         return good.reset_index(drop=True)
     gdf = gpd.GeoDataFrame(good, geometry=gpd.GeoSeries(list(geoms[~bad.to_numpy()]), index=good.index),
@@ -358,7 +337,7 @@ def ingest(project_dir: str | Path, con: duckdb.DuckDBPyConnection, settings: di
     say = progress or (lambda m: None)
     if not project_dir.is_dir():
         raise InputFileError(f"项目文件夹 {project_dir} 不存在。", f"Project folder {project_dir} does not exist.")
-    salt = _salt(project_dir, settings)
+    salt = privacy.salt_for(project_dir)
     rejects = _Rejects()
     report = IngestReport()
     frames: dict[str, pd.DataFrame] = {}

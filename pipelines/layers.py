@@ -87,8 +87,4 @@ ALIASES: dict[str, str] = {
     "barrier_type": "kind",
 }
 
-# Column-name fragments that mark personal data (never stored), unless the column is a place name.
-PII_FRAGMENTS = ("phone", "mobile", "tel", "电话", "手机", "联系方式", "id_card", "idcard", "id_no",
-                 "身份证", "证件", "sfz", "passport", "name", "姓名", "名字", "户主", "联系人",
-                 "address", "住址", "地址", "email", "邮箱", "微信", "wechat")
-PHONE_FRAGMENTS = ("phone", "mobile", "tel", "电话", "手机", "联系方式")
+# Which columns hold personal data (never stored) is decided in pipelines/privacy.py.
