@@ -46,6 +46,8 @@ import shapely
 
 from geo.grids import can_move, diff_plans, plan_metrics, validity_checklist
 from geo.partition import (
+    DEFAULT_MAX_SECONDS,
+    DEFAULT_SEARCH_BUDGET,
     DEFAULT_WEIGHTS,
     building_members,
     grids_from_labels,
@@ -61,8 +63,10 @@ from pipelines.plans import current_plan_id, load_plan, store_plan
 #: Re-draw modes: ``fresh`` draws the community anew (locked grids kept), ``minimal`` repairs
 #: the working plan moving as few households as it can (:func:`geo.partition.redraw`).
 MODES = ("fresh", "minimal")
-#: Seconds of local search per re-draw (the page's "about a second per community").
-TIME_LIMIT = 1.0
+#: Work budget of one re-draw in cell visits (see :data:`geo.partition.DEFAULT_SEARCH_BUDGET`),
+#: shared by its starts: about a second of search on one core for a large community, and the
+#: same proposal on any machine and under any load.
+SEARCH_BUDGET = 3 * DEFAULT_SEARCH_BUDGET
 #: Weights the page lets a planner change (the norm penalty stays dominant).
 EDITABLE_WEIGHTS = ("balance", "compactness")
 
@@ -396,7 +400,8 @@ class Redraw:
 def redraw_community(ws: Workspace, labels=None, *, households_min: int | None = None,
                      households_max: int | None = None, weights: dict | None = None,
                      locked: Iterable = (), mode: str = "fresh", seed: int = 0,
-                     time_limit: float = TIME_LIMIT, starts: int = 6) -> Redraw:
+                     budget: int = SEARCH_BUDGET, starts: int = 6,
+                     max_seconds: float | None = DEFAULT_MAX_SECONDS) -> Redraw:
     """Draw a proposal for the community.
 
     Parameters
@@ -413,10 +418,13 @@ def redraw_community(ws: Workspace, labels=None, *, households_min: int | None =
         ``'fresh'``: a new partition (:func:`geo.partition.partition_community`) of the cells
         outside the locked grids; ``'minimal'``: fix norm violations of ``labels`` moving as
         few households as possible (:func:`geo.partition.redraw`).
-    seed, time_limit, starts
+    seed, budget, starts
         A fresh re-draw tries up to ``starts`` random starts (the first with the seed that
-        ``gridgov run`` used for this community) within ``time_limit`` seconds and keeps the
-        one with the best objective; results are reproducible for a seed.
+        ``gridgov run`` used for this community) within a work budget of ``budget`` cell
+        visits and keeps the one with the best objective; the proposal depends only on the
+        inputs and the seed, never on the machine's load.
+    max_seconds
+        Wall-clock safety net of each start (logged when it fires; should never).
 
     Grids of the new plan that mostly cover a grid of ``labels`` keep its code; the others get
     the next free codes of the community.
@@ -434,7 +442,7 @@ def redraw_community(ws: Workspace, labels=None, *, households_min: int | None =
         new, _moves = redraw(ws.cells, {ws.community_code: ws.adjacency}, base,
                              locked_grids=locked_all, communities=ws.communities, norms=norms,
                              weights={k: v for k, v in W.items()}, seed=seed,
-                             time_limit=time_limit)
+                             budget=budget, max_seconds=max_seconds)
         new = _finalize_codes(ws, new.reindex(ws.cells["cell_id"].to_numpy()))
         return Redraw(new, time.perf_counter() - t0, mode, sorted(locked_all))
 
@@ -442,12 +450,12 @@ def redraw_community(ws: Workspace, labels=None, *, households_min: int | None =
     pool = ws.cells[~dedicated_cells]
     locked_basic = sorted(locked_all - ws.dedicated)
     # several starts (the first with the seed `gridgov run` used, so unchanged settings can
-    # give back the current plan), the best objective wins, within the time limit
+    # give back the current plan), the best objective wins, within the work budget
     best = None
     first = _stage_seed(seed, ws.community_code)
+    left = int(budget)
     for k in range(max(1, int(starts))):
-        left = time_limit - (time.perf_counter() - t0)
-        if k and left < 0.15 * time_limit:
+        if k and left < 0.15 * budget:
             break
         plan = partition_community(
             pool, ws.adjacency, households_min=norm["households_min"],
@@ -456,7 +464,9 @@ def redraw_community(ws: Workspace, labels=None, *, households_min: int | None =
             weights={k_: v for k_, v in W.items() if k_ != "move"},
             locked=locked_basic or None,
             initial=base[~dedicated_cells] if locked_basic else None,
-            seed=first if k == 0 else first + 7919 * k, time_limit=max(left, 0.05))
+            seed=first if k == 0 else first + 7919 * k, budget=max(left, 1),
+            max_seconds=max_seconds)
+        left -= int(plan.info.get("work", 0))
         if best is None or plan.objective < best.objective - 1e-12:
             best = plan
     plan = best
@@ -930,9 +940,31 @@ def connect_rw(db_path: str | Path, *, retries: int = 40, wait: float = 0.25):
                        f"The database is busy and could not be written: {last}")
 
 
-def save_plan(db_path: str | Path, ws: Workspace, labels, *, author: str, note: str = "",
-              households_min: int | None = None, households_max: int | None = None,
-              weights: dict | None = None, con=None) -> Saved:
+#: Seconds a save waits for another writer of the project (another save; a run takes longer).
+SAVE_LOCK_WAIT = 5.0
+
+
+def save_plan(db_path: str | Path, ws: Workspace, labels, **kw) -> Saved:
+    """Store the edited community as a new plan of the whole city and make it current.
+
+    Takes the project's write lock (:mod:`pipelines.lock`) for the time of the write: while a
+    ``gridgov run`` holds it (the run will replace the database file), the save is refused with a
+    :class:`PlannerError` that says so, instead of being written into a file about to be replaced
+    (and lost); the page keeps the edit, so the planner saves again when the run has finished.
+    Arguments: see :func:`_save_plan_locked`.
+    """
+    from pipelines.lock import ProjectLocked, project_lock
+
+    try:
+        with project_lock(Path(db_path).parent, wait=SAVE_LOCK_WAIT, purpose="save"):
+            return _save_plan_locked(db_path, ws, labels, **kw)
+    except ProjectLocked as exc:
+        raise PlannerError(exc.zh, exc.en) from exc
+
+
+def _save_plan_locked(db_path: str | Path, ws: Workspace, labels, *, author: str, note: str = "",
+                      households_min: int | None = None, households_max: int | None = None,
+                      weights: dict | None = None, con=None) -> Saved:
     """Store the edited community as a new plan of the whole city and make it current.
 
     The new plan holds the current plan's grids and members of every other community as

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 
-import geopandas as gpd
 import pandas as pd
 
 from geo import chinacrs
@@ -28,7 +27,7 @@ from geo.partition import (
 )
 from geo.tessellation import build_cells, cell_adjacency
 from pipelines import config
-from pipelines.db import read_gdf, read_table, table_exists, write_gdf
+from pipelines.db import read_gdf, table_exists, write_gdf
 from pipelines.plans import current_plan_id, load_plan, store_plan
 
 log = logging.getLogger(__name__)

@@ -1,7 +1,5 @@
-"""Grid engine on generated cities: guarantees at scale, re-draw stability, timing sanity."""
+"""Grid engine on generated cities: guarantees at scale, re-draw stability."""
 from __future__ import annotations
-
-import time
 
 import networkx as nx
 import numpy as np
@@ -168,11 +166,8 @@ def test_random_cities_keep_every_guarantee(seed):
 
 
 @pytest.mark.slow
-def test_city_of_10k_buildings_runs_in_bounded_time():
+def test_city_of_10k_buildings_keeps_every_guarantee():
+    # timings belong in bench/bench_grids.py, not in a test: no clock here
     city = G.synthetic_city(10_000, seed=9)
-    t0 = time.perf_counter()
     cells, adj, _ded, plan, members = build(city)
-    seconds = time.perf_counter() - t0
-    print(f"\n10k buildings: {seconds:.1f} s, {len(plan)} grids")
     check_guarantees(city, cells, adj, plan, members)
-    assert seconds < 120  # generous: shared CI machines; the benchmark measures properly

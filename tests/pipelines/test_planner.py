@@ -125,7 +125,6 @@ def test_load_community_matches_the_current_plan(demo, ws):
 def test_redraw_is_contiguous_and_tiles_the_community(ws, mode):
     res = pl.redraw_community(ws, households_min=300, households_max=400, mode=mode)
     labels = res.labels
-    assert res.seconds < 5  # about a second; the bench measures it properly
     assert labels.notna().all() and list(labels.index) == list(ws.cells["cell_id"])
     # dedicated grids are untouched
     for g in ws.dedicated:
@@ -150,6 +149,14 @@ def test_redraw_is_contiguous_and_tiles_the_community(ws, mode):
     assert table.loc["share_within_norm", "proposed"] == 1.0
     assert table.loc["households_max", "current"] > 400  # the current plan breaks this norm
     assert table.loc["contiguous", "proposed"]
+
+
+def test_redraw_is_the_same_every_time(ws):
+    # a work budget, not seconds: the proposal does not depend on the machine's load
+    for mode in pl.MODES:
+        a = pl.redraw_community(ws, households_min=300, households_max=400, mode=mode)
+        b = pl.redraw_community(ws, households_min=300, households_max=400, mode=mode)
+        assert a.labels.equals(b.labels), mode
 
 
 def test_minimal_redraw_keeps_grids_within_the_norm(ws):

@@ -1,0 +1,164 @@
+"""Same inputs, settings and seed give the same plan: on any load, with any ``n_jobs``.
+
+The grid search stops on a work budget (cell visits), never on the clock, and every community's
+random stream comes from the global seed and the community code, so
+
+* the small demo city drawn once with a CPU hog on both cores and ``n_jobs = 1``, and once on
+  a quiet machine with ``n_jobs = 2`` (each in its own interpreter, with a different
+  ``PYTHONHASHSEED``) gives identical ``grid_members``;
+* a search that runs out of budget stops at the same point every time;
+* the wall-clock safety net, when it fires, says so in the log.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from geo import grids as G
+from geo import partition as PT
+from pipelines.db import connect, read_table
+
+ROOT = Path(__file__).resolve().parents[2]
+
+#: The grids stage on an ingested project (what ``gridgov run`` does after ingest).
+DRAW = textwrap.dedent("""
+    import sys
+    from pathlib import Path
+    from pipelines import stage_grids
+    from pipelines.config import load_settings
+    from pipelines.db import connect
+    project = Path(sys.argv[1])
+    con = connect(project / "gridgov.duckdb")
+    try:
+        stage_grids.run(con, load_settings(project))
+    finally:
+        con.close()
+""")
+
+
+def _settings(project: Path, n_jobs: int) -> None:
+    """The demo's gridgov.toml with ``[grids] n_jobs`` set."""
+    toml = project / "gridgov.toml"
+    text = toml.read_text(encoding="utf-8")
+    assert "[grids]" not in text
+    toml.write_text(text + f"\n[grids]\nn_jobs = {n_jobs}\n", encoding="utf-8")
+
+
+def _draw(project: Path, hash_seed: str) -> None:
+    env = dict(os.environ, PYTHONHASHSEED=hash_seed)
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
+    res = subprocess.run([sys.executable, "-c", DRAW, str(project)], cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=600, check=False)
+    assert res.returncode == 0, res.stderr[-3000:]
+
+
+def _members(project: Path) -> pd.Series:
+    con = connect(project / "gridgov.duckdb", read_only=True)
+    try:
+        m = read_table(con, "SELECT building_id, grid_id FROM grid_members ORDER BY building_id")
+    finally:
+        con.close()
+    return pd.Series(m["grid_id"].to_numpy(), index=m["building_id"].to_numpy())
+
+
+def _hog(n: int = 2) -> list[subprocess.Popen]:
+    """``n`` busy-looping processes (one per core of the CI machine)."""
+    return [subprocess.Popen([sys.executable, "-c", "while True:\n    pass\n"])
+            for _ in range(n)]
+
+
+def test_demo_plan_is_the_same_under_load_and_with_any_n_jobs(tmp_path):
+    from pipelines.demo import build_demo
+    from pipelines.run import run_project
+
+    base = tmp_path / "demo"
+    build_demo(base, size="small")
+    run_project(base, stages=[])  # ingest once; each draw runs the grids stage on a copy
+    loaded, quiet = tmp_path / "loaded", tmp_path / "quiet"
+    shutil.copytree(base, loaded)
+    shutil.copytree(base, quiet)
+    _settings(loaded, n_jobs=1)
+    _settings(quiet, n_jobs=2)
+
+    hogs = _hog(2)
+    try:
+        _draw(loaded, hash_seed="1")
+    finally:
+        for p in hogs:
+            p.kill()
+        for p in hogs:
+            p.wait()
+    _draw(quiet, hash_seed="2")
+
+    a, b = _members(loaded), _members(quiet)
+    assert len(a) > 1000 and a.nunique() > 20  # a real plan: many buildings, many grids
+    assert a.index.equals(b.index)
+    differ = a[a != b]
+    assert differ.empty, f"{len(differ)} buildings in other grids, e.g. {differ.head().to_dict()}"
+
+
+@pytest.fixture(scope="module")
+def city():
+    c = G.synthetic_city(1500, seed=4, per_community=300)
+    cells = G.build_cells(c["buildings"], c["communities"], c["barriers"],
+                          special_units=c["special_units"])
+    adj = G.cell_adjacency(cells)
+    ded = G.dedicated_grids(cells, c["special_units"], adjacency=adj)
+    return c, cells, adj, ded
+
+
+def test_n_jobs_does_not_change_the_plan(city):
+    c, cells, adj, ded = city
+    _, m1 = G.partition(cells, adj, c["communities"], dedicated=ded, seed=3, n_jobs=1)
+    _, m2 = G.partition(cells, adj, c["communities"], dedicated=ded, seed=3, n_jobs=2)
+    pd.testing.assert_frame_equal(m1, m2)
+
+
+def test_a_spent_budget_stops_at_the_same_point_even_under_load(city):
+    _, cells, adj, _ = city
+    # a community in one piece (then a longer search can only improve on a shorter one)
+    for code in sorted(adj):
+        sub = cells[cells["community_code"] == code]
+        quiet = PT.partition_community(sub, adj[code], seed=5, budget=500)
+        if quiet.info["pieces"] == 1 and not quiet.info["giants"] and quiet.labels.nunique() > 1:
+            break
+    else:
+        pytest.fail("the synthetic city should have a community in one piece")
+    assert quiet.info["budget_spent"] and 500 <= quiet.info["work"] < 500 + 2 * len(sub)
+    hogs = _hog(2)
+    try:
+        busy = PT.partition_community(sub, adj[code], seed=5, budget=500)
+    finally:
+        for p in hogs:
+            p.kill()
+        for p in hogs:
+            p.wait()
+    assert busy.info["work"] == quiet.info["work"]
+    assert busy.labels.equals(quiet.labels)
+    # more budget: at least as good a plan (the first 500 visits are the same search)
+    full = PT.partition_community(sub, adj[code], seed=5, budget=None)
+    assert not full.info["budget_spent"] and full.info["work"] > quiet.info["work"]
+    assert full.objective <= quiet.objective + 1e-9
+
+
+def test_the_wall_clock_safety_net_is_logged_when_it_fires(city, caplog):
+    _, cells, adj, _ = city
+    code = min(adj)
+    sub = cells[cells["community_code"] == code]
+    with caplog.at_level(logging.WARNING, logger="geo.partition"):
+        plan = PT.partition_community(sub, adj[code], seed=5, budget=None, max_seconds=1e-9)
+    assert plan.info["safety_net"]
+    assert any("safety net" in r.getMessage() and code in r.getMessage()
+               for r in caplog.records)
+    with caplog.at_level(logging.WARNING, logger="geo.partition"):
+        caplog.clear()
+        plan = PT.partition_community(sub, adj[code], seed=5)
+    assert not plan.info["safety_net"] and not caplog.records
