@@ -1,7 +1,471 @@
-"""gridgov placeholder (API follows)."""
-from importlib.metadata import PackageNotFoundError, version as _version
+"""gridgov — grid-governance analytics for street offices (网格化治理), in one import.
+
+The few functions an analyst needs, as thin wrappers over :mod:`pipelines` (the DuckDB
+pipeline) and :mod:`geo` (the algorithms):
+
+========================  =================================================================
+:func:`demo`              write the Hohhot demo city's project folder
+:func:`run`               ingest a project folder and run every stage into its database
+:func:`tables`            the tables of a project's database
+:func:`read_table`        one table as a GeoDataFrame (or a DataFrame when it has no geometry)
+:func:`draw_grids`        draw the basic (and dedicated) grids of one or more communities
+:func:`hotspots`          Getis–Ord Gi* hot and cold spots with FDR-corrected classes
+:func:`allocation`        a street headcount allocation under a budget (Art. 37)
+========================  =================================================================
+
+A project folder holds the input layers and, after :func:`run`, ``gridgov.duckdb``.
+
+Examples
+--------
+>>> import gridgov
+>>> gridgov.__version__ != ""
+True
+"""
+from __future__ import annotations
+
+import difflib
+import os
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as _version
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # imported lazily: `import gridgov` stays fast
+    import geopandas as gpd
+    import pandas as pd
 
 try:
     __version__ = _version("gridgov")
 except PackageNotFoundError:  # a source checkout that was never installed
     __version__ = "0+unknown"
+
+__all__ = ["__version__", "allocation", "demo", "draw_grids", "hotspots", "read_table", "run",
+           "tables"]
+
+PathLike = str | os.PathLike
+
+
+def demo(project_dir: PathLike, *, small: bool = False, seed: int = 2023,
+         overwrite: bool = False, progress=None) -> dict:
+    """Write the Hohhot demo city's project folder (``gridgov demo DIR``).
+
+    District boundaries, street and community names and codes are real; geometry, buildings
+    and records are synthetic. The same ``seed`` writes byte-identical files.
+
+    Parameters
+    ----------
+    project_dir
+        Folder to write (created; an existing folder with files needs ``overwrite=True``).
+    small
+        One street of about 2,000 buildings (seconds) instead of the whole city (43 streets).
+    seed
+        Random seed.
+    overwrite
+        Replace the files of an existing project folder.
+    progress
+        Optional callable ``progress(message)``.
+
+    Returns
+    -------
+    dict
+        What was written: counts per layer (``streets``, ``buildings``, ``incidents`` …).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> written = demo(pathlib.Path(tempfile.mkdtemp()) / "city", small=True)
+    >>> written["streets"], written["communities"]
+    (1, 10)
+    """
+    from pipelines.demo import build_demo
+
+    return build_demo(project_dir, size="small" if small else "full", seed=seed,
+                      overwrite=overwrite, progress=progress)
+
+
+def run(project_dir: PathLike, *, stages: list[str] | None = None, progress=None) -> dict:
+    """Ingest a project folder and run the analysis stages into ``project_dir/gridgov.duckdb``.
+
+    The run is atomic: the new database replaces the old one only when every step succeeded.
+    Bad rows never stop it; each lands in the ``rejects`` table with a reason.
+
+    Parameters
+    ----------
+    project_dir
+        The project folder (input layers and an optional ``gridgov.toml``).
+    stages
+        Stage names to run after ingest (``"grids"``, ``"hotspots"``, ``"staffing"``); ``None``
+        runs every stage, ``[]`` only ingests.
+    progress
+        Optional callable ``progress(message)``.
+
+    Returns
+    -------
+    dict
+        The run summary: ``run_id``, ``seconds``, ``ingest`` (per layer ``read``, ``kept``,
+        ``rejected``) and ``stages`` (one summary per stage).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> project = pathlib.Path(tempfile.mkdtemp()) / "city"
+    >>> _ = demo(project, small=True)
+    >>> summary = run(project, stages=[])          # ingest only: fast
+    >>> layer = summary["ingest"]["layers"]["communities"]
+    >>> layer["read"], layer["kept"], layer["rejected"]
+    (10, 10, 0)
+    >>> "communities" in tables(project)
+    True
+    """
+    from pipelines.run import run_project
+
+    return run_project(project_dir, stages=stages, progress=progress)
+
+
+def _database(project_dir: PathLike) -> Path:
+    from pipelines.errors import GridgovError
+    from pipelines.run import db_path
+
+    p = Path(project_dir)
+    db = p if p.suffix == ".duckdb" else db_path(p)
+    if not db.exists():
+        raise GridgovError(f"{db} 不存在；请先运行 gridgov run {project_dir}",
+                           f"{db} does not exist; run `gridgov run {project_dir}` first")
+    return db
+
+
+def _table_names(con) -> list[str]:
+    rows = con.execute("SELECT table_name FROM information_schema.tables "
+                       "WHERE table_schema = 'main' ORDER BY table_name").fetchall()
+    return [r[0] for r in rows]
+
+
+def tables(project_dir: PathLike) -> list[str]:
+    """Names of the tables (and views) in a project's database, sorted.
+
+    Parameters
+    ----------
+    project_dir
+        A project folder after :func:`run` (or the path of a ``.duckdb`` file).
+
+    Examples
+    --------
+    See :func:`run`.
+    """
+    from pipelines.db import connect
+
+    con = connect(_database(project_dir), read_only=True)
+    try:
+        return _table_names(con)
+    finally:
+        con.close()
+
+
+def read_table(project_dir: PathLike, name: str) -> gpd.GeoDataFrame | pd.DataFrame:
+    """Read one table of a project's database.
+
+    Parameters
+    ----------
+    project_dir
+        A project folder after :func:`run` (or the path of a ``.duckdb`` file).
+    name
+        A table name from :func:`tables`, e.g. ``"communities"``, ``"grids"``, ``"hotspots"``,
+        ``"street_allocation"``, ``"rejects"``. A misspelt name is an error naming the closest one.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame or pandas.DataFrame
+        A GeoDataFrame in EPSG:4326 when the table has a ``geometry`` column, else a DataFrame.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> project = pathlib.Path(tempfile.mkdtemp()) / "city"
+    >>> _ = demo(project, small=True)
+    >>> _ = run(project, stages=[])
+    >>> streets = read_table(project, "streets")
+    >>> type(streets).__name__, streets.crs.to_string(), len(streets)
+    ('GeoDataFrame', 'EPSG:4326', 1)
+    >>> rejects = read_table(project, "rejects")
+    >>> type(rejects).__name__
+    'DataFrame'
+    """
+    from pipelines.db import connect, read_gdf
+    from pipelines.errors import GridgovError
+
+    con = connect(_database(project_dir), read_only=True)
+    try:
+        names = _table_names(con)
+        if name not in names:
+            near = difflib.get_close_matches(name, names, n=1)
+            hint_zh = f"是否要读取 {near[0]}？" if near else ""
+            hint_en = f" Did you mean {near[0]!r}?" if near else ""
+            raise GridgovError(f"数据库中没有表 {name}。{hint_zh}可用：{', '.join(names)}",
+                               f"No table {name!r} in the database.{hint_en} Tables: {', '.join(names)}")
+        quoted = '"' + name.replace('"', '""') + '"'  # an existing table's name, quoted
+        cols = {r[0]: str(r[1]).upper() for r in con.execute(
+            "SELECT column_name, data_type FROM information_schema.columns "
+            "WHERE table_schema = 'main' AND table_name = ?", [name]).fetchall()}
+        if cols.get("geometry", "").startswith("GEOMETRY"):
+            return read_gdf(con, f"SELECT * FROM {quoted}")
+        return con.execute(f"SELECT * FROM {quoted}").df()
+    finally:
+        con.close()
+
+
+def _project_inputs(project_dir: PathLike) -> dict:
+    """Buildings, communities, barriers and special units of a project, in its metric CRS."""
+    from pipelines.config import load_settings
+    from pipelines.db import connect
+    from pipelines.stage_grids import load_engine_inputs
+
+    project = Path(project_dir)
+    db = _database(project)
+    settings = load_settings(project if project.is_dir() else project.parent)
+    con = connect(db, read_only=True)
+    try:
+        return load_engine_inputs(con, settings)
+    finally:
+        con.close()
+
+
+def draw_grids(
+    buildings: gpd.GeoDataFrame | PathLike,
+    communities: gpd.GeoDataFrame | None = None,
+    community_code: str | list[str] | None = None,
+    *,
+    barriers: gpd.GeoDataFrame | None = None,
+    special_units: gpd.GeoDataFrame | None = None,
+    households_min: int | None = None,
+    households_max: int | None = None,
+    seed: int = 0,
+    metric_crs: str | None = None,
+) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
+    """Draw the grids of one community (or several): cells, dedicated grids, basic grids.
+
+    The same inputs and ``seed`` give the same grids on any machine, under any load.
+
+    Parameters
+    ----------
+    buildings
+        Residential buildings (points or polygons) with ``building_id``, ``households`` and
+        ``community_code`` — or a project folder after :func:`run`, whose buildings,
+        communities, barriers and special units are then used.
+    communities
+        Community polygons with ``community_code`` (optional ``kind``: urban/rural,
+        ``street_code``). Not needed with a project folder.
+    community_code
+        The community (or list of communities) to draw; ``None``: every community.
+    barriers, special_units
+        Optional lines that grids do not cross, and units (schools, hospitals …) that may get a
+        dedicated grid.
+    households_min, households_max
+        The norm of a basic grid (default: the engine's, 300–500 urban, 150–600 rural).
+    seed
+        Random seed of the search.
+    metric_crs
+        CRS in metres for the geometry work; default: the inputs' CRS if it is projected, else
+        the CGCS2000 3-degree zone of their longitude.
+
+    Returns
+    -------
+    grids : geopandas.GeoDataFrame
+        One row per grid (``grid_id``, ``grid_type``, ``community_code``, ``households``,
+        ``workload``, ``area_km2``, ``compactness``, ``status`` …) in the inputs' CRS.
+    members : pandas.DataFrame
+        ``cell_id``, ``grid_id``, ``community_code``: the grid of every cell.
+
+    Examples
+    --------
+    >>> from geo.grids import synthetic_city
+    >>> city = synthetic_city(400, seed=1, per_community=400, barriers=False, special_units=False)
+    >>> code = city["communities"].community_code.iloc[0]
+    >>> grids, members = draw_grids(city["buildings"], city["communities"], code,
+    ...                             households_min=1000, households_max=2000)
+    >>> grids.community_code.unique().tolist() == [code]
+    True
+    >>> mine = city["buildings"][city["buildings"].community_code == code]
+    >>> int(grids.households.sum()) == int(mine.households.sum())   # every household, once
+    True
+    >>> len(grids), bool(grids.households.between(1000, 2000).all())
+    (5, True)
+    """
+    import geopandas as gpd
+
+    from geo import chinacrs
+    from geo.grids import dedicated_grids
+    from geo.partition import partition
+    from geo.tessellation import build_cells, cell_adjacency
+
+    if isinstance(buildings, str | os.PathLike):
+        inp = _project_inputs(buildings)
+        buildings, communities = inp["buildings"], inp["communities"]
+        barriers = inp["barriers"] if barriers is None else barriers
+        special_units = inp["special_units"] if special_units is None else special_units
+        metric_crs = metric_crs or inp["crs"]
+    if communities is None:
+        raise ValueError("communities are needed (or pass a project folder as the first argument)")
+    out_crs = buildings.crs
+    if metric_crs is None:
+        metric_crs = out_crs if out_crs is not None and out_crs.is_projected else \
+            chinacrs.metric_crs_for(communities)
+    codes = None if community_code is None else (
+        [community_code] if isinstance(community_code, str) else list(community_code))
+
+    def prep(frame, clip: bool):
+        if frame is None or len(frame) == 0:
+            return None
+        frame = frame.to_crs(metric_crs)
+        if clip and codes is not None and "community_code" in frame.columns:
+            frame = frame[frame["community_code"].isin(codes)]
+        return frame
+
+    comm = prep(communities, True)
+    bld = prep(buildings, True)
+    if comm is None or len(comm) == 0:
+        raise ValueError(f"no community {codes} in the communities given")
+    bar = prep(barriers, False)
+    units = prep(special_units, False)
+    cells = build_cells(bld, comm, bar, special_units=units)
+    adj = cell_adjacency(cells)
+    ded = dedicated_grids(cells, units, adjacency=adj) if units is not None else None
+    norms = None
+    if households_min is not None or households_max is not None:
+        rule = {k: v for k, v in (("households_min", households_min),
+                                  ("households_max", households_max)) if v is not None}
+        norms = {"urban": dict(rule), "rural": dict(rule)}
+    grids, members = partition(cells, adj, comm, norms=norms, seed=seed, dedicated=ded, n_jobs=1)
+    if out_crs is not None and isinstance(grids, gpd.GeoDataFrame):
+        grids = grids.to_crs(out_crs)
+    return grids, members
+
+
+def hotspots(
+    units: gpd.GeoDataFrame | PathLike,
+    values: str | Any = "all",
+    *,
+    k: int = 8,
+    period: str = "all",
+) -> gpd.GeoDataFrame:
+    """Getis–Ord Gi* hot and cold spots with classes corrected for the false discovery rate.
+
+    Parameters
+    ----------
+    units
+        Polygons or points (one row per analysis unit: grid, cell, community; neighbours are
+        found between centroids, in metres) — or a project
+        folder after :func:`run`, whose stored results (tables ``hotspots`` and
+        ``hotspot_units``) are then returned.
+    values
+        With a frame: the column (or an array) of counts or rates per unit. With a project
+        folder: the incident category (``"all"`` for every incident).
+    k
+        Neighbours of the binary k-nearest-neighbour weights (each unit counts itself too).
+    period
+        With a project folder: ``"all"`` (the whole period, with the emerging-trend class) or
+        a month ``"YYYY-MM"``.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        The units with ``z_score``, ``p_value`` (two-sided), ``p_fdr`` (Benjamini–Hochberg) and
+        ``hotspot_class``: ``hot_99``/``hot_95``/``hot_90``, ``cold_*`` or ``none`` (ArcGIS's
+        classes with the FDR correction).
+
+    Examples
+    --------
+    A 10 × 10 lattice of 100 m squares with a cluster of high counts in one corner:
+
+    >>> import geopandas as gpd, numpy as np, shapely
+    >>> squares = [shapely.box(x * 100, y * 100, x * 100 + 100, y * 100 + 100)
+    ...            for y in range(10) for x in range(10)]
+    >>> counts = np.array([20 if x < 3 and y < 3 else 2 for y in range(10) for x in range(10)])
+    >>> grid = gpd.GeoDataFrame({"incidents": counts}, geometry=squares, crs="EPSG:4546")
+    >>> result = hotspots(grid, "incidents")
+    >>> result.loc[0, "hotspot_class"], result.loc[99, "hotspot_class"]
+    ('hot_99', 'none')
+    >>> int(result.hotspot_class.str.startswith("hot").sum())
+    13
+    """
+    import numpy as np
+
+    from geo import hotspots as hs
+
+    if isinstance(units, str | os.PathLike):
+        shapes = read_table(units, "hotspot_units")
+        rows = read_table(units, "hotspots")
+        rows = rows[(rows["category"] == values) & (rows["period"] == period)]
+        return shapes[["grid_id", "geometry"]].merge(rows, on="grid_id", how="inner")
+    frame = units.copy()
+    y = np.asarray(frame[values] if isinstance(values, str) else values, dtype=float)
+    shapes = frame.geometry
+    if shapes.crs is not None and shapes.crs.is_geographic:  # distances in metres
+        from geo.chinacrs import metric_crs_for
+
+        shapes = shapes.to_crs(metric_crs_for(frame))
+    pts = shapes.centroid  # as the hotspots stage does
+    xy = np.column_stack([pts.x, pts.y])
+    w = hs.knn_weights(xy, k=min(k, max(1, len(frame) - 1)))
+    z, p = hs.gi_star(y, w)
+    q = hs.fdr_bh(p)
+    frame["z_score"], frame["p_value"], frame["p_fdr"] = z, p, q
+    frame["hotspot_class"] = hs.hotspot_classes(z, q).astype(str)
+    return frame
+
+
+def allocation(
+    streets: pd.DataFrame | PathLike,
+    budget: int | None = None,
+    *,
+    minimum: int = 1,
+    method: str = "webster",
+    id_col: str = "street_code",
+    score: dict | None = None,
+) -> pd.DataFrame:
+    """Recommended whole-person headcount per street under a district budget (Art. 37).
+
+    A divisor method (Webster by default) apportions the budget by each street's score
+    (workload, residents, area, function type): the result is integer, sums exactly to the
+    budget, gives every street at least ``minimum`` and never lowers a street when the budget
+    rises. ``gap = recommended − current``: positive means short of staff.
+
+    Parameters
+    ----------
+    streets
+        One row per street with ``street_code`` and ``workload`` (optional ``function_type``,
+        ``area_km2``, ``residents``, ``current_staff``) — or a project folder after
+        :func:`run`, whose stored ``street_allocation`` table is then returned.
+    budget
+        District headcount; ``None``: today's total ``current_staff``.
+    minimum
+        Minimum per street.
+    method
+        ``"webster"`` or ``"huntington_hill"``.
+    id_col
+        Column naming the unit.
+    score
+        Overrides of the score's weights (``{"weights": {"workload": …, "residents": …,
+        "area": …}}``), see ``docs/staffing.md``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per street: the inputs, score parts, ``recommended_staff``, ``gap``,
+        ``status``, ``gap_rank`` and equity columns.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> streets = pd.DataFrame({"street_code": ["a", "b", "c"],
+    ...                         "workload": [600.0, 300.0, 100.0],
+    ...                         "current_staff": [4, 4, 4]})
+    >>> table = allocation(streets, 12, score={"weights": {"residents": 0, "area": 0}})
+    >>> table[["street_code", "recommended_staff", "gap"]].values.tolist()
+    [['a', 7, 3], ['b', 4, 0], ['c', 1, -3]]
+    """
+    if isinstance(streets, str | os.PathLike):
+        return read_table(streets, "street_allocation")
+    from geo.staffing import allocate
+
+    return allocate(streets, budget, id_col=id_col, minimum=minimum, method=method,
+                    score=score).table

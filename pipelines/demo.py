@@ -33,6 +33,7 @@ import shapely
 from pyproj import Transformer
 from shapely.ops import nearest_points
 
+
 def _data_dir() -> Path:
     """The demo's real sources: the repository's ``data/`` folder, which a wheel installs as the
     package ``gridgov.demo_data`` (see ``[tool.setuptools.package-dir]`` in pyproject.toml)."""
@@ -1186,6 +1187,77 @@ def _clock(rng, cat: str, n: int) -> np.ndarray:
     return hour * 3600 + rng.integers(0, 3600, n)
 
 
+# Case life cycle (#12, docs/cases.md): planted differences, so the 红黑榜 has a known answer.
+# With six streets or more the planted units are streets, else (the small demo) communities:
+# the second code in sorted order answers and closes 4x faster and resolves/satisfies more, the
+# second-to-last 4x slower with fewer resolved and satisfied cases; one heating company is slow.
+LIFE_SPEED = {"fast": 0.25, "slow": 4.0}
+LIFE_P = {  # P(resolved), P(satisfied | rated), P(returned)
+    "base": (0.90, 0.86, 0.06), "fast": (0.98, 0.97, 0.01), "slow": (0.65, 0.55, 0.25),
+    "slow_company": (0.60, 0.45, 0.30),
+}
+SERVICE_COMPANIES = {
+    "heating": ("青城热力公司", "北方热力公司", "城南热力公司", "新城热力公司", "金桥热力公司"),
+    "water": ("青城供水公司", "城南供水公司"),
+    "power": ("城区供电分公司",),
+    "gas": ("塞上燃气公司", "青城燃气公司"),
+    "property": ("安居物业", "和美物业", "宜居物业", "康泰物业"),
+}
+SLOW_COMPANY = "北方热力公司"
+DEPARTMENTS = {"dispute": "司法所", "safety_hazard": "应急管理局", "sanitation": "城管局",
+               "public_order": "公安分局"}
+DEPARTMENTS_12345 = {"heating": "住建局", "water": "水务局", "power": "工信局", "gas": "住建局",
+                     "property": "住建局", "noise": "生态环境局", "other": "城管局"}
+
+
+def life_cycle_plant(street_codes, community_codes) -> dict:
+    """The planted fast and slow unit of the demo's case life cycle (and the slow company)."""
+    streets = sorted(set(street_codes))
+    level, codes = ("street", streets) if len(streets) >= 6 else (
+        "community", sorted(set(community_codes)))
+    return {"level": level, "fast": codes[1] if len(codes) > 2 else None,
+            "slow": codes[-2] if len(codes) > 2 else None, "slow_company": SLOW_COMPANY}
+
+
+def _life_cycle(size, seed, cats, stypes, src, status, occ, resp, close, comm_code, street,
+                comm_index, plant) -> dict:
+    """accepted/dispatched stamps, resolved, satisfaction, returned, department, company."""
+    rng = _rng(seed, "life_cycle", size)
+    n = len(cats)
+    unit = street if plant["level"] == "street" else comm_code
+    company = np.full(n, "", dtype=object)
+    for stype, names in SERVICE_COMPANIES.items():
+        m = stypes == stype
+        company[m] = np.array(names, dtype=object)[comm_index[m] % len(names)]
+    dept = np.array([DEPARTMENTS_12345.get(t, "城管局") if c == "complaint_12345"
+                     else DEPARTMENTS.get(c, "城管局") for c, t in zip(cats, stypes)], dtype=object)
+    p = np.tile(np.array(LIFE_P["base"]), (n, 1))
+    p[unit == plant["fast"]] = LIFE_P["fast"]
+    p[unit == plant["slow"]] = LIFE_P["slow"]
+    p[company == plant["slow_company"]] = LIFE_P["slow_company"]
+    closed = status == "closed"
+    u = rng.random((n, 5))
+    resolved = np.where(closed, np.where(u[:, 0] < p[:, 0], "是", "否"), "")
+    rated = closed & (src != "patrol") & (u[:, 1] < 0.7)
+    good = u[:, 2] < p[:, 1]
+    sat = np.where(good, np.where(u[:, 3] < 0.6, "满意", "基本满意"), "不满意")
+    satisfaction = np.where(rated, sat, "")
+    ret = np.where(u[:, 4] < p[:, 2], np.where(u[:, 4] < p[:, 2] * 0.2, "2", "1"), "0")
+    returned = np.where(closed, ret, "")
+    # 受理 a few minutes after the report, 派遣 part-way to the response (never after it)
+    acc = occ + rng.integers(60, 1800, n)
+    has_resp = status != "open"
+    acc = np.where(has_resp, np.minimum(acc, resp), acc)
+    disp = acc + ((np.maximum(resp - acc, 0)) * rng.uniform(0.1, 0.5, n)).astype(np.int64)
+    cutoff = DATA_CUTOFF.astype(np.int64)
+    acc_s, disp_s = _fmt_ts(acc), _fmt_ts(disp)
+    acc_s[acc > cutoff] = ""
+    disp_s[~has_resp] = ""
+    return {"accepted_at": acc_s, "dispatched_at": disp_s, "resolved": resolved,
+            "satisfaction": satisfaction, "returned": returned, "department": dept,
+            "service_company": company}
+
+
 def _make_incidents(size, buildings, special, communities_ll, comm_info, staff, staff_factor,
                     area, seed, progress) -> tuple[pd.DataFrame, pd.DataFrame]:
     rng = _rng(seed, "incidents", size)
@@ -1358,6 +1430,15 @@ def _make_incidents(size, buildings, special, communities_ll, comm_info, staff, 
     comm_code = comm_info["community_code"].values[inc["comm"].values]
     street = comm_info["street_code"].values[inc["comm"].values]
     slow = np.array([1.7 if staff_factor.get(s, 1.0) < 0.8 else 1.0 for s in street])
+    plant = life_cycle_plant(comm_info["street_code"].values, comm_info["community_code"].values)
+    unit = street if plant["level"] == "street" else comm_code
+    slow = slow * np.where(unit == plant["fast"], LIFE_SPEED["fast"],
+                           np.where(unit == plant["slow"], LIFE_SPEED["slow"], 1.0))
+    stypes = inc["service_type"].values
+    comm_index = inc["comm"].values.astype(np.int64)
+    heat_co = np.array(SERVICE_COMPANIES["heating"], dtype=object)[
+        comm_index % len(SERVICE_COMPANIES["heating"])]
+    slow = slow * np.where((stypes == "heating") & (heat_co == plant["slow_company"]), 4.0, 1.0)
     med_r = np.array([RESP_H[c] for c in cats])
     med_c = np.array([CLOSE_H[c] for c in cats])
     heat = inc["service_type"].values == "heating"
@@ -1373,6 +1454,8 @@ def _make_incidents(size, buildings, special, communities_ll, comm_info, staff, 
     close_s = _fmt_ts(close)
     resp_s[status == "open"] = ""
     close_s[status != "closed"] = ""
+    life = _life_cycle(size, seed, cats, stypes, src, status, occ, resp, close, comm_code, street,
+                       comm_index, plant)
     resp_s[rng.random(n) < 0.03] = ""  # response time not recorded
     # staff of the community (else of the street); a few cases unassigned
     by_comm = staff.groupby("community_code")["staff_id"].apply(np.array).to_dict()
@@ -1398,10 +1481,17 @@ def _make_incidents(size, buildings, special, communities_ll, comm_info, staff, 
         "severity": sev,
         "source": src,
         "status": status,
+        "accepted_at": life["accepted_at"],
+        "dispatched_at": life["dispatched_at"],
         "responded_at": resp_s,
         "closed_at": close_s,
         "staff_id": sid,
         "repeat_of": inc["repeat_of"].values,
+        "resolved": life["resolved"],
+        "satisfaction": life["satisfaction"],
+        "returned": life["returned"],
+        "department": life["department"],
+        "service_company": life["service_company"],
         "lon": [f"{v:.6f}" for v in inc["lon"].values],
         "lat": [f"{v:.6f}" for v in inc["lat"].values],
         "reporter_name": rname,
