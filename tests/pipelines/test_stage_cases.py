@@ -232,3 +232,38 @@ def test_only_some_columns_and_no_incidents():
     con.execute("DELETE FROM incidents")
     summary = stage_cases.run(con, {})
     assert summary["cases"] == 0 and len(read_table(con, "case_rates")) == 0
+
+
+def test_small_demo_planted_life_cycle(tmp_path):
+    """The demo generator plants a fast and a slow community (streets in the full demo) and a
+    slow heating company; after ingest the stage finds them."""
+    from pipelines.config import load_settings
+    from pipelines.demo import build_demo, life_cycle_plant
+    from pipelines.run import db_path, run_project
+
+    root = tmp_path / "demo"
+    build_demo(root, size="small")
+    run_project(root, stages=[])  # ingest only: streets, communities, incidents
+    con = connect(db_path(root))
+    try:
+        stage_cases.run(con, load_settings(root))
+        rates = read_table(con, "case_rates")
+        comm = read_table(con, "communities")
+        inc = read_table(con, "SELECT satisfaction, resolved, community_code FROM incidents")
+    finally:
+        con.close()
+    plant = life_cycle_plant(comm["street_code"], comm["community_code"])
+    assert plant["level"] == "community"
+    al = rates[rates["period"] == "all"].set_index(["scope", "scope_id"])
+    assert al.loc[("community", plant["fast"]), "rank"] == 1
+    assert al.loc[("community", plant["fast"]), "board"] == "red"
+    assert al.loc[("community", plant["slow"]), "board"] == "black"
+    assert al.loc[("service_company", plant["slow_company"]), "board"] == "black"
+    # shares straight from the ingested table
+    part = inc[inc["community_code"] == plant["slow"]]
+    rated = part["satisfaction"].replace("", None).dropna()
+    assert al.loc[("community", plant["slow"]), "satisfaction_rate"] == pytest.approx(
+        rated.isin(["满意", "基本满意"]).mean())
+    res = part["resolved"].replace("", None).dropna()
+    assert al.loc[("community", plant["slow"]), "resolution_rate"] == pytest.approx(
+        (res == "是").mean())
