@@ -70,6 +70,8 @@ PAGES = [
     ("map.py", "nav.map", "map"),
     ("planner.py", "nav.planner", "planner"),
     ("hotspots.py", "nav.hotspots", "hotspots"),
+    ("hotspot_risk.py", "nav.hotspot_risk", "risk"),
+    ("case_timeliness.py", "nav.case_timeliness", "timeliness"),
     ("leaders.py", "nav.leaders", "leaders"),
 ]
 pages = [

@@ -12,6 +12,7 @@ Leaflet controls (branca colour maps would pull d3 from a CDN), and
 """
 from __future__ import annotations
 
+import html
 import json
 import math
 from dataclasses import dataclass, field
@@ -66,16 +67,11 @@ TILE_EXAMPLES = {
 # display preparation
 
 
-def metric_crs_for(frame: gpd.GeoDataFrame):
-    """Projected CRS for metric work: ``geo.chinacrs.metric_crs`` if available, else UTM."""
-    lon = float(np.nanmean(frame.total_bounds[[0, 2]])) if len(frame) else 111.7
-    try:
-        from geo.chinacrs import metric_crs
+def metric_crs_for(frame: gpd.GeoDataFrame) -> str:
+    """Projected CRS for metric work at the centre of ``frame`` (:mod:`geo.chinacrs`)."""
+    from geo.chinacrs import metric_crs_for as pick
 
-        return metric_crs(lon)
-    except (ImportError, AttributeError):
-        zone = int((lon + 180) // 6) + 1
-        return f"EPSG:{32600 + zone}"
+    return pick(frame)
 
 
 def simplify_m(frame: gpd.GeoDataFrame, tolerance_m: float, metric_crs) -> gpd.GeoDataFrame:
@@ -124,11 +120,16 @@ class Display:
     shift_ok: bool = True
 
 
-def prepare_display(layers: dict[str, gpd.GeoDataFrame], tiles_crs: str = DISPLAY_CRS) -> Display:
-    """Simplify, compute community density, shift to the tiles' CRS and round coordinates."""
+def prepare_display(layers: dict[str, gpd.GeoDataFrame], tiles_crs: str = DISPLAY_CRS,
+                    metric_crs: str | None = None) -> Display:
+    """Simplify, compute community density, shift to the tiles' CRS and round coordinates.
+
+    ``metric_crs`` (the project's, :func:`pipelines.results.metric_crs`) is used for metres;
+    without it one is chosen at the centre of the data.
+    """
     out = Display(shifted_to=tiles_crs)
     ref = next((f for f in layers.values() if not f.empty), None)
-    mcrs = metric_crs_for(ref) if ref is not None else "EPSG:4546"
+    mcrs = metric_crs or (metric_crs_for(ref) if ref is not None else None)
     for name, frame in layers.items():
         frame = frame.copy()
         if name == "communities":
@@ -144,6 +145,29 @@ def prepare_display(layers: dict[str, gpd.GeoDataFrame], tiles_crs: str = DISPLA
         frame, ok = shift_to(frame, tiles_crs)
         out.shift_ok = out.shift_ok and ok
         out.layers[name] = round_coords(frame)
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# text that reaches HTML
+
+
+def esc(value):
+    """``value`` safe to place in HTML: strings escaped (``html.escape``), others unchanged.
+
+    Every text that comes from a project's files (names, kinds, categories, ids) passes here
+    before it reaches a tooltip, a legend or a label: Leaflet and folium's tooltips insert
+    them with ``innerHTML``.
+    """
+    return html.escape(value) if isinstance(value, str) else value
+
+
+def esc_frame(frame: pd.DataFrame, fields: list[str]) -> pd.DataFrame:
+    """A copy of ``frame`` with the text of ``fields`` escaped (other values unchanged)."""
+    out = frame.copy()
+    for f in fields:
+        if f in out.columns:
+            out[f] = out[f].astype(object).map(esc)
     return out
 
 
@@ -232,7 +256,7 @@ class Attribution(MacroElement):
     def __init__(self, text: str):
         super().__init__()
         self._name = "Attribution"
-        self.text = text
+        self.text = esc(text)  # Leaflet inserts attributions as HTML
 
 
 LEGEND_CSS = f"""
@@ -274,14 +298,14 @@ def legend_html(breaks: list[float], unit_types: list[str], barrier_kinds: list[
         for ut in unit_types:
             color = UNIT_COLORS.get(ut, UNIT_COLORS["other"])
             parts.append(f'<i class="dot" style="background:{color}"></i>'
-                         f'{label("unit_type", ut, lang)}<br>')
+                         f'{esc(label("unit_type", ut, lang))}<br>')
     if barrier_kinds:
         parts.append(f"<b>{t('legend.barriers', lang)}</b>")
         for kind in barrier_kinds:
             style = BARRIER_STYLES.get(kind, BARRIER_DEFAULT)
             dash = "dashed" if "dashArray" in style else "solid"
             parts.append(f'<i class="line" style="border-color:{style["color"]};'
-                         f'border-top-style:{dash}"></i>{label("kind", kind, lang)}<br>')
+                         f'border-top-style:{dash}"></i>{esc(label("kind", kind, lang))}<br>')
     return "".join(parts)
 
 
@@ -298,10 +322,13 @@ def _features(
     """GeoJSON with only the styling and tooltip properties; returns it and the tooltip fields.
 
     Tooltip fields that are empty in every row (an optional column the project did not supply)
-    are left out; single missing values show as "—".
+    are left out; single missing values show as "—". Every text property is HTML-escaped
+    (:func:`esc`): folium's tooltip inserts the values as HTML, so a style function that looks
+    a text property up must key its table with :func:`esc` too.
     """
     fields = [f for f in tooltip if f in frame.columns and frame[f].notna().any()]
-    sub = frame[list(dict.fromkeys(style + fields)) + [frame.geometry.name]].copy()
+    props = list(dict.fromkeys(style + fields))
+    sub = esc_frame(frame[props + [frame.geometry.name]], props)
     for f in fields:
         if sub[f].isna().any():
             sub[f] = sub[f].astype(object).where(sub[f].notna(), "—")
@@ -309,9 +336,14 @@ def _features(
 
 
 def _tooltip(fields: list[str], lang: str) -> folium.GeoJsonTooltip:
+    return tooltip_for(fields, [t(ALIASES.get(f, f"field.{f}"), lang) for f in fields])
+
+
+def tooltip_for(fields: list[str], aliases: list[str]) -> folium.GeoJsonTooltip:
+    """folium's tooltip of ``fields`` (values escaped by :func:`_features`), aliases escaped."""
     return folium.GeoJsonTooltip(
         fields=fields,
-        aliases=[t(ALIASES.get(f, f"field.{f}"), lang) for f in fields],
+        aliases=[esc(a) for a in aliases],
         localize=True,
         sticky=True,
         labels=True,
@@ -327,11 +359,54 @@ def _tiles_layer(url: str, lang: str) -> folium.TileLayer:
     elif "openstreetmap" in host:
         attr, subdomains = "© OpenStreetMap contributors", "abc"
     else:
-        attr, subdomains = host or "tiles", "abc"
+        attr, subdomains = esc(host) or "tiles", "abc"
     return folium.TileLayer(
         tiles=url, attr=attr, name=t("layer.basemap", lang), subdomains=subdomains,
         max_zoom=18, overlay=False, control=True,
     )
+
+
+def base_map(bounds, *, lang: str, tiles: str | None = None, css: tuple[str, ...] = (),
+             **options) -> folium.Map:
+    """An empty map framed on ``bounds`` (lon/lat ``x0, y0, x1, y1`` of the data: no city is
+    built in), with the legend CSS, extra ``css`` blocks and the basemap when one is set."""
+    if bounds is not None and np.all(np.isfinite(bounds)):
+        x0, y0, x1, y1 = (float(v) for v in bounds)
+        options.setdefault("location", [(y0 + y1) / 2, (x0 + x1) / 2])
+    m = folium.Map(tiles=None, control_scale=True, **options)
+    m.get_root().header.add_child(Element(LEGEND_CSS), name="gridgov_css")
+    for i, block in enumerate(css):
+        m.get_root().header.add_child(Element(block), name=f"gridgov_css_{i}")
+    if tiles:
+        _tiles_layer(tiles, lang).add_to(m)
+    return m
+
+
+def finish_map(m: folium.Map, *, legend: str | None, attribution: str | None, bounds,
+               collapsed: bool = True, east_room: float = 0.0) -> folium.Map:
+    """Legend (HTML built from escaped parts), attribution, layer control, view on ``bounds``.
+
+    ``east_room`` widens the view to the east by that share of the width (room for a legend
+    in the lower right corner; bounds, not Leaflet's padding, which gives a NaN zoom in a
+    not-yet-laid-out iframe).
+    """
+    if legend:
+        HtmlControl(legend).add_to(m)
+    if attribution:
+        Attribution(attribution).add_to(m)
+    folium.LayerControl(collapsed=collapsed, position="topright").add_to(m)
+    if bounds is not None and np.all(np.isfinite(bounds)):
+        x0, y0, x1, y1 = (float(v) for v in bounds)
+        m.fit_bounds([[y0, x0], [y1, x1 + east_room * (x1 - x0)]])
+    return m
+
+
+def outline_layer(frame: gpd.GeoDataFrame, name: str, style: dict) -> folium.FeatureGroup:
+    """Geometry only (no properties, not interactive): outlines drawn over a choropleth."""
+    fg = folium.FeatureGroup(name=name, show=True)
+    folium.GeoJson(json.loads(frame[[frame.geometry.name]].to_json(drop_id=True)),
+                   style_function=lambda f: style, interactive=False).add_to(fg)
+    return fg
 
 
 @dataclass
@@ -359,20 +434,18 @@ def build_map(
     """
     layers = display.layers
     info = MapInfo()
-    m = folium.Map(tiles=None, control_scale=True, zoom_start=11, location=[40.82, 111.67])
-    m.get_root().header.add_child(Element(LEGEND_CSS), name="gridgov_css")
-    if tiles:
-        _tiles_layer(tiles, lang).add_to(m)
-
     streets = layers.get("streets")
     communities = layers.get("communities")
+    frame = next((f for f in (streets, communities) if f is not None and not f.empty), None)
+    m = base_map(None if frame is None else frame.total_bounds, lang=lang, tiles=tiles,
+                 zoom_start=11)
 
     if communities is not None and not communities.empty:
         info.breaks = breaks = density_breaks(communities["density"])
         data, fields = _features(communities, ["community_code"], [
             "community_name", "community_code", "households", "residents", "density", "area_km2"])
         colors = {
-            code: density_color(d, breaks)
+            esc(code): density_color(d, breaks)
             for code, d in zip(communities["community_code"], communities["density"])
         }
         opacity = 0.55 if tiles else 0.75  # let a basemap show through
@@ -472,18 +545,13 @@ def build_map(
         fg.add_to(m)
         info.layers.append("special_units")
 
-    HtmlControl(legend_html(info.breaks, unit_types, kinds, lang,
-                            buildings="buildings" in info.layers)).add_to(m)
-    if attribution:
-        Attribution(attribution).add_to(m)
-    folium.LayerControl(collapsed=False, position="topright").add_to(m)
-
     focus = None
     if street_code and streets is not None:
         focus = streets[streets["street_code"] == street_code]
     if focus is None or focus.empty:
-        focus = next((f for f in (streets, communities) if f is not None and not f.empty), None)
-    if focus is not None:
-        x0, y0, x1, y1 = focus.total_bounds
-        m.fit_bounds([[y0, x0], [y1, x1]])
+        focus = frame
+    finish_map(m, legend=legend_html(info.breaks, unit_types, kinds, lang,
+                                     buildings="buildings" in info.layers),
+               attribution=attribution, collapsed=False,
+               bounds=None if focus is None else focus.total_bounds)
     return m, info

@@ -2,11 +2,10 @@
 from __future__ import annotations
 
 import streamlit as st
-from streamlit_folium import st_folium
 
-from app_pages import assets
-from app_pages._mapbuild import DISPLAY_CRS, Display, build_map, detect_tiles_crs, prepare_display
-from app_pages._shared import current_db, load_map_layers, project_attribution, show_db_error, vendor_assets
+from app_pages._mapbuild import DISPLAY_CRS, Display, build_map, prepare_display
+from app_pages._mapview import map_context, show_map
+from app_pages._shared import current_db, load_map_layers, show_db_error
 from app_pages.i18n import current_lang, t
 
 MAP_KEY = "gridgov_map"
@@ -14,24 +13,17 @@ MAP_HEIGHT = 640
 
 
 @st.cache_data(show_spinner=False, max_entries=6)
-def display_layers(db: str, mtime: float, tiles_crs: str) -> Display:
+def display_layers(db: str, mtime: float, tiles_crs: str, metric_crs: str) -> Display:
     """Layers simplified, shifted to the basemap's CRS and rounded (cached per run and CRS)."""
-    return prepare_display(load_map_layers(db, mtime), tiles_crs)
-
-
+    return prepare_display(load_map_layers(db, mtime), tiles_crs, metric_crs)
 
 
 db, mtime = current_db()
 lang = current_lang()
-tiles = (st.session_state.get("tiles_url") or "").strip() or None
-tiles_crs_choice = st.session_state.get("tiles_crs", "auto")
-tiles_crs = DISPLAY_CRS
-if tiles:
-    tiles_crs = detect_tiles_crs(tiles) if tiles_crs_choice == "auto" else tiles_crs_choice
-
 try:
-    display = display_layers(str(db), mtime, tiles_crs)
-except Exception as exc:
+    ctx = map_context(db, mtime)
+    display = display_layers(str(db), mtime, ctx.tiles_crs, ctx.metric_crs)
+except Exception as exc:  # noqa: BLE001 - a locked or corrupt file: say so
     show_db_error(db, exc)
 
 st.title(t("map.title"))
@@ -48,25 +40,9 @@ street = st.selectbox(
     key="map_street", help=t("map.street_hint"),
 )
 
-credit = project_attribution(db.parent)
-attribution = t(f"attribution.{credit}") if credit in ("demo", "project") else credit
-fmap, info = build_map(display, lang=lang, street_code=street, tiles=tiles, attribution=attribution)
-
-static_on = bool(st.get_option("server.enableStaticServing"))
-error = vendor_assets() if static_on else None
-if error:
-    st.warning(t("map.assets_missing", error=error))
-# With static serving the iframe fetches ../../app/static/vendor/…; without it the files are
-# inlined as data: URLs, which still works offline but resends ~300 kB with each map render.
-assets.localize_map(fmap, inline=not static_on or error is not None)
-
-st_folium(
-    fmap,
-    key=MAP_KEY,
-    height=MAP_HEIGHT,
-    use_container_width=True,
-    returned_objects=[],
-)
+fmap, info = build_map(display, lang=lang, street_code=street, tiles=ctx.tiles,
+                       attribution=ctx.attribution)
+show_map(fmap, ctx, key=MAP_KEY, height=MAP_HEIGHT)
 
 notes = []
 if street:
@@ -77,9 +53,9 @@ if street:
         notes.append(t("map.buildings_drawn", n=f"{info.buildings_drawn:,}"))
 else:
     notes.append(t("map.street_hint"))
-if not tiles:
+if not ctx.tiles:
     notes.append(t("map.no_basemap"))
-elif tiles_crs != DISPLAY_CRS:
+elif ctx.tiles_crs != DISPLAY_CRS:
     notes.append(t("map.shifted") if display.shift_ok else t("map.shift_unavailable"))
 st.caption(" · ".join(notes))
-st.caption(attribution)
+st.caption(ctx.attribution)

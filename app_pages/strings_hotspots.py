@@ -8,6 +8,10 @@ from __future__ import annotations
 
 STRINGS: dict[str, tuple[str, str]] = {
     "nav.hotspots": ("风险热点", "Risk hotspots"),
+    "nav.hotspot_risk": ("风险指数与预测", "Risk index and forecast"),
+    "nav.case_timeliness": ("案件时效", "Case timeliness"),
+    "hs.risk_title": ("风险指数与事件预测", "Risk index and incident forecast"),
+    "hs.time_title": ("案件办理时效", "Case timeliness"),
     "hs.title": ("风险热点与风险预警", "Risk hotspots and early warning"),
     "hs.intro": (
         "依据《呼和浩特市街道办事处工作条例》第二十四条（排查风险隐患、监测预警）和第十六条（及时回应诉求）："

@@ -21,6 +21,8 @@ from tests.app.apptest_kit import metrics
 
 TIMEOUT = 120
 PAGE = "app_pages/hotspots.py"
+RISK_PAGE = "app_pages/hotspot_risk.py"
+TIME_PAGE = "app_pages/case_timeliness.py"
 CLASSES = ("hot_99", "hot_95", "hot_90", "none", "cold_90", "cold_95", "cold_99")
 CLASS_COLORS = {  # as drawn by the page
     "hot_99": "#b2182b", "hot_95": "#ef6548", "hot_90": "#fdbb84", "none": "#e4e4e4",
@@ -49,8 +51,8 @@ def query(project: Path, sql: str, params: list | None = None):
         con.close()
 
 
-def open_page(project: Path, monkeypatch, lang: str = "zh") -> AppTest:
-    return kit.open_page(project, monkeypatch, PAGE, lang=lang, timeout=TIMEOUT)
+def open_page(project: Path, monkeypatch, lang: str = "zh", page: str = PAGE) -> AppTest:
+    return kit.open_page(project, monkeypatch, page, lang=lang, timeout=TIMEOUT)
 
 
 def as_int(text: str) -> int:
@@ -148,9 +150,14 @@ def test_page_runs_with_every_section(hotspot_project, monkeypatch):
     links = args["js_links"] + args["css_links"]
     assert links and all(u.startswith("../../app/static/vendor/") for u in links), links
     assert "http://" not in args["script"] and "https://" not in args["script"]
-    # the sections below the map
-    for cols in (("排名", "单元编号", "风险指数（0–100）"), ("预测事件数",), ("方法", "PAI 10%"),
-                 ("街道", "按时率（响应与办结均按时）"), ("网格员编号", "办结时长中位数（小时）"),
+    # the sections of the two other hotspot pages
+    at = open_page(hotspot_project, monkeypatch, page=RISK_PAGE)
+    assert at.title[0].value == "风险指数与事件预测" and not at.error
+    for cols in (("排名", "单元编号", "风险指数（0–100）"), ("预测事件数",), ("方法", "PAI 10%")):
+        frame_with(at, *cols)
+    at = open_page(hotspot_project, monkeypatch, page=TIME_PAGE)
+    assert at.title[0].value == "案件办理时效" and not at.error
+    for cols in (("街道", "按时率（响应与办结均按时）"), ("网格员编号", "办结时长中位数（小时）"),
                  ("单元编号", "响应时长中位数（小时）", "重复投诉率")):
         frame_with(at, *cols)
 
@@ -236,7 +243,7 @@ def test_trend_colouring_and_density(hotspot_project, monkeypatch):
 
 
 def test_risk_table_expands_the_components(hotspot_project, monkeypatch):
-    at = open_page(hotspot_project, monkeypatch)
+    at = open_page(hotspot_project, monkeypatch, page=RISK_PAGE)
     risk = query(hotspot_project, "SELECT grid_id, risk_score, CAST(components AS VARCHAR) AS c "
                                   "FROM grid_risk ORDER BY risk_score DESC, grid_id")
     shown = frame_with(at, "排名", "单元编号", "风险指数（0–100）")
@@ -254,7 +261,7 @@ def test_risk_table_expands_the_components(hotspot_project, monkeypatch):
 
 
 def test_forecast_and_honest_backtest(hotspot_project, monkeypatch):
-    at = open_page(hotspot_project, monkeypatch)
+    at = open_page(hotspot_project, monkeypatch, page=RISK_PAGE)
     top = query(hotspot_project, "SELECT grid_id FROM forecast WHERE method = 'model' "
                                  "ORDER BY rank LIMIT 10")
     shown = frame_with(at, "排名", "预测事件数")
@@ -282,7 +289,7 @@ def test_forecast_and_honest_backtest(hotspot_project, monkeypatch):
 
 
 def test_timeliness_tables(hotspot_project, monkeypatch):
-    at = open_page(hotspot_project, monkeypatch)
+    at = open_page(hotspot_project, monkeypatch, page=TIME_PAGE)
     tl = query(hotspot_project, "SELECT scope, count(*) AS n, sum(cases) AS cases "
                                 "FROM case_timeliness GROUP BY scope")
     n = dict(zip(tl["scope"], tl["n"].astype(int)))
@@ -305,9 +312,11 @@ def test_english_toggle_switches_labels(hotspot_project, monkeypatch):
         v for k, v in want.items() if k.startswith("cold"))
     table = frame_with(at, "Hot/cold class", "Units", "Share")
     assert "Not significant" in set(table["Hot/cold class"])
-    frame_with(at, "Method", "PAI 10%", "Hit rate 10%")
-    frame_with(at, "Worker", "Median hours to close")
     assert "Hot / cold spots (Gi*, FDR)" in legend(at)
+    frame_with(open_page(hotspot_project, monkeypatch, "en", RISK_PAGE),
+               "Method", "PAI 10%", "Hit rate 10%")
+    frame_with(open_page(hotspot_project, monkeypatch, "en", TIME_PAGE),
+               "Worker", "Median hours to close")
     # a filter survives the switch back to Chinese
     category, _ = busiest_selection(hotspot_project)
     at.selectbox(key="hs_category").set_value(category).run()
@@ -331,6 +340,9 @@ def test_page_without_hotspot_tables_says_what_to_run(tmp_path, monkeypatch):
     at = open_page(root, monkeypatch, lang="en")
     assert any("gridgov run" in i.value and "no risk hotspot results" in i.value
                for i in at.info)
+    for page in (RISK_PAGE, TIME_PAGE):
+        at = open_page(root, monkeypatch, page=page)
+        assert any("gridgov run" in c.value for c in at.code)
 
 
 def test_short_series_without_trends(tmp_path, monkeypatch):

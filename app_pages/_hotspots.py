@@ -1,0 +1,397 @@
+"""The hotspot pages' building blocks (no layout): loaders, labels, the selection of one
+category and period, the legend and the unit map, the density image.
+
+The pages (``hotspots.py`` map and classes, ``hotspot_risk.py`` risk index and forecast,
+``case_timeliness.py``) read the tables of the ``hotspots`` stage through
+:func:`pipelines.results.hotspot_tables` once per database file (the cache key is path +
+modification time) and filter in memory, so moving the time slider only re-filters a frame
+and redraws the map. Every text from the data that reaches the map's HTML is escaped
+(:func:`app_pages._mapbuild.esc`).
+"""
+from __future__ import annotations
+
+import json
+import math
+
+import folium
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from app_pages._mapbuild import (
+    DENSITY_COLORS,
+    base_map,
+    esc,
+    finish_map,
+    round_coords,
+    shift_to,
+    simplify_m,
+    tooltip_for,
+)
+from app_pages._shared import current_db, half, load, load_or_stop, map_frame
+from app_pages.i18n import STRINGS, current_lang, t
+from pipelines import results
+
+MAP_KEY = "hotspots_map"
+MAP_HEIGHT = 600
+UNIT_TOLERANCE_M = 5.0  # grids are simplified by 5 m (cells are squares/hexagons already)
+TOP_HOT = 20
+TOP_FORECAST = 10
+CHART_TOP = 15
+MAX_IMAGE_PX = 1000
+LEGEND_ROOM = 0.4  # share of the units' width added on the east for the legend
+
+TABLES = ("hotspots", "incident_counts", "hotspot_units", "hotspot_density", "grid_risk",
+          "forecast", "forecast_backtest", "case_timeliness")
+
+#: Gi* classes, hot (reds) … none (light grey) … cold (blues), as ArcGIS draws them.
+CLASS_ORDER = ("hot_99", "hot_95", "hot_90", "none", "cold_90", "cold_95", "cold_99")
+CLASS_COLORS = {
+    "hot_99": "#b2182b", "hot_95": "#ef6548", "hot_90": "#fdbb84",
+    "none": "#e4e4e4",
+    "cold_90": "#9ecae1", "cold_95": "#4292c6", "cold_99": "#08519c",
+}
+#: The 17 emerging hot spot classes.
+TREND_ORDER = tuple(
+    f"{kind}_{side}" for side in ("hot", "cold") for kind in (
+        "new", "consecutive", "intensifying", "persistent", "diminishing", "sporadic",
+        "oscillating", "historical")) + ("none",)
+TREND_COLORS = {
+    "new_hot": "#ff7f00", "consecutive_hot": "#fdb863", "intensifying_hot": "#67000d",
+    "persistent_hot": "#d7301f", "diminishing_hot": "#f4a582", "sporadic_hot": "#e7298a",
+    "oscillating_hot": "#8e3b8f", "historical_hot": "#a6761d",
+    "new_cold": "#01665e", "consecutive_cold": "#5ab4ac", "intensifying_cold": "#08306b",
+    "persistent_cold": "#2171b5", "diminishing_cold": "#9ecae1", "sporadic_cold": "#80cdc1",
+    "oscillating_cold": "#6a51a3", "historical_cold": "#8c96c6",
+    "none": CLASS_COLORS["none"],
+}
+LEGEND_EXTRA_CSS = """
+<style>
+.gridgov-legend { max-width: 270px; }
+.gridgov-legend table.hs-legend { border-collapse: collapse; }
+.gridgov-legend table.hs-legend td { padding: 0 8px 0 0; white-space: nowrap; }
+.gridgov-legend small.hs-selection { display: block; margin-top: 2px; }
+</style>
+"""
+COMPONENTS = results.RISK_COMPONENTS
+METHOD_ORDER = ("model", "last_period", "moving_average_3", "historical_mean", "kde")
+COMPONENT_COLORS = ["#d7301f", "#fc8d59", "#6a51a3", "#4292c6", "#41ab5d", "#969696"]
+
+
+# --------------------------------------------------------------------------------------------
+# cached loaders (key: database path + mtime)
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def load_hotspot_tables(db: str, mtime: float) -> dict:
+    """Every table the page shows (except geometries), read once per database file."""
+    data = dict(load(db, mtime, "hotspot_tables"))
+    if "risk" in data:
+        data["risk"], data["risk_weights"] = results.expand_components(data["risk"])
+    return data
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def load_unit_shapes(db: str, mtime: float, tiles_crs: str) -> dict:
+    """Analysis unit outlines, simplified in metres, shifted to the tiles' CRS and rounded,
+    as GeoJSON geometries by unit id (built once: the map only adds properties per rerun).
+
+    A shared resource, not a copy: callers must not change what they get.
+    """
+    units = load(db, mtime, "hotspot_units")
+    if units.empty:
+        return {"ids": [], "geometry": {}, "bounds": None}
+    units = simplify_m(units, UNIT_TOLERANCE_M, map_frame(db, mtime)[1])
+    units, _ = shift_to(units, tiles_crs)
+    units = round_coords(units)
+    geoms = [f["geometry"] for f in json.loads(units.to_json(drop_id=True))["features"]]
+    return {"ids": units["grid_id"].tolist(), "geometry": dict(zip(units["grid_id"], geoms)),
+            "bounds": tuple(float(v) for v in units.total_bounds)}
+
+
+def _hex_rgb(color: str) -> np.ndarray:
+    return np.array([int(color[i:i + 2], 16) for i in (1, 3, 5)], dtype=float)
+
+
+def density_image(lon: np.ndarray, lat: np.ndarray, values: np.ndarray, cell_m: float,
+                  max_px: int = MAX_IMAGE_PX) -> tuple[np.ndarray, list[list[float]]]:
+    """An RGBA image of the density cells for a Leaflet image overlay, and its bounds.
+
+    Pixel columns are spaced evenly in longitude and pixel rows evenly in Web-Mercator y, so
+    Leaflet's linear stretch of the image between its corners puts every pixel in place. A
+    pixel takes the value of the nearest cell centre within 0.75 cell (in local metres),
+    otherwise it is transparent. Colours follow the map's density palette (square-root scale).
+    """
+    from scipy.spatial import cKDTree
+
+    lat0 = float(np.mean(lat))
+    kx, ky = 111_320.0 * math.cos(math.radians(lat0)), 110_574.0
+    lon_lo, lon_hi = lon.min() - cell_m / kx, lon.max() + cell_m / kx
+    lat_lo, lat_hi = lat.min() - cell_m / ky, lat.max() + cell_m / ky
+    width_m, height_m = (lon_hi - lon_lo) * kx, (lat_hi - lat_lo) * ky
+    px = max(cell_m / 2, max(width_m, height_m) / max_px)
+    ncol, nrow = max(1, math.ceil(width_m / px)), max(1, math.ceil(height_m / px))
+
+    def merc(la):
+        return np.log(np.tan(np.pi / 4 + np.radians(la) / 2))
+
+    y_top, y_bot = merc(lat_hi), merc(lat_lo)
+    ys = y_top - (np.arange(nrow) + 0.5) * (y_top - y_bot) / nrow
+    lat_c = np.degrees(2 * np.arctan(np.exp(ys)) - np.pi / 2)
+    lon_c = lon_lo + (np.arange(ncol) + 0.5) * (lon_hi - lon_lo) / ncol
+    grid_lon, grid_lat = np.meshgrid(lon_c, lat_c)
+    tree = cKDTree(np.column_stack([lon * kx, lat * ky]))
+    dist, idx = tree.query(np.column_stack([grid_lon.ravel() * kx, grid_lat.ravel() * ky]),
+                           distance_upper_bound=0.75 * cell_m)
+    found = np.isfinite(dist)
+    v = np.zeros(grid_lon.size)
+    v[found] = values[idx[found]]
+    vmax = float(values.max()) if len(values) else 0.0
+    frac = np.sqrt(np.clip(v / vmax, 0, 1)) if vmax > 0 else v
+    palette = np.array([_hex_rgb(c) for c in DENSITY_COLORS])
+    pos = frac * (len(palette) - 1)
+    lo = np.floor(pos).astype(int).clip(0, len(palette) - 1)
+    hi = np.minimum(lo + 1, len(palette) - 1)
+    w = (pos - lo)[:, None]
+    rgb = palette[lo] * (1 - w) + palette[hi] * w
+    alpha = np.where(found & (frac > 0.1), 90 + 140 * frac, 0)
+    rgba = np.concatenate([rgb, alpha[:, None]], axis=1).round().astype(np.uint8)
+    return rgba.reshape(nrow, ncol, 4), [[float(lat_lo), float(lon_lo)],
+                                         [float(lat_hi), float(lon_hi)]]
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def load_density(db: str, mtime: float, tiles_crs: str) -> dict | None:
+    """The kernel density surface as an image overlay (None when there is no surface)."""
+    pts = load(db, mtime, "hotspot_density")
+    if pts.empty:
+        return None
+    pts, _ = shift_to(pts, tiles_crs)
+    cell_m = float(pts["cell_m"].iloc[0]) if pd.notna(pts["cell_m"].iloc[0]) else 100.0
+    values = pts["density_per_km2"].to_numpy(float)
+    image, bounds = density_image(pts.geometry.x.to_numpy(), pts.geometry.y.to_numpy(),
+                                  values, cell_m)
+    return {"image": image, "bounds": bounds, "max": float(values.max()), "cell_m": cell_m}
+
+
+
+
+# --------------------------------------------------------------------------------------------
+# helpers
+
+
+
+
+def category_label(cat: str) -> str:
+    """Fixed bilingual label of an incident category (widget option labels never change)."""
+    if cat == "all":
+        return t("hs.category_all")
+    key = f"hs.cat.{cat}"
+    return STRINGS[key][0] if key in STRINGS else str(cat)
+
+
+def period_label(period: str) -> str:
+    return t("hs.period_all") if period == "all" else str(period)
+
+
+def class_label(value: object, lang: str) -> str | None:
+    if not isinstance(value, str):
+        return None
+    key = f"hs.class.{value}"
+    return t(key, lang) if key in STRINGS else value
+
+
+def trend_label(value: object, lang: str) -> str | None:
+    if not isinstance(value, str):
+        return None
+    key = f"hs.trend.{value}"
+    return t(key, lang) if key in STRINGS else value
+
+
+def component_label(name: str, lang: str | None = None) -> str:
+    key = f"hs.comp.{name}"
+    return t(key, lang) if key in STRINGS else name
+
+
+def method_label(method: str, lang: str | None = None) -> str:
+    key = f"hs.method.{method}"
+    return t(key, lang) if key in STRINGS else method
+
+
+def fmt_share(share: float) -> str:
+    return f"{share:.0%}"
+
+
+def selection(data: dict, category: str, period: str) -> pd.DataFrame:
+    """One row per unit for the chosen category and period: Gi*, class, trend and count."""
+    h = data["hotspots"]
+    cat = h["category"] == category
+    sel = h.loc[cat & (h["period"] == period),
+                ["grid_id", "z_score", "p_fdr", "hotspot_class"]].copy()
+    sel["hotspot_class"] = sel["hotspot_class"].astype(object).fillna("none")
+    trend = h.loc[cat & (h["period"] == "all"), ["grid_id", "trend_class"]]
+    sel["trend_class"] = sel["grid_id"].map(
+        dict(zip(trend["grid_id"], trend["trend_class"].astype(object))))
+    counts = data.get("counts")
+    if counts is not None:
+        c = counts[(counts["category"] == category) & (counts["period"] == period)]
+        sel["incidents"] = sel["grid_id"].map(dict(zip(c["grid_id"], c["incidents"])))
+        sel["incidents"] = sel["incidents"].fillna(0).astype("int64")
+    else:
+        sel["incidents"] = pd.NA
+    return sel.reset_index(drop=True)
+
+
+def class_counts(sel: pd.DataFrame, lang: str) -> pd.DataFrame:
+    n = sel["hotspot_class"].value_counts()
+    total = max(len(sel), 1)
+    rows = [(class_label(c, lang), int(n.get(c, 0)), n.get(c, 0) / total) for c in CLASS_ORDER]
+    return pd.DataFrame(rows, columns=[t("hs.col.class", lang), t("hs.col.units", lang),
+                                       t("hs.col.share", lang)])
+
+
+def trend_counts(sel: pd.DataFrame, lang: str) -> pd.DataFrame:
+    n = sel["trend_class"].value_counts()
+    total = max(len(sel), 1)
+    order = [c for c in TREND_ORDER if n.get(c, 0) > 0 and c != "none"] + ["none"]
+    rows = [(trend_label(c, lang), int(n.get(c, 0)), n.get(c, 0) / total) for c in order]
+    return pd.DataFrame(rows, columns=[t("hs.col.trend", lang), t("hs.col.units", lang),
+                                       t("hs.col.share", lang)])
+
+
+def legend_html(mode: str, sel: pd.DataFrame, title_line: str, lang: str,
+                density: dict | None) -> str:
+    if mode == "trend":
+        parts = [f"<b>{t('hs.legend.trend', lang)}</b>"]
+        n = sel["trend_class"].value_counts()
+        order = [c for c in TREND_ORDER if n.get(c, 0) > 0 and c != "none"] + ["none"]
+        for c in order:
+            parts.append(f'<i style="background:{TREND_COLORS.get(c, CLASS_COLORS["none"])}">'
+                         f'</i>{esc(trend_label(c, lang))} ({int(n.get(c, 0))})<br>')
+    else:
+        # compact: hot and cold side by side, so the legend covers little of the map
+        n = sel["hotspot_class"].value_counts()
+
+        def cell(c: str) -> str:
+            return (f'<td><i style="background:{CLASS_COLORS[c]}"></i>'
+                    f'{t(f"hs.short.{c}", lang)} ({int(n.get(c, 0))})</td>')
+
+        rows = "".join(f"<tr>{cell(f'hot_{lvl}')}{cell(f'cold_{lvl}')}</tr>"
+                       for lvl in ("99", "95", "90"))
+        rows += f'<tr>{cell("none")}<td></td></tr>'
+        parts = [f"<b>{t('hs.legend.classes', lang)}</b>",
+                 f'<table class="hs-legend">{rows}</table>']
+    parts.append(f'<small class="hs-selection">{esc(title_line)}</small>')
+    if density is not None:
+        ramp = ", ".join(DENSITY_COLORS)
+        top = f"{density['max']:,.0f}"
+        parts.append(
+            f"<b>{t('hs.legend.kde', lang)}</b>"
+            f'<i style="width:90px;background:linear-gradient(to right, {ramp})"></i><br>'
+            f"<small>{t('hs.legend.kde_range', lang, max=top)}</small>")
+    return "".join(parts)
+
+
+def unit_features(shapes: dict, frame: pd.DataFrame, fields: list[str]) -> tuple[dict, list]:
+    """A FeatureCollection of the cached unit geometries with ``fields`` as properties.
+
+    Like ``_mapbuild._features``: fields empty in every row are left out, single missing
+    values show as "—", and every text is HTML-escaped (the tooltip inserts it as HTML).
+    """
+    fields = [f for f in fields if f in frame.columns and frame[f].notna().any()]
+    keep = frame["grid_id"].isin(shapes["geometry"].keys()).to_numpy()
+    sub = frame.loc[keep, ["grid_id"] + [f for f in fields if f != "grid_id"]]
+    props = sub.astype(object).where(sub.notna(), "—").map(esc).to_dict("records")
+    geometry = [shapes["geometry"][g] for g in sub["grid_id"]]
+    feats = [{"type": "Feature", "properties": p, "geometry": g}
+             for p, g in zip(props, geometry)]
+    return {"type": "FeatureCollection", "features": feats}, fields
+
+
+def hotspot_map(shapes: dict, sel: pd.DataFrame, *, mode: str, lang: str,
+                title_line: str, tiles: str | None, attribution: str | None,
+                density: dict | None, community: dict[str, str]) -> folium.Map:
+    """Units coloured by Gi* class (or trend class), tooltips, legend, optional density image."""
+    frame = pd.DataFrame({"grid_id": shapes["ids"]}).merge(sel, on="grid_id", how="left")
+    frame["community_name"] = frame["grid_id"].map(community) if community else None
+    frame["z"] = pd.to_numeric(frame["z_score"], errors="coerce").round(2)
+    frame["p"] = pd.to_numeric(frame["p_fdr"], errors="coerce").round(4)
+    frame["class_label"] = [class_label(v, lang) for v in frame["hotspot_class"]]
+    frame["trend_label"] = [trend_label(v, lang) for v in frame["trend_class"]]
+    if mode == "trend":
+        colors = {esc(g): TREND_COLORS.get(v, CLASS_COLORS["none"]) if isinstance(v, str)
+                  else CLASS_COLORS["none"] for g, v in zip(frame["grid_id"], frame["trend_class"])}
+    else:
+        colors = {esc(g): CLASS_COLORS.get(v, CLASS_COLORS["none"]) if isinstance(v, str)
+                  else CLASS_COLORS["none"]
+                  for g, v in zip(frame["grid_id"], frame["hotspot_class"])}
+    tip = {
+        "grid_id": t("hs.col.grid_id", lang),
+        "community_name": t("hs.col.community_name", lang),
+        "incidents": t("hs.col.incidents", lang),
+        "z": t("hs.col.z", lang),
+        "p": t("hs.col.p_fdr", lang),
+        "class_label": t("hs.col.class", lang),
+        "trend_label": t("hs.col.trend", lang),
+    }
+    data, fields = unit_features(shapes, frame, list(tip))
+
+    # quarter zoom steps: a single street fills the map instead of a quarter of it
+    m = base_map(shapes["bounds"], lang=lang, tiles=tiles, css=(LEGEND_EXTRA_CSS,),
+                 zoom_start=12, zoom_snap=0.25, zoom_delta=0.5)
+    opacity = 0.55 if tiles else 0.8
+    if density is not None:
+        opacity = 0.25
+    weight = 0.7 if len(frame) <= 3000 else 0.25  # thousands of small cells: finer outlines
+    fg = folium.FeatureGroup(name=t("hs.layer.units", lang), show=True)
+    folium.GeoJson(
+        data,
+        style_function=lambda f: {
+            "fillColor": colors.get(f["properties"]["grid_id"], CLASS_COLORS["none"]),
+            "color": "#ffffff", "weight": weight, "fillOpacity": opacity,
+        },
+        highlight_function=lambda f: {"weight": 3, "color": "#222222"},
+        tooltip=tooltip_for(fields, [tip[f] for f in fields]),
+    ).add_to(fg)
+    fg.add_to(m)
+    if density is not None:
+        folium.raster_layers.ImageOverlay(
+            density["image"], bounds=density["bounds"], name=t("hs.layer.kde", lang),
+            opacity=0.85, interactive=False, pixelated=True, show=True, zindex=400,
+        ).add_to(m)
+    return finish_map(m, legend=legend_html(mode, frame, title_line, lang, density),
+                      attribution=attribution, bounds=shapes["bounds"], east_room=LEGEND_ROOM)
+
+
+def pct_config(*heads: str) -> dict:
+    return {h: st.column_config.NumberColumn(format="percent") for h in heads}
+
+
+def hours_config(*heads: str) -> dict:
+    return {h: st.column_config.NumberColumn(format="%.1f") for h in heads}
+
+
+
+
+def unit_communities(data: dict) -> dict[str, str]:
+    """Analysis unit -> its community's name (the code when the name is missing)."""
+    names = data["community_names"]
+    return {g: names.get(c) or c for g, c in data["unit_community"].items()}
+
+
+def page_start(title_key: str):
+    """The three hotspot pages' common start: database, language, tables and title; stops
+    with what to run when the stage has not run. Returns ``(db, mtime, lang, data)``."""
+    db, mtime = current_db()
+    lang = current_lang()
+    data = load_or_stop(load_hotspot_tables, db, mtime)
+    st.title(t(title_key))
+    summary: dict = data.get("summary") or {}
+    hot = data.get("hotspots")
+    if hot is None or hot.empty:
+        st.info(t("hs.no_tables"))
+        if summary.get("skipped"):
+            st.warning(t("hs.skipped", reason=half(summary["skipped"], lang)))
+        st.code(f"gridgov run {db.parent}", language="bash")
+        st.stop()
+    return db, mtime, lang, data

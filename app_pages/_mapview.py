@@ -1,0 +1,81 @@
+"""The map preamble every map page shares: basemap choice, the data's frame and metric CRS,
+attribution, offline assets, and showing a folium map with streamlit-folium.
+
+A page does::
+
+    ctx = map_context(db, mtime)
+    fmap = build_something(..., tiles=ctx.tiles, attribution=ctx.attribution)
+    show_map(fmap, ctx, key="my_map", height=600)
+    map_notes(ctx, t("my.caption"))
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import streamlit as st
+from streamlit_folium import st_folium
+
+from app_pages import assets
+from app_pages._mapbuild import DISPLAY_CRS, detect_tiles_crs
+from app_pages._shared import map_frame, project_attribution, vendor_assets
+from app_pages.i18n import t
+
+
+@dataclass(frozen=True)
+class MapContext:
+    """What every map of a page needs to know, once per script run."""
+
+    tiles: str | None
+    tiles_crs: str
+    attribution: str
+    bounds: tuple[float, float, float, float] | None
+    metric_crs: str
+    inline: bool
+
+
+def tiles_choice() -> tuple[str | None, str]:
+    """The basemap URL from the sidebar (None: no basemap) and the CRS its tiles are drawn in."""
+    tiles = (st.session_state.get("tiles_url") or "").strip() or None
+    if not tiles:
+        return None, DISPLAY_CRS
+    choice = st.session_state.get("tiles_crs", "auto")
+    return tiles, detect_tiles_crs(tiles) if choice == "auto" else choice
+
+
+def attribution_text(project_dir: Path) -> str:
+    """The map's credit line: the demo's sources, a neutral line, or the project's own text."""
+    credit = project_attribution(project_dir)
+    return t(f"attribution.{credit}") if credit in ("demo", "project") else credit
+
+
+def map_context(db: Path, mtime: float) -> MapContext:
+    """Tiles, frame, metric CRS and attribution of the project's maps; warns when the
+    vendored Leaflet cannot be served (the maps then inline it)."""
+    tiles, tiles_crs = tiles_choice()
+    bounds, mcrs = map_frame(str(db), mtime)
+    static_on = bool(st.get_option("server.enableStaticServing"))
+    error = vendor_assets() if static_on else None
+    if error:
+        st.warning(t("map.assets_missing", error=error))
+    return MapContext(tiles=tiles, tiles_crs=tiles_crs, attribution=attribution_text(db.parent),
+                      bounds=bounds, metric_crs=mcrs, inline=not static_on or error is not None)
+
+
+def show_map(fmap, ctx: MapContext, *, key: str, height: int,
+             returned_objects: list[str] | None = None, **kwargs):
+    """Point the map at the app's own Leaflet/jQuery (or inline them) and show it."""
+    assets.localize_map(fmap, inline=ctx.inline)
+    layer = kwargs.get("feature_group_to_add")
+    if layer is not None:
+        assets.localize_map(layer, inline=ctx.inline)
+    return st_folium(fmap, key=key, height=height, use_container_width=True,
+                     returned_objects=returned_objects or [], **kwargs)
+
+
+def map_notes(ctx: MapContext, *notes: str, sep: str = " ") -> None:
+    """A caption under the map: the page's notes, and the no-basemap hint when offline."""
+    parts = [n for n in notes if n]
+    if not ctx.tiles:
+        parts.append(t("map.no_basemap"))
+    st.caption(sep.join(parts))
