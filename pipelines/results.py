@@ -466,3 +466,41 @@ def base_allocation(con, settings: dict | None = None):
     if settings is None:
         settings = latest_run(con).get("settings", {})
     return load_allocation(con, settings)
+
+
+def whatif(base, streets: pd.DataFrame, **changes) -> dict:
+    """A what-if on the stored allocation (:func:`geo.staffing.whatif`) against the run's.
+
+    ``changes`` are ``whatif``'s keywords (budget, minimum, method, weights, function_type).
+    Returns ``result`` (the ``WhatIf``), ``table`` (street_code, street_name, function_type,
+    current_staff, recommended_staff, gap, hours_per_recommended_staff, ``before`` — the run's
+    recommendation — and ``change``) and ``gini`` (staff per workload, recommended). Raises
+    what ``whatif`` raises (``BudgetTooSmall``, ``ValueError``).
+    """
+    from geo import staffing as model
+
+    result = model.whatif(base, **changes)
+    new = result.allocation.table
+    eq = model.equity_summary(new, level="street").set_index("metric")
+    run_rec = streets.set_index("street_code")["recommended_staff"]
+    table = new[["street_code", "street_name", "function_type", "current_staff",
+                 "recommended_staff", "gap", "hours_per_recommended_staff"]].copy()
+    table["before"] = table["street_code"].map(run_rec).astype("int64")
+    table["change"] = table["recommended_staff"] - table["before"]
+    return {"result": result, "table": table,
+            "gini": float(eq.loc["gini_staff_per_workload", "recommended"])}
+
+
+#: A spreadsheet reads a cell starting with one of these as a formula.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def text_cells(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy whose text cells that a spreadsheet would run as a formula (``=``, ``+``, ``-``,
+    ``@``, tab, CR first) start with an apostrophe, so they open as text (CSV downloads)."""
+    out = frame.copy()
+    for c in out.columns:
+        if pd.api.types.is_string_dtype(out[c]) or pd.api.types.is_object_dtype(out[c]):
+            out[c] = out[c].map(lambda v: "'" + v if isinstance(v, str)
+                                and v.startswith(FORMULA_START) else v)
+    return out
