@@ -9,14 +9,15 @@ import os
 import time
 import uuid
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
-from pipelines.config import DB_NAME, SETTINGS_NAME, STAGES, load_settings
-from pipelines.db import connect, table_exists
+from pipelines.config import DB_NAME, SETTINGS_NAME, STAGES, load_settings, settings_for_record
+from pipelines.db import attach, connect, table_exists
 from pipelines.errors import InputFileError
 from pipelines.ingest import ingest
 from pipelines.layers import LAYERS
+from pipelines.lock import clean_stale_temp_files, project_lock
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +71,13 @@ def run_project(
     (``runs``, ``plans`` …) are carried over; only when every step succeeded does the new file
     replace the old one. On failure the previous database is untouched and the error propagates.
 
+    One writer at a time: the run holds the project lock (:mod:`pipelines.lock`) from before it
+    copies the history until the new file is in place, so a second run waits up to
+    ``[run] lock_wait_seconds`` and then stops (:class:`pipelines.lock.ProjectLocked`), and a
+    planner save during the run is refused instead of being written into the file the run is
+    about to replace. Temporary files of killed runs are removed when the lock is taken. The
+    stored ``runs.settings`` never holds a privacy salt.
+
     Parameters
     ----------
     stages
@@ -81,12 +89,23 @@ def run_project(
         raise InputFileError(f"项目文件夹 {project_dir} 不存在；可用 gridgov demo {project_dir} 生成演示项目。",
                              f"Project folder {project_dir} does not exist; `gridgov demo {project_dir}` writes the demo.")
     settings = load_settings(project_dir)
+    wait = float((settings.get("run") or {}).get("lock_wait_seconds", 0) or 0)
+    with project_lock(project_dir, wait=wait, purpose="run"):
+        for stale in clean_stale_temp_files(project_dir):
+            log.info("removed a temporary file of an interrupted run: %s", stale)
+        summary = _run_locked(project_dir, settings, stages, say)
+    say(f"完成 / done in {summary['seconds']} s → {db_path(project_dir)}")
+    return summary
+
+
+def _run_locked(project_dir: Path, settings: dict, stages: list[str] | None, say: Callable[[str], None]) -> dict:
+    """The run proper; the caller holds the project lock, so nobody else writes the database meanwhile."""
     final = db_path(project_dir)
     tmp = final.with_name(f"{DB_NAME}.tmp-{os.getpid()}")
     for leftover in (tmp, Path(str(tmp) + ".wal")):
         leftover.unlink(missing_ok=True)
-    run_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
-    started = datetime.now(timezone.utc).replace(tzinfo=None)
+    run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
+    started = datetime.now(UTC).replace(tzinfo=None)
     t0 = time.perf_counter()
     summary: dict = {"run_id": run_id, "stages": {}}
     con = connect(tmp)
@@ -114,12 +133,11 @@ def run_project(
             tmp.unlink(missing_ok=True)
             Path(str(tmp) + ".wal").unlink(missing_ok=True)
         raise
-    say(f"完成 / done in {summary['seconds']} s → {final}")
     return summary
 
 
 def _carry_history(con, old: Path) -> None:
-    con.execute(f"ATTACH '{old.as_posix()}' AS old (READ_ONLY)")
+    attach(con, old, "old", read_only=True)
     try:
         for t in HISTORY_TABLES:
             exists = con.execute(
@@ -140,7 +158,7 @@ def _record_run(con, run_id, started, status, settings, fingerprint, summary) ->
                        status VARCHAR, settings JSON, input_fingerprint VARCHAR, summary JSON)""")
     con.execute(
         "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?)",
-        [run_id, started, datetime.now(timezone.utc).replace(tzinfo=None), status,
-         json.dumps(settings, ensure_ascii=False, default=str), fingerprint,
+        [run_id, started, datetime.now(UTC).replace(tzinfo=None), status,
+         json.dumps(settings_for_record(settings), ensure_ascii=False, default=str), fingerprint,
          json.dumps(summary, ensure_ascii=False, default=str)],
     )
