@@ -891,3 +891,493 @@ def risk_index(
         score += contrib
     out.insert(0, "risk_score", score)
     return out
+
+
+# --------------------------------------------------------------------------------------------
+# excess test: more incidents than the unit's households (or residents, or area) lead one to expect
+# --------------------------------------------------------------------------------------------
+
+#: Median of the χ² distribution with one degree of freedom: the median squared standardised
+#: residual of a correctly scaled model.
+CHI2_1_MEDIAN = float(stats.chi2.ppf(0.5, 1))
+
+#: Dispersion models of :func:`excess_test`.
+DISPERSIONS = ("quasi_poisson", "negative_binomial", "poisson")
+
+
+def robust_dispersion(
+    counts, expected, *, model: str = "quasi_poisson", min_expected: float = 0.0
+) -> float:
+    """Over-dispersion estimated so that a few clusters cannot inflate it.
+
+    The parameter is chosen so that the **median** squared standardised residual equals the
+    median of χ²₁ (0.4549): a consistent estimate when the model holds, and one that ignores up
+    to half of the units being far off (the planted or real clusters themselves), unlike the
+    usual Pearson χ²/(n − 1), which a handful of clusters can multiply several times.
+
+    * ``quasi_poisson``: ``Var y = φ μ``; returns φ = max(1, median(r²) / 0.4549) with Pearson
+      residuals ``r = (y − μ)/√μ``.
+    * ``negative_binomial``: ``Var y = μ + α μ²``; returns α ≥ 0 (bisection; the median of
+      ``(y − μ)²/(μ + α μ²)`` falls as α grows).
+    * ``poisson``: returns 1.0 (no over-dispersion; for reference only).
+
+    Units whose expectation is ``<= min_expected`` are left out.
+
+    Examples
+    --------
+    >>> robust_dispersion([10, 10, 10, 10, 500], [10, 10, 10, 10, 10])
+    1.0
+    """
+    y = np.asarray(counts, dtype=float).ravel()
+    mu = np.asarray(expected, dtype=float).ravel()
+    ok = (mu > max(min_expected, 0.0)) & np.isfinite(y) & np.isfinite(mu)
+    if model == "poisson" or ok.sum() < 3:
+        return 1.0 if model != "negative_binomial" else 0.0
+    y, mu = y[ok], mu[ok]
+    if model == "quasi_poisson":
+        return float(max(1.0, np.median((y - mu) ** 2 / mu) / CHI2_1_MEDIAN))
+    if model != "negative_binomial":
+        raise ValueError(f"unknown dispersion model {model!r}; use one of {DISPERSIONS}")
+
+    def med(a: float) -> float:
+        return float(np.median((y - mu) ** 2 / (mu + a * mu**2)))
+
+    if med(0.0) <= CHI2_1_MEDIAN:
+        return 0.0
+    lo, hi = 0.0, 1.0
+    while med(hi) > CHI2_1_MEDIAN and hi < 1e6:
+        hi *= 4.0
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        if med(mid) > CHI2_1_MEDIAN:
+            lo = mid
+        else:
+            hi = mid
+    return float(0.5 * (lo + hi))
+
+
+def count_variance(expected, dispersion: float, model: str) -> np.ndarray:
+    """Variance of a count with mean ``expected`` under ``model`` (see :func:`robust_dispersion`)."""
+    mu = np.asarray(expected, dtype=float)
+    if model == "quasi_poisson":
+        return dispersion * mu
+    if model == "negative_binomial":
+        return mu + dispersion * mu**2
+    if model == "poisson":
+        return mu.copy()
+    raise ValueError(f"unknown dispersion model {model!r}; use one of {DISPERSIONS}")
+
+
+def count_tail_p(observed, expected, variance) -> tuple[np.ndarray, np.ndarray]:
+    """One-sided p-values ``P(Y >= y)`` (upper) and ``P(Y <= y)`` (lower) of counts.
+
+    ``Y`` is negative binomial with the given mean and variance (Poisson when the variance does
+    not exceed the mean): the count distribution both quasi-Poisson and NB models imply. A unit
+    with expectation 0 gets p = 1 both ways (it cannot be judged).
+
+    Examples
+    --------
+    >>> up, low = count_tail_p([0, 5], [2.0, 2.0], [2.0, 2.0])
+    >>> round(float(up[1]), 4), round(float(low[0]), 4)
+    (0.0527, 0.1353)
+    """
+    y = np.asarray(observed, dtype=float)
+    mu = np.asarray(expected, dtype=float)
+    var = np.maximum(np.asarray(variance, dtype=float), mu)
+    shape = np.broadcast_shapes(y.shape, mu.shape, var.shape)
+    y, mu, var = (np.broadcast_to(a, shape).astype(float) for a in (y, mu, var))
+    up = np.ones(shape)
+    low = np.ones(shape)
+    pos = mu > 0
+    pois = pos & (var <= mu * (1 + 1e-9))
+    nb = pos & ~pois
+    yi = np.round(y)
+    up[pois] = stats.poisson.sf(yi[pois] - 1, mu[pois])
+    low[pois] = stats.poisson.cdf(yi[pois], mu[pois])
+    if nb.any():
+        n = mu[nb] ** 2 / (var[nb] - mu[nb])
+        p = mu[nb] / var[nb]
+        up[nb] = stats.nbinom.sf(yi[nb] - 1, n, p)
+        low[nb] = stats.nbinom.cdf(yi[nb], n, p)
+    return np.clip(up, 0.0, 1.0), np.clip(low, 0.0, 1.0)
+
+
+@dataclass
+class ExcessResult:
+    """Result of :func:`excess_test`, one entry per unit (or unit × period for 2-D input).
+
+    ``expected`` counts, ``ratio`` = observed / expected, ``z`` = (observed − expected)/√Var,
+    one-sided ``p_up`` / ``p_low``, their Benjamini–Hochberg ``q_up`` / ``q_low`` (across units,
+    per period), ``classes`` (``hot_99 … cold_99 / none``; ``no_base`` where nothing can be
+    expected), ``basis`` per unit (``base`` or ``area`` fallback), and the fitted ``dispersion``.
+    """
+
+    observed: np.ndarray
+    expected: np.ndarray
+    ratio: np.ndarray
+    z: np.ndarray
+    p_up: np.ndarray
+    p_low: np.ndarray
+    q_up: np.ndarray
+    q_low: np.ndarray
+    classes: np.ndarray
+    basis: np.ndarray
+    dispersion: float
+    model: str
+
+    @property
+    def p(self) -> np.ndarray:
+        """One-sided p-value in the direction of the deviation (upper when z >= 0)."""
+        return np.where(self.z >= 0, self.p_up, self.p_low)
+
+    @property
+    def q(self) -> np.ndarray:
+        """BH-adjusted p-value in the direction of the deviation."""
+        return np.where(self.z >= 0, self.q_up, self.q_low)
+
+
+def excess_classes(q_up, q_low, *, levels=(0.01, 0.05, 0.10)) -> np.ndarray:
+    """``hot_99/95/90`` from the upper-tail q-values, ``cold_*`` from the lower-tail ones."""
+    q_up = np.asarray(q_up, dtype=float)
+    q_low = np.asarray(q_low, dtype=float)
+    a1, a5, a10 = levels
+    conds = [q_up <= a1, q_up <= a5, q_up <= a10, q_low <= a1, q_low <= a5, q_low <= a10]
+    choices = ["hot_99", "hot_95", "hot_90", "cold_99", "cold_95", "cold_90"]
+    return np.select(conds, choices, default="none").astype(object)
+
+
+def excess_test(
+    counts,
+    base,
+    *,
+    area=None,
+    model: str = "quasi_poisson",
+    dispersion: float | None = None,
+    min_fallback_units: int = 3,
+    iterations: int = 5,
+) -> ExcessResult:
+    """Per-unit test of "more incidents here than its households lead one to expect".
+
+    Parameters
+    ----------
+    counts
+        (n,) counts per unit, or (n, T): one column per period, each tested on its own (the
+        expectation uses that period's total) with **one** dispersion fitted over all periods.
+    base
+        (n,) the exposure that incidents should follow: households (default of the stage),
+        residents or area. ``expected_i = total × base_i / Σ base`` where ``total`` is the count
+        over the units with a positive base.
+    area
+        (n,) fallback exposure of the units with no base (0 households: a school's or market's
+        dedicated grid, empty land), e.g. their area, or 1 each (peers expect the same); they
+        are then tested against it among themselves (``basis = 'area'``) when there are at
+        least ``min_fallback_units`` of them; otherwise, or without ``area``, their class is
+        ``no_base``.
+    model
+        ``quasi_poisson`` (Var = φμ, default), ``negative_binomial`` (Var = μ + αμ²: the spread
+        of big units grows faster than their mean) or ``poisson`` (no over-dispersion; flags far
+        too much on real data, for reference only).
+    dispersion
+        Fixed dispersion instead of :func:`robust_dispersion` (estimated on the base units).
+    iterations
+        The rate per unit of base is re-estimated without the units found hot (at FDR 0.05),
+        up to this many times, so the clusters do not raise everyone else's expectation
+        (``1`` = the plain ``total × share``). In a small city nine clusters of twice the median
+        grid add ~40 % to the total and would otherwise hide themselves and fake cold spots.
+
+    Returns
+    -------
+    ExcessResult
+
+    Examples
+    --------
+    >>> r = excess_test([20, 20, 20, 20, 20, 20, 20, 90], [100] * 8, model="poisson")
+    >>> str(r.classes[-1]), round(float(r.expected[0]), 2)
+    ('hot_99', 20.0)
+    """
+    y = np.asarray(counts, dtype=float)
+    one_d = y.ndim == 1
+    if one_d:
+        y = y[:, None]
+    n, t = y.shape
+    b = np.asarray(base, dtype=float).ravel()
+    if len(b) != n:
+        raise ValueError(f"`base` has {len(b)} values but there are {n} units")
+    if not (np.isfinite(y).all() and np.isfinite(b).all()) or (y < 0).any() or (b < 0).any():
+        raise ValueError("`counts` and `base` must be finite and non-negative")
+    has = b > 0
+    basis = np.where(has, "base", "no_base").astype(object)
+    fb = np.zeros(n, dtype=bool)
+    a = None
+    if area is not None and (~has).sum() >= min_fallback_units:
+        a = np.asarray(area, dtype=float).ravel()
+        fb = ~has & (a > 0)
+        if fb.sum() >= min_fallback_units:
+            basis[fb] = "area"
+        else:
+            fb[:] = False
+    hot = np.zeros((n, t), dtype=bool)  # units left out of the rate
+    for it in range(1 if iterations <= 1 else int(iterations) + 1):
+        mu = np.zeros_like(y)
+        for grp, w in ((has, b), (fb, a)):
+            if not grp.any():
+                continue
+            if it == 0 and iterations > 1:
+                # start from the median rate, which the clusters cannot pull up
+                rate = np.median(y[grp] / w[grp, None], axis=0)
+            else:
+                keep = grp[:, None] & ~hot
+                rate = (y * keep).sum(axis=0) / np.maximum(
+                    (w[:, None] * keep).sum(axis=0), 1e-300
+                )
+            mu[grp] = w[grp, None] * rate[None, :]
+        if dispersion is not None:
+            disp = disp_fb = float(dispersion)
+        elif it <= 1:
+            # the dispersion is fitted on all units first, then once more without the units
+            # that first fit finds hot, and then kept (re-fitting it each time would spiral down)
+            ok = ~hot.any(axis=1)
+            disp = robust_dispersion(y[has & ok], mu[has & ok], model=model)
+            disp_fb = (
+                robust_dispersion(y[fb & ok], mu[fb & ok], model=model) if fb.any() else disp
+            )
+        var = count_variance(mu, disp, model)
+        if fb.any():
+            var[fb] = count_variance(mu[fb], max(disp, disp_fb), model)
+        p_up, p_low = count_tail_p(y, mu, var)
+        tested = (mu > 0).any(axis=1) & (basis != "no_base")
+        p_up_t = np.where(tested[:, None], p_up, np.nan)
+        p_low_t = np.where(tested[:, None], p_low, np.nan)
+        q_up = fdr_bh(p_up_t, axis=0)
+        q_low = fdr_bh(p_low_t, axis=0)
+        new_hot = np.nan_to_num(q_up, nan=1.0) <= 0.05
+        # never leave out so many that the rate rests on a minority of the units
+        for grp in (has, fb):
+            if grp.any() and (new_hot[grp].sum(axis=0) > 0.5 * grp.sum()).any():
+                new_hot[grp] = False
+        if it > 0 and (new_hot == hot).all():
+            break
+        hot = new_hot
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = np.where(var > 0, (y - mu) / np.sqrt(np.where(var > 0, var, 1.0)), 0.0)
+        ratio = np.where(mu > 0, y / np.where(mu > 0, mu, 1.0), np.nan)
+    classes = excess_classes(np.nan_to_num(q_up, nan=1.0), np.nan_to_num(q_low, nan=1.0))
+    classes[~tested] = "no_base"
+    q_up = np.nan_to_num(q_up, nan=1.0)
+    q_low = np.nan_to_num(q_low, nan=1.0)
+    if one_d:
+        y, mu, ratio, z, p_up, p_low, q_up, q_low, classes = (
+            a[:, 0] for a in (y, mu, ratio, z, p_up, p_low, q_up, q_low, classes)
+        )
+    return ExcessResult(
+        observed=y,
+        expected=mu,
+        ratio=ratio,
+        z=z,
+        p_up=p_up,
+        p_low=p_low,
+        q_up=q_up,
+        q_low=q_low,
+        classes=classes,
+        basis=basis,
+        dispersion=float(disp),
+        model=model,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Gi* on an equal-area fishnet, its scale chosen by incremental spatial autocorrelation
+# --------------------------------------------------------------------------------------------
+
+
+def global_moran(values, weights) -> tuple[float, float]:
+    """Global Moran's I and its z-score under the normality assumption (binary weights).
+
+    Examples
+    --------
+    >>> chain = [[0, 1, 0, 0], [1, 0, 1, 0], [0, 1, 0, 1], [0, 0, 1, 0]]
+    >>> i, z = global_moran([1.0, 1.0, 5.0, 5.0], chain)  # (4/6) · 8/16
+    >>> round(i, 3)
+    0.333
+    """
+    x = np.asarray(values, dtype=float)
+    w = _as_sparse(weights)
+    n = len(x)
+    d = x - x.mean()
+    m2 = float((d**2).sum())
+    s0 = float(w.sum())
+    if n < 3 or m2 <= 0 or s0 <= 0:
+        return 0.0, 0.0
+    i = float(n / s0 * (d @ (w @ d)) / m2)
+    ws = w + w.T
+    s1 = 0.5 * float(ws.multiply(ws).sum())
+    s2 = float(((np.asarray(w.sum(axis=1)).ravel() + np.asarray(w.sum(axis=0)).ravel()) ** 2).sum())
+    ei = -1.0 / (n - 1)
+    var = (n * n * s1 - n * s2 + 3 * s0 * s0) / ((n * n - 1) * s0 * s0) - ei * ei
+    z = (i - ei) / np.sqrt(var) if var > 0 else 0.0
+    return i, float(z)
+
+
+def fishnet_counts(event_xy, support_xy, size: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Counts of events in square cells of side ``size`` anchored at the CRS origin.
+
+    Only cells holding an event or a support point (a building) are kept: empty land is not part
+    of the question. Returns ``(col_row, centre_xy, counts)`` with ``col = floor(x / size)``.
+    """
+    ev = np.asarray(event_xy, dtype=float).reshape(-1, 2)
+    su = np.asarray(support_xy, dtype=float).reshape(-1, 2)
+    ce = np.floor(ev / size).astype(np.int64)
+    cs = np.floor(su / size).astype(np.int64)
+    cells, inv = np.unique(np.vstack([ce, cs]), axis=0, return_inverse=True)
+    inv = np.asarray(inv).ravel()
+    counts = np.bincount(inv[: len(ce)], minlength=len(cells)).astype(float)
+    centre = (cells + 0.5) * size
+    return cells, centre, counts
+
+
+def incremental_cell_size(
+    event_xy, support_xy, sizes=(150, 200, 300, 400, 500, 750, 1000, 1500, 2000), *, k: int = 8
+) -> tuple[float, pd.DataFrame]:
+    """Cell size of the fishnet chosen from the data, like Esri's Optimized Hot Spot Analysis.
+
+    For each candidate size, the events are counted in square cells (see
+    :func:`fishnet_counts`) and the global Moran's I z-score of the counts is computed with
+    ``k`` nearest neighbours. The chosen size is the **first peak** of the z-score (the scale at
+    which clustering is most pronounced first); without a peak, the size of the largest z.
+
+    Returns
+    -------
+    (size, table)
+        ``table`` has ``size_m``, ``cells``, ``moran_i``, ``z`` per candidate.
+    """
+    rows = []
+    for s in sizes:
+        _, centre, counts = fishnet_counts(event_xy, support_xy, float(s))
+        if len(counts) < max(k + 2, 10):
+            rows.append((float(s), len(counts), np.nan, np.nan))
+            continue
+        i, z = global_moran(counts, knn_weights(centre, k=k))
+        rows.append((float(s), len(counts), i, z))
+    table = pd.DataFrame(rows, columns=["size_m", "cells", "moran_i", "z"])
+    z = table["z"].to_numpy()
+    ok = np.flatnonzero(np.isfinite(z))
+    if len(ok) == 0:
+        return float(sizes[len(sizes) // 2]), table
+    zz = z[ok]
+    for j in range(1, len(zz) - 1):
+        if zz[j] > zz[j - 1] and zz[j] >= zz[j + 1]:
+            return float(table["size_m"].iloc[ok[j]]), table
+    return float(table["size_m"].iloc[ok[int(np.argmax(zz))]]), table
+
+
+# --------------------------------------------------------------------------------------------
+# space–time trend classes from the excess test
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class ExcessTrends:
+    """Result of :func:`excess_trends`: ``trend_class`` per unit and the pieces of the rule."""
+
+    table: pd.DataFrame  # trend_class, early/recent q-values, Mann–Kendall, months hot
+    monthly: ExcessResult  # the per-month excess test (n, T)
+
+
+def excess_trends(
+    counts,
+    base,
+    *,
+    area=None,
+    recent: int = 6,
+    alpha: float = 0.05,
+    trend_alpha: float = 0.05,
+    model: str = "quasi_poisson",
+    min_periods: int = MIN_PERIODS,
+) -> ExcessTrends:
+    """Space–time classes of an (n units, T months) count panel from excess tests.
+
+    Monthly bins are too thin to be significant one by one (a cluster of twice the median grid
+    spread over 24 months is hot in a few of its monthly bins at best), so the rule pools months:
+
+    * **early** = months before the last ``recent``, **recent** = the last ``recent`` months;
+      each window is tested with :func:`excess_test` (same expectation, over-dispersion fitted
+      on both windows together, BH across units): ``early_hot`` when ``q_up <= alpha``; a unit
+      hot early is also ``recent_hot`` when its recent window passes BH among the early-hot
+      units only (two-stage: it has already been singled out, so the recent months confirm
+      rather than discover).
+    * **trend**: Mann–Kendall on each unit's monthly log excess ``log((y + ½)/(μ + ½))``,
+      significant at ``trend_alpha``.
+    * **monthly**: the per-month excess test (one dispersion for all months, BH per month).
+
+    Classes (hot side; ``_cold`` mirrors it with the lower tail and the trend reversed), in order:
+
+    ==================  =================================================================
+    intensifying_hot    early hot, recent hot, significant upward trend
+    diminishing_hot     early hot, significant downward trend
+    persistent_hot      early hot, recent hot, no significant trend
+    historical_hot      early hot, recent not hot
+    new_hot             recent hot, early neither hot nor cold, no hot month before
+    consecutive_hot     recent hot, early not hot, but some earlier month was hot
+    oscillating_hot     recent hot, early cold
+    sporadic_hot        none of these, but at least two months hot
+    none                anything else
+    ==================  =================================================================
+    """
+    y = np.asarray(counts, dtype=float)
+    n, t = y.shape
+    if t < min_periods:
+        raise _too_few_periods(t, min_periods)
+    recent = int(min(max(recent, 1), t - 1))
+    windows = np.column_stack([y[:, : t - recent].sum(axis=1), y[:, t - recent :].sum(axis=1)])
+    win = excess_test(windows, base, area=area, model=model)
+    mon = excess_test(y, base, area=area, model=model)
+    lr = np.log((y + 0.5) / (mon.expected + 0.5))
+    mk = mann_kendall(lr)
+    sig = mk["p"].to_numpy() <= trend_alpha
+    up = sig & (mk["s"].to_numpy() > 0)
+    down = sig & (mk["s"].to_numpy() < 0)
+    out = np.full(n, "none", dtype=object)
+    decided = np.zeros(n, dtype=bool)
+    m_hot = mon.q_up <= alpha
+    m_cold = mon.q_low <= alpha
+    for side, q_this, q_other, m_this, rising, falling in (
+        ("hot", win.q_up, win.q_low, m_hot, up, down),
+        ("cold", win.q_low, win.q_up, m_cold, down, up),
+    ):
+        early, rec = q_this[:, 0] <= alpha, q_this[:, 1] <= alpha
+        early_other = q_other[:, 0] <= alpha
+        # units already hot early need less evidence to stay hot: their recent window is
+        # tested among themselves only (BH over the early-hot units, a two-stage procedure)
+        p_this = win.p_up if side == "hot" else win.p_low
+        if early.any():
+            q_cond = fdr_bh(np.where(early, p_this[:, 1], np.nan))
+            rec = rec | (early & (np.nan_to_num(q_cond, nan=1.0) <= alpha))
+        before = m_this[:, : t - recent].any(axis=1)
+        conds = [
+            early & rec & rising,
+            early & falling,
+            early & rec,
+            early & ~rec,
+            rec & ~early & ~early_other & ~before,
+            rec & ~early & ~early_other & before,
+            rec & early_other,
+            m_this.sum(axis=1) >= 2,
+        ]
+        names = ["intensifying", "diminishing", "persistent", "historical", "new",
+                 "consecutive", "oscillating", "sporadic"]
+        lab = np.select(conds, [f"{nm}_{side}" for nm in names], default="")
+        take = (lab != "") & ~decided
+        out[take] = lab[take]
+        decided |= take
+    out[win.classes[:, 0] == "no_base"] = "none"
+    table = pd.DataFrame(
+        {
+            "trend_class": out,
+            "q_early": win.q_up[:, 0],
+            "q_recent": win.q_up[:, 1],
+            "mk_z": mk["z"].to_numpy(),
+            "mk_p": mk["p"].to_numpy(),
+            "months_hot": m_hot.sum(axis=1),
+        }
+    )
+    return ExcessTrends(table=table, monthly=mon)

@@ -51,6 +51,41 @@ log = logging.getLogger(__name__)
 
 DEFAULTS: dict[str, Any] = config.DEFAULTS["hotspots"]  # defined, with their meaning, in pipelines/config.py
 
+#: Keys added by issue #11, used until pipelines/config.py defines them (config's values win).
+NEW_DEFAULTS: dict[str, Any] = {
+    # the leaders' verdict (hotspot_class): "excess" = more incidents than the unit's expectation
+    # beyond chance (geo.hotspots.excess_test); "gi_star" = Gi* on the units (the former answer)
+    "verdict": "excess",
+    "expectation": "households",  # "households", "residents" or "area"
+    "dispersion": "quasi_poisson",  # "quasi_poisson", "negative_binomial" or "poisson"
+    "recent_months": 6,  # recent window of the space–time trend classes
+    "fishnet": {  # Gi* hot spots of concentration on an equal-area fishnet (the second answer)
+        "enabled": True,
+        "cell_m": None,  # None = chosen by incremental spatial autocorrelation
+        "candidates_m": [150, 200, 300, 400, 500, 750, 1000, 1500, 2000],
+        "max_cells": 60000,  # candidate sizes with more occupied cells are skipped
+    },
+    "forecast": {
+        "rank_by": "density",  # rank units by predicted count per km² (the budget is area)
+        "equal_cells": False,  # also backtest on an equal-area fishnet (NIJ style)
+    },
+    "alerts": {
+        "enabled": True,
+        "recurrence_days": 365,  # raise a signal only if chance alone raises one this rare less
+        #                          often than once in this many days, anywhere in the city
+        "windows_days": [1, 3, 7, 14],  # lengths of the windows ending on each monitored day
+        "monitor_days": 14,  # the last N days of data are monitored
+        "history_days": 365,  # baseline shares from the N days before the monitored ones
+        "max_categories": 8,  # 'all' plus the N most frequent categories
+        "prior_incidents": 0.5,  # pseudo-incidents per grid, spread by households (shrinks shares)
+    },
+}
+
+
+def settings_of(settings: dict | None) -> dict:
+    """The stage's effective settings: #11 defaults < config.DEFAULTS < the project's own."""
+    return deep_merge(deep_merge(NEW_DEFAULTS, DEFAULTS), (settings or {}).get("hotspots") or {})
+
 _T = "__hs_units"
 _A = "__hs_assigned"
 
@@ -166,7 +201,8 @@ def _unit_people(con, units4326: gpd.GeoDataFrame, source: str, cfg: dict) -> pd
     out = pd.DataFrame(
         0.0,
         index=idx,
-        columns=["residents", "elderly_alone", "disabled", "low_income", "special_units"],
+        columns=["residents", "elderly_alone", "disabled", "low_income", "special_units",
+                 "households"],
     )
     if table_exists(con, "buildings"):
         cols = _columns(con, "buildings")
@@ -179,7 +215,8 @@ def _unit_people(con, units4326: gpd.GeoDataFrame, source: str, cfg: dict) -> pd
             if "residents" in cols
             else f"coalesce(TRY_CAST(b.households AS DOUBLE) * {hh}, 0)"
         )
-        parts = [f"sum({res}) AS residents"]
+        parts = [f"sum({res}) AS residents",
+                 "sum(coalesce(TRY_CAST(b.households AS DOUBLE), 0)) AS households"]
         for c in ("elderly_alone", "disabled", "low_income"):
             parts.append(
                 f"sum(coalesce(TRY_CAST(b.{c} AS DOUBLE), 0)) AS {c}"
@@ -201,9 +238,8 @@ def _unit_people(con, units4326: gpd.GeoDataFrame, source: str, cfg: dict) -> pd
             )
         df = con.execute(q).df().set_index("grid_id")
         df = df[df.index.isin(idx)]
-        out.loc[df.index, ["residents", "elderly_alone", "disabled", "low_income"]] = df[
-            ["residents", "elderly_alone", "disabled", "low_income"]
-        ].to_numpy(float)
+        pcols = ["residents", "elderly_alone", "disabled", "low_income", "households"]
+        out.loc[df.index, pcols] = df[pcols].to_numpy(float)
     if table_exists(con, "special_units"):
         df = (
             con.execute(
@@ -233,7 +269,157 @@ def _panel(counts: pd.DataFrame, units: pd.Index, n_months: int) -> np.ndarray:
     return y
 
 
+def _method_names(basis: np.ndarray, cfg: dict) -> np.ndarray:
+    model, expect = cfg["dispersion"], cfg["expectation"]
+    return np.select(
+        [basis == "base", basis == "area"],
+        [f"excess_{model}_{expect}", f"excess_{model}_peer_fallback"],
+        default="no_base",
+    ).astype(object)
+
+
 def _hotspot_rows(
+    unit_ids: np.ndarray,
+    category: str,
+    periods: list[str],
+    y: np.ndarray,
+    w,
+    cfg: dict,
+    area_km2: np.ndarray,
+    base: np.ndarray,
+    warnings: list[str],
+) -> tuple[pd.DataFrame, hs.ExcessResult | None]:
+    """Rows of `hotspots` for one category: overall ('all') and each month.
+
+    With ``verdict = "excess"`` (default) the class is the per-unit excess test against the
+    expectation (``geo.hotspots.excess_test``), trends from ``geo.hotspots.excess_trends``;
+    with ``"gi_star"`` the former Gi* on the units. Also returns the overall excess result
+    (for the 'any' rows), ``None`` for Gi*.
+    """
+    if cfg["verdict"] == "gi_star":
+        rows = _gi_rows(unit_ids, category, periods, y, w, cfg, area_km2, warnings)
+        rows["method"] = f"gi_star_units_{cfg['weights']}"
+        return rows, None
+    if cfg["verdict"] != "excess":
+        raise ValueError(f"[hotspots] verdict must be 'excess' or 'gi_star', got {cfg['verdict']!r}")
+    model = cfg["dispersion"]
+    n, t = y.shape
+    # units without households (dedicated grids) are compared with each other, each expected
+    # the same: their tiny areas (a school, a market) say nothing about their incidents
+    peers = np.ones(n)
+    r = hs.excess_test(y.sum(axis=1), base, area=peers, model=model)
+    trend = np.full(n, None, dtype=object)
+    if t >= cfg["min_periods"]:
+        tr = hs.excess_trends(
+            y,
+            base,
+            area=peers,
+            recent=int(cfg["recent_months"]),
+            alpha=float(cfg["alpha"]),
+            trend_alpha=float(cfg["trend_alpha"]),
+            model=model,
+            min_periods=int(cfg["min_periods"]),
+        )
+        trend = tr.table["trend_class"].to_numpy(dtype=object)
+        mon = tr.monthly
+    else:
+        mon = hs.excess_test(y, base, area=peers, model=model)
+        if category == "all":
+            warnings.append(
+                f"只有 {t} 个月的数据，少于 {cfg['min_periods']} 个月，未做时空趋势分类。 / "
+                f"Only {t} months of incidents (< {cfg['min_periods']}): no space–time trend "
+                "classes; trend_class is empty."
+            )
+
+    def cls(res: hs.ExcessResult) -> np.ndarray:
+        c = np.asarray(res.classes, dtype=object).copy()
+        c[c == "no_base"] = "none"
+        return c
+
+    method = _method_names(r.basis, cfg)
+    overall = pd.DataFrame(
+        {
+            "grid_id": unit_ids,
+            "category": category,
+            "period": "all",
+            "z_score": r.z,
+            "p_value": r.p,
+            "p_fdr": r.q,
+            "hotspot_class": cls(r),
+            "trend_class": trend,
+            "method": method,
+            "observed": r.observed,
+            "expected": r.expected,
+            "ratio": r.ratio,
+        }
+    )
+    monthly = pd.DataFrame(
+        {
+            "grid_id": np.repeat(unit_ids, t),
+            "category": category,
+            "period": np.tile(np.asarray(periods, dtype=object), n),
+            "z_score": mon.z.ravel(),
+            "p_value": mon.p.ravel(),
+            "p_fdr": mon.q.ravel(),
+            "hotspot_class": cls(mon).ravel(),
+            "trend_class": None,
+            "method": np.repeat(method, t),
+            "observed": mon.observed.ravel(),
+            "expected": mon.expected.ravel(),
+            "ratio": mon.ratio.ravel(),
+        }
+    )
+    return pd.concat([overall, monthly], ignore_index=True), r
+
+
+def _any_rows(unit_ids: np.ndarray, results: dict[str, hs.ExcessResult],
+              overall: pd.DataFrame) -> pd.DataFrame:
+    """Rows of category 'any' (period 'all'): a unit hot in ANY category.
+
+    The one-sided p-values of every unit in every category (and 'all') are adjusted together
+    (Benjamini–Hochberg over units × categories), so looking at 20 categories does not make 20
+    times as many false hot spots; a unit's 'any' q-value is its smallest adjusted one, and
+    ``hot_categories`` lists the categories where it is hot at FDR 0.05.
+    """
+    cats = list(results)
+    p = np.column_stack([results[c].p_up for c in cats])
+    tested = np.column_stack([results[c].basis != "no_base" for c in cats])
+    q = hs.fdr_bh(np.where(tested, p, np.nan).ravel()).reshape(p.shape)
+    q = np.nan_to_num(q, nan=1.0)
+    best = q.argmin(axis=1)
+    rows = np.arange(len(unit_ids))
+    qmin = q[rows, best]
+    z = np.column_stack([results[c].z for c in cats])
+    hot_cats = [
+        ",".join(c for c, qq in zip(cats, q[i]) if qq <= 0.05) for i in range(len(unit_ids))
+    ]
+    trend = overall.set_index(["grid_id", "category"])["trend_class"]
+    best_cat = np.asarray(cats, dtype=object)[best]
+    tr = [trend.get((g, c)) for g, c in zip(unit_ids, best_cat)]
+    cls = hs.excess_classes(qmin, np.ones_like(qmin))
+    exp = np.column_stack([results[c].expected for c in cats])[rows, best]
+    obs = np.column_stack([results[c].observed for c in cats])[rows, best]
+    return pd.DataFrame(
+        {
+            "grid_id": unit_ids,
+            "category": "any",
+            "period": "all",
+            "z_score": z[rows, best],
+            "p_value": p[rows, best],
+            "p_fdr": qmin,
+            "hotspot_class": cls,
+            "trend_class": tr,
+            "method": "excess_any_category_bh",
+            "observed": obs,
+            "expected": exp,
+            "ratio": np.where(exp > 0, obs / np.where(exp > 0, exp, 1.0), np.nan),
+            "hot_categories": hot_cats,
+            "top_category": best_cat,
+        }
+    )
+
+
+def _gi_rows(
     unit_ids: np.ndarray,
     category: str,
     periods: list[str],
@@ -294,6 +480,98 @@ def _hotspot_rows(
     return pd.concat([overall, monthly], ignore_index=True)
 
 
+def _expectation_base(cfg: dict, people: pd.DataFrame, area_km2: np.ndarray,
+                      warnings: list[str]) -> tuple[np.ndarray, str]:
+    """What incidents are expected to follow, per unit (``[hotspots] expectation``)."""
+    want = cfg["expectation"]
+    if want not in ("households", "residents", "area"):
+        raise ValueError(
+            f"[hotspots] expectation 须为 households、residents 或 area / must be 'households', "
+            f"'residents' or 'area', got {want!r}"
+        )
+    if want == "area":
+        return np.asarray(area_km2, dtype=float), "area"
+    base = people[want].to_numpy(float)
+    if base.sum() <= 0:
+        warnings.append(
+            f"各单元的 {want} 均为 0，热点按面积计算期望 / no {want} in any unit: the expectation "
+            "follows area"
+        )
+        return np.asarray(area_km2, dtype=float), "area"
+    return base, want
+
+
+def _fishnet(con, crs: str, cats: list[str], cfg: dict) -> dict:
+    """``hotspot_fishnet``: Gi* on an equal-area square fishnet (hot spots of concentration).
+
+    The cell size is ``[hotspots.fishnet] cell_m`` or chosen by incremental spatial
+    autocorrelation (first peak of global Moran's I z over the candidate sizes); cells holding
+    neither an incident nor a building are left out; weights: 8 nearest cells (queen).
+    """
+    fcfg = cfg["fishnet"]
+    pts = con.execute(f"SELECT lon, lat, category FROM {_A}").fetchnumpy()
+    tr = Transformer.from_crs("EPSG:4326", crs, always_xy=True)
+    ex, ey = tr.transform(pts["lon"], pts["lat"])
+    ev = np.column_stack([ex, ey])
+    support = np.empty((0, 2))
+    if table_exists(con, "buildings"):
+        b = con.execute(
+            "SELECT ST_X(ST_PointOnSurface(geometry)) AS x, ST_Y(ST_PointOnSurface(geometry)) AS y "
+            "FROM buildings WHERE geometry IS NOT NULL"
+        ).fetchnumpy()
+        bx, by = tr.transform(b["x"], b["y"])
+        support = np.column_stack([bx, by])
+    if len(ev) == 0:
+        return {}
+    if fcfg["cell_m"]:
+        size, isa = float(fcfg["cell_m"]), None
+    else:
+        span = np.ptp(np.vstack([ev, support]), axis=0).prod() if len(support) else np.ptp(ev, axis=0).prod()
+        cands = [c for c in fcfg["candidates_m"] if span / float(c) ** 2 <= 4 * fcfg["max_cells"]]
+        size, isa = hs.incremental_cell_size(ev, support, cands or [max(fcfg["candidates_m"])])
+    cells, centre, _ = hs.fishnet_counts(ev, support, size)
+    if len(cells) > fcfg["max_cells"] or len(cells) < 10:
+        return {"cell_m": size, "cells": len(cells), "skipped": "too many or too few cells"}
+    w = hs.knn_weights(centre, k=8)
+    key = {tuple(c): i for i, c in enumerate(cells)}
+    ce = np.floor(ev / size).astype(np.int64)
+    idx = np.fromiter((key[tuple(c)] for c in ce), dtype=np.int64, count=len(ce))
+    cat_arr = np.asarray(pts["category"], dtype=object)
+    frames = []
+    for cat in ["all"] + list(cats):
+        sel = idx if cat == "all" else idx[cat_arr == cat]
+        y = np.bincount(sel, minlength=len(cells)).astype(float)
+        z, p = hs.gi_star(y, w)
+        q = hs.fdr_bh(p)
+        frames.append(pd.DataFrame({
+            "cell_id": [f"F{int(size)}_{c}_{r}" for c, r in cells],
+            "category": cat,
+            "cell_m": size,
+            "incidents": y.astype(int),
+            "z_score": z,
+            "p_value": p,
+            "p_fdr": q,
+            "hotspot_class": hs.hotspot_classes(z, q),
+            "method": "gi_star_fishnet_knn8",
+            "cx": centre[:, 0],
+            "cy": centre[:, 1],
+        }))
+    df = pd.concat(frames, ignore_index=True)
+    half = size / 2.0
+    geoms = shapely.box(df["cx"] - half, df["cy"] - half, df["cx"] + half, df["cy"] + half)
+    gdf = gpd.GeoDataFrame(df.drop(columns=["cx", "cy"]), geometry=geoms, crs=crs).to_crs("EPSG:4326")
+    write_gdf(con, "hotspot_fishnet", gdf)
+    out: dict[str, Any] = {
+        "cell_m": size,
+        "cells": len(cells),
+        "hot_cells": int(gdf.loc[gdf["category"] == "all", "hotspot_class"].str.startswith("hot").sum()),
+    }
+    if isa is not None:
+        out["isa"] = {f"{int(r.size_m)}": (None if not np.isfinite(r.z) else round(float(r.z), 2))
+                      for r in isa.itertuples()}
+    return out
+
+
 def _kde_bandwidth(cfg: dict, xy: np.ndarray) -> float:
     if cfg["kde"]["bandwidth_m"]:
         return float(cfg["kde"]["bandwidth_m"])
@@ -308,7 +586,7 @@ def _kde_bandwidth(cfg: dict, xy: np.ndarray) -> float:
 def run(con, settings: dict, *, progress: Callable[[str], None] | None = None) -> dict:
     """Run the hotspot stage on ``con``; return a summary (``{"skipped": reason}`` without incidents)."""
     say = progress or (lambda _m: None)
-    cfg = deep_merge(DEFAULTS, (settings or {}).get("hotspots") or {})
+    cfg = settings_of(settings)
     t_start = time.perf_counter()
     timings: dict[str, float] = {}
 
@@ -366,14 +644,21 @@ def run(con, settings: dict, *, progress: Callable[[str], None] | None = None) -
         weights_desc = f"distance_band({band:.0f} m)"
     cats, rest = _categories(counts, cfg)
     y_all = _panel(counts, uindex, n_months)
-    hotspots = pd.concat(
-        [
-            _hotspot_rows(unit_ids, cat, periods, y, w, cfg, area_km2, warnings)
-            for cat, y in [("all", y_all)]
-            + [(c, _panel(counts[counts["category"] == c], uindex, n_months)) for c in cats]
-        ],
-        ignore_index=True,
-    )
+    people = _unit_people(con, units4326, source, cfg)
+    base, base_name = _expectation_base(cfg, people, area_km2, warnings)
+    frames, results = [], {}
+    for cat, y in [("all", y_all)] + [
+        (c, _panel(counts[counts["category"] == c], uindex, n_months)) for c in cats
+    ]:
+        rows, res = _hotspot_rows(unit_ids, cat, periods, y, w, cfg, area_km2, base, warnings)
+        frames.append(rows)
+        if res is not None:
+            results[cat] = res
+    hotspots = pd.concat(frames, ignore_index=True)
+    if results:
+        overall_rows = hotspots[hotspots["period"] == "all"]
+        hotspots = pd.concat([hotspots, _any_rows(unit_ids, results, overall_rows)],
+                             ignore_index=True)
     write_gdf(con, "hotspots", hotspots)
     if rest:
         warnings.append(
@@ -384,8 +669,12 @@ def run(con, settings: dict, *, progress: Callable[[str], None] | None = None) -
     say(f"热点 / hotspots: {len(hotspots)} rows, categories all + {len(cats)}")
     t0 = tick("hotspots", t0)
 
+    fishnet_summary: dict[str, Any] = {}
+    if cfg["fishnet"]["enabled"]:
+        fishnet_summary = _fishnet(con, crs, cats, cfg)
+        t0 = tick("fishnet", t0)
+
     # ---- counts and units tables ------------------------------------------------------------
-    people = _unit_people(con, units4326, source, cfg)
     _write_counts(con, counts, unit_ids, periods, area_km2, people)
     write_gdf(
         con,
@@ -439,7 +728,14 @@ def run(con, settings: dict, *, progress: Callable[[str], None] | None = None) -
         "last_period": periods[-1],
         "categories": ["all"] + cats,
         "weights": weights_desc,
+        "verdict": cfg["verdict"],
+        "expectation": base_name,
+        "dispersion": cfg["dispersion"],
         "hot_units": int(overall["hotspot_class"].str.startswith("hot").sum()),
+        "hot_units_any_category": int(
+            hotspots.loc[hotspots["category"] == "any", "hotspot_class"].str.startswith("hot").sum()
+        ),
+        "fishnet": fishnet_summary,
         "cold_units": int(overall["hotspot_class"].str.startswith("cold").sum()),
         "trend_classes": {
             str(k): int(v) for k, v in overall["trend_class"].value_counts(dropna=True).items()

@@ -152,6 +152,12 @@ def test_contract_tables_and_columns(cells_run):
         "p_fdr",
         "hotspot_class",
         "trend_class",
+        "method",
+        "observed",
+        "expected",
+        "ratio",
+        "hot_categories",
+        "top_category",
     ]
     assert cols("grid_risk") == ["grid_id", "risk_score", "components"]
     assert cols("case_timeliness")[:7] == [
@@ -169,8 +175,12 @@ def test_contract_tables_and_columns(cells_run):
         "incident_counts",
         "hotspot_units",
         "hotspot_density",
+        "hotspot_fishnet",
     ):
         assert table_exists(con, t), t
+    fish = con.execute("SELECT DISTINCT method, cell_m FROM hotspot_fishnet").fetchall()
+    assert len(fish) == 1 and fish[0][0] == "gi_star_fishnet_knn8"
+    assert fish[0][1] == summary["fishnet"]["cell_m"] and "isa" in summary["fishnet"]
     assert summary["unit_source"] == "square" and summary["metric_crs"] == "EPSG:4546"
     assert summary["months"] == 24 and summary["first_period"] == "2023-01"
     assert summary["incidents_used"] + summary["incidents_outside_units"] == len(inc)
@@ -181,8 +191,12 @@ def test_hotspot_rows(cells_run):
     hs = con.execute("SELECT * FROM hotspots").df()
     n_units = con.execute("SELECT count(*) FROM hotspot_units").fetchone()[0]
     cats = ["all", "噪音扰民", "停水", "环境卫生"]
-    assert sorted(hs["category"].unique()) == sorted(cats)
-    assert len(hs) == n_units * len(cats) * (24 + 1)
+    assert sorted(hs["category"].unique()) == sorted(cats + ["any"])
+    assert len(hs) == n_units * len(cats) * (24 + 1) + n_units  # + one 'any' row per unit
+    assert hs["method"].str.startswith("excess_").all()
+    anyr = hs[hs.category == "any"].set_index("grid_id")
+    assert anyr.loc[unit_at(con, *HOT), "hotspot_class"].startswith("hot")
+    assert anyr["period"].eq("all").all()
     assert set(hs["hotspot_class"]) <= set(HOTSPOT_CLASSES)
     overall = hs[hs.period == "all"]
     assert overall["trend_class"].notna().all()
@@ -272,7 +286,7 @@ def test_uses_grids_and_members_and_few_months():
     hs = con.execute("SELECT * FROM hotspots WHERE period = 'all'").df()
     assert hs["trend_class"].isna().all()
     res = con.execute("SELECT sum(residents) FROM hotspot_units").fetchone()[0]
-    expected = b["residents"].fillna(b["households"] * 2.5).sum()
+    expected = b["residents"].fillna(b["households"] * stage_hotspots.DEFAULTS["household_size"]).sum()
     assert res == pytest.approx(expected)
     assert set(con.execute("SELECT grid_id FROM grid_risk").df()["grid_id"]) == set(ids)
 
