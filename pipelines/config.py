@@ -24,13 +24,14 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from geo import caserates as _caserates_model
 from geo import staffing as _staffing_model
 from pipelines.errors import SettingsError
 
 DB_NAME = "gridgov.duckdb"
 SETTINGS_NAME = "gridgov.toml"
 LOCK_NAME = ".gridgov.lock"
-STAGES = ("grids", "hotspots", "staffing")
+STAGES = ("grids", "hotspots", "staffing", "cases")
 
 #: Residents per household where a layer gives households only. Hohhot 2020 census: 1,314,910
 #: family households, average family household size 2.3 (data/hohhot/hohhot_census2020_districts.csv,
@@ -146,6 +147,31 @@ DEFAULTS: dict[str, Any] = {
             "kde_window": 12,  # months of past events in the KDE baseline
             "seed": 0,
             "threads": 1,  # model threads (OpenMP); more only helps on an idle machine
+            "rank_by": "density",  # rank units by predicted count per km² (the budget is area) or "count"
+            "equal_cells": False,  # also backtest on an equal-area fishnet (NIJ style), slower
+        },
+        # the leaders' verdict (hotspot_class): "excess" = more incidents than the unit's expectation
+        # beyond chance (geo.hotspots.excess_test); "gi_star" = Gi* on the units (the former answer)
+        "verdict": "excess",
+        "expectation": "households",  # what incidents are expected to follow: "households", "residents" or "area"
+        "dispersion": "quasi_poisson",  # over-dispersion model: "quasi_poisson", "negative_binomial" or "poisson"
+        "recent_months": 6,  # recent window of the space–time trend classes
+        "fishnet": {  # Gi* hot spots of concentration on an equal-area fishnet (the second answer)
+            "enabled": True,
+            "cell_m": None,  # None = chosen by incremental spatial autocorrelation
+            "candidates_m": [150, 200, 300, 400, 500, 750, 1000, 1500, 2000],
+            "max_cells": 60000,  # candidate sizes with more occupied cells are skipped
+        },
+        "alerts": {
+            "enabled": True,
+            # raise a signal only if chance alone raises one this rare less often than once in this many
+            # days, anywhere in the city
+            "recurrence_days": 365,
+            "windows_days": [1, 3, 7, 14],  # lengths of the windows ending on each monitored day
+            "monitor_days": 14,  # the last N days of data are monitored
+            "history_days": 365,  # baseline shares from the N days before the monitored ones
+            "max_categories": 8,  # 'all' plus the N most frequent categories
+            "prior_incidents": 0.5,  # pseudo-incidents per grid, spread by households (shrinks shares)
         },
         "timeliness": {
             "deadlines": {},  # {class: {respond_hours, close_hours}} overrides
@@ -165,6 +191,10 @@ DEFAULTS: dict[str, Any] = {
             "method": "webster",  # or "huntington_hill"
         },
     ),
+    # --- stage cases (docs/cases.md) -----------------------------------------------------------
+    # Case rates and the 红黑榜; each default with its reasoning in geo.caserates.DEFAULTS. Deadlines are
+    # those of [hotspots.timeliness] (shared with case_timeliness and worker_performance).
+    "cases": {k: copy.deepcopy(v) for k, v in _caserates_model.DEFAULTS.items() if k != "timeliness"},
 }
 
 #: Tables whose keys are the user's own names (layers, categories, unit types, codes): any key is
@@ -191,21 +221,24 @@ EXTRA_KEYS: dict[str, dict[str, tuple[type, ...]]] = {
 #: Keys that no longer exist, and what replaced them (an old gridgov.toml gets this hint).
 RETIRED: dict[str, tuple[str, str]] = {
     "grids.time_limit": ("已改为按工作量计的 search_budget（不再按秒），使结果与机器负载无关；请删除 time_limit",
-                         "was replaced by search_budget (work, not seconds) so plans do not depend on the "
-                         "machine's load; delete time_limit"),
-    "privacy": ("已取消：盐值只保存在项目文件夹的 .gridgov-salt 文件中（不进数据库、不进 gridgov.toml）；请删除 [privacy] 节，"
-                "如需沿用旧盐值，把它写入 .gridgov-salt",
-                "is gone: the salt lives only in the project's .gridgov-salt file (never in the database or "
-                "gridgov.toml); delete the [privacy] section, and to keep an old salt write it into .gridgov-salt"),
+                         ("was replaced by search_budget (work, not seconds) so plans do not depend on the "
+                         "machine's load; delete time_limit")),
+    "privacy": (("已取消：盐值只保存在项目文件夹的 .gridgov-salt 文件中（不进数据库、不进 gridgov.toml）；请删除 [privacy] 节，"
+                "如需沿用旧盐值，把它写入 .gridgov-salt"),
+                ("is gone: the salt lives only in the project's .gridgov-salt file (never in the database or "
+                "gridgov.toml); delete the [privacy] section, and to keep an old salt write it into .gridgov-salt")),
 }
 
-#: Types of keys whose default is None (any other known key takes the type of its default).
-NONE_TYPES: dict[str, tuple[type, ...]] = {
+#: Types of keys whose default is None or that take more than their default's type (any other known key
+#: takes the type of its default).
+TYPES: dict[str, tuple[type, ...]] = {
+    "hotspots.alerts.recurrence_days": (int, float),
     "metric_crs": (str,),
     "allocation.budget": (int,),
     "app.attribution": (str,),
     "hotspots.band_m": (int, float),
     "hotspots.kde.bandwidth_m": (int, float),
+    "hotspots.fishnet.cell_m": (int, float),
     "hotspots.timeliness.utility_keywords": (list,),
     "hotspots.timeliness.complex_keywords": (list,),
 }
@@ -335,12 +368,11 @@ def _check_keys(user: Any, defaults: Any, parts: tuple[str, ...], path: Path) ->
                 _wrong_type(value, (dict,), here, path)
             _check_keys(value, spec, here, path)
             continue
-        if spec is None:
-            wanted = NONE_TYPES.get(_dotted(here))
-            if wanted:
-                _check_type(value, wanted, here, path)
-            continue
-        _check_type(value, _type_of(spec), here, path)
+        wanted = TYPES.get(_dotted(here))
+        if wanted:
+            _check_type(value, wanted, here, path)
+        elif spec is not None:
+            _check_type(value, _type_of(spec), here, path)
 
 
 def _type_of(default: Any) -> tuple[type, ...]:

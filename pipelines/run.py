@@ -22,7 +22,8 @@ from pipelines.lock import clean_stale_temp_files, project_lock
 log = logging.getLogger(__name__)
 
 # Tables that keep history across runs: copied from the previous database into the new one.
-HISTORY_TABLES = ("runs", "plans", "plan_grids", "plan_members", "grid_metrics")
+# alert_status: people's acknowledged/closed status of alerts (geo.alerts), kept across runs.
+HISTORY_TABLES = ("runs", "plans", "plan_grids", "plan_members", "grid_metrics", "alert_status")
 
 
 def db_path(project_dir: str | Path) -> Path:

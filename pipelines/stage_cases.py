@@ -18,7 +18,6 @@ below); the deadlines are those of ``[hotspots.timeliness]`` so that ``case_time
 """
 from __future__ import annotations
 
-import copy
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -28,14 +27,13 @@ import numpy as np
 import pandas as pd
 
 from geo import caserates as model
+from pipelines import config
 from pipelines.db import read_table, table_exists, write_gdf
 
 log = logging.getLogger(__name__)
 
 #: ``[cases]`` settings (documented in docs/cases.md).
-DEFAULTS: dict[str, Any] = {
-    k: copy.deepcopy(v) for k, v in model.DEFAULTS.items() if k != "timeliness"
-}
+DEFAULTS: dict[str, Any] = config.DEFAULTS["cases"]  # geo.caserates.DEFAULTS, assembled in pipelines/config.py
 
 OUTPUT_TABLES = ("case_rates", "case_outcomes")
 

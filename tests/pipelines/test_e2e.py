@@ -12,7 +12,8 @@ INPUT_TABLES = ["streets", "communities", "buildings", "incidents", "special_uni
 STAGE_TABLES = {
     "grids": ["grids", "grid_members", "plans", "grid_metrics"],
     "hotspots": ["hotspots", "grid_risk", "case_timeliness"],
-    "staffing": ["staffing", "street_allocation"],
+    "staffing": ["staffing", "street_allocation", "staffing_explanation"],
+    "cases": ["case_rates", "case_outcomes"],
 }
 
 

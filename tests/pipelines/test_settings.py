@@ -20,12 +20,13 @@ def _refused(user: dict) -> SettingsError:
 
 
 def test_stage_modules_read_their_section_from_config():
-    from pipelines import stage_grids, stage_hotspots, stage_staffing
+    from pipelines import stage_cases, stage_grids, stage_hotspots, stage_staffing
 
     assert stage_grids.DEFAULTS is config.DEFAULTS["grids"]
     assert stage_hotspots.DEFAULTS is config.DEFAULTS["hotspots"]
     assert stage_staffing.DEFAULTS is config.DEFAULTS["staffing"]
     assert stage_staffing.ALLOCATION_DEFAULTS is config.DEFAULTS["allocation"]
+    assert stage_cases.DEFAULTS is config.DEFAULTS["cases"]
 
 
 def test_decided_values_agree_with_the_algorithm_modules():
@@ -90,6 +91,8 @@ def test_unknown_key_without_a_near_name_lists_the_valid_ones():
 @pytest.mark.parametrize(("user", "key"), [
     ({"grids": {"seed": "7"}}, "seed"),
     ({"grids": {"n_jobs": 1.5}}, "n_jobs"),
+    ({"cases": {"board_size": "3"}}, "board_size"),
+    ({"hotspots": {"alerts": {"windows_days": 7}}}, "windows_days"),
     ({"hotspots": {"fdr": 1}}, "fdr"),
     ({"hotspots": {"alpha": "0.05"}}, "alpha"),
     ({"hotspots": {"forecast": {"area_shares": 0.1}}}, "area_shares"),
@@ -112,7 +115,8 @@ def test_values_of_the_right_type_and_users_own_names_are_accepted():
         "norms": {"rural": {"households_min": 100}, "communities": {"150102001001": {"households_max": 450}}},
         "allocation": {"budget": 1200, "min_per_street": 10},
         "grids": {"search_budget": 1000, "max_seconds": 5, "weights": {"balance": 2}, "dedicated": {"school": {"min_area_m2": 1e4}}},
-        "hotspots": {"alpha": 0.1, "band_m": 800, "risk": {"category_weights": {"噪音": 0.5}}},
+        "cases": {"weights": {"returned_rate": 0.2}, "min_cases": 10},
+        "hotspots": {"alpha": 0.1, "band_m": 800, "alerts": {"recurrence_days": 182.5}, "fishnet": {"cell_m": 250}, "risk": {"category_weights": {"噪音": 0.5}}},
         "staffing": {"workload": {"incident_minutes": {"供热": 30}}},
         "app": {"attribution": "数据: 某某街道办"},
     })
