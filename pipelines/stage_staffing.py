@@ -38,26 +38,16 @@ import numpy as np
 import pandas as pd
 
 from geo import staffing as model
+from pipelines import config
 from pipelines.db import read_table, table_exists, write_gdf
 
 log = logging.getLogger(__name__)
 
 #: ``[staffing]`` settings: the model's defaults (``geo.staffing.DEFAULTS``) plus these keys.
-DEFAULTS: dict[str, Any] = model.deep_merge(
-    model.DEFAULTS,
-    {
-        "plan_id": "",  # grid plan to staff; "" = the newest plan in `grids`
-        "incident_window_months": 12,  # incident rates from the last N months of records
-        "method": "webster",  # or "huntington_hill"
-    },
-)
+DEFAULTS: dict[str, Any] = config.DEFAULTS["staffing"]  # geo.staffing.DEFAULTS + stage keys, pipelines/config.py
 
 #: ``[allocation]`` settings (data contract) and their defaults here.
-ALLOCATION_DEFAULTS: dict[str, Any] = {
-    "budget": None,  # None/0: today's headcount (a re-distribution), else required staff
-    "min_per_street": 1,
-    "min_per_community": 1,
-}
+ALLOCATION_DEFAULTS: dict[str, Any] = config.DEFAULTS["allocation"]  # defined in pipelines/config.py
 
 OUTPUT_TABLES = (
     "staffing", "street_allocation", "community_allocation", "worker_performance",
