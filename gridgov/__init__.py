@@ -9,7 +9,7 @@ pipeline) and :mod:`geo` (the algorithms):
 :func:`tables`            the tables of a project's database
 :func:`read_table`        one table as a GeoDataFrame (or a DataFrame when it has no geometry)
 :func:`draw_grids`        draw the basic (and dedicated) grids of one or more communities
-:func:`hotspots`          Getis–Ord Gi* hot and cold spots with FDR-corrected classes
+:func:`hotspots`          hot and cold spots: excess over expectation, or Getis–Ord Gi*
 :func:`allocation`        a street headcount allocation under a budget (Art. 37)
 ========================  =================================================================
 
@@ -344,47 +344,72 @@ def hotspots(
     units: gpd.GeoDataFrame | PathLike,
     values: str | Any = "all",
     *,
+    base: str | Any | None = None,
+    dispersion: str = "quasi_poisson",
     k: int = 8,
     period: str = "all",
 ) -> gpd.GeoDataFrame:
-    """Getis–Ord Gi* hot and cold spots with classes corrected for the false discovery rate.
+    """Hot and cold spots: units with more (or fewer) incidents than expected, or than nearby.
+
+    Two tests, as in the ``hotspots`` stage (``[hotspots] verdict``):
+
+    * with ``base`` (households, residents or area per unit): the **excess test** — is a unit's
+      count above what its share of the base leads one to expect, beyond over-dispersed chance
+      (quasi-Poisson by default)? This is the stage's default verdict;
+    * without ``base``: **Getis–Ord Gi*** — does a unit and its ``k`` nearest neighbours hold
+      more than the city's average (a spatial cluster)?
+
+    Both correct for many tests with Benjamini–Hochberg (false discovery rate).
 
     Parameters
     ----------
     units
-        Polygons or points (one row per analysis unit: grid, cell, community; neighbours are
-        found between centroids, in metres) — or a project
-        folder after :func:`run`, whose stored results (tables ``hotspots`` and
-        ``hotspot_units``) are then returned.
+        Polygons or points, one row per analysis unit (grid, cell, community); neighbours are
+        found between centroids, in metres — or a project folder after :func:`run`, whose
+        stored results (tables ``hotspots`` and ``hotspot_units``) are then returned.
     values
-        With a frame: the column (or an array) of counts or rates per unit. With a project
+        With a frame: the column (or an array) of incident counts per unit. With a project
         folder: the incident category (``"all"`` for every incident).
+    base
+        Column (or array) of the exposure incidents should follow, e.g. ``"households"``.
+    dispersion
+        Excess test only: ``"quasi_poisson"``, ``"negative_binomial"`` or ``"poisson"``.
     k
-        Neighbours of the binary k-nearest-neighbour weights (each unit counts itself too).
+        Gi* only: neighbours of the binary k-nearest-neighbour weights (a unit counts itself).
     period
-        With a project folder: ``"all"`` (the whole period, with the emerging-trend class) or
-        a month ``"YYYY-MM"``.
+        With a project folder: ``"all"`` (the whole period, with the trend class) or a month
+        ``"YYYY-MM"``.
 
     Returns
     -------
     geopandas.GeoDataFrame
-        The units with ``z_score``, ``p_value`` (two-sided), ``p_fdr`` (Benjamini–Hochberg) and
-        ``hotspot_class``: ``hot_99``/``hot_95``/``hot_90``, ``cold_*`` or ``none`` (ArcGIS's
-        classes with the FDR correction).
+        The units with ``z_score``, ``p_value``, ``p_fdr`` (Benjamini–Hochberg) and
+        ``hotspot_class``: ``hot_99``/``hot_95``/``hot_90``, ``cold_*`` or ``none``; the
+        excess test adds ``expected`` and ``ratio`` (observed / expected).
 
     Examples
     --------
-    A 10 × 10 lattice of 100 m squares with a cluster of high counts in one corner:
+    A 10 × 10 lattice of 100 m squares, 30 households each, 2 incidents in most squares and 20 in
+    a 3 × 3 corner:
 
     >>> import geopandas as gpd, numpy as np, shapely
     >>> squares = [shapely.box(x * 100, y * 100, x * 100 + 100, y * 100 + 100)
     ...            for y in range(10) for x in range(10)]
     >>> counts = np.array([20 if x < 3 and y < 3 else 2 for y in range(10) for x in range(10)])
-    >>> grid = gpd.GeoDataFrame({"incidents": counts}, geometry=squares, crs="EPSG:4546")
-    >>> result = hotspots(grid, "incidents")
-    >>> result.loc[0, "hotspot_class"], result.loc[99, "hotspot_class"]
+    >>> grid = gpd.GeoDataFrame({"incidents": counts, "households": 30},
+    ...                         geometry=squares, crs="EPSG:4546")
+    >>> excess = hotspots(grid, "incidents", base="households")
+    >>> excess.loc[0, "hotspot_class"], float(excess.loc[0, "expected"])
+    ('hot_99', 2.0)
+    >>> int(excess.hotspot_class.str.startswith("hot").sum())
+    9
+
+    Gi* also flags the squares next to the cluster (their neighbourhood is hot):
+
+    >>> gi = hotspots(grid, "incidents")
+    >>> gi.loc[0, "hotspot_class"], gi.loc[99, "hotspot_class"]
     ('hot_99', 'none')
-    >>> int(result.hotspot_class.str.startswith("hot").sum())
+    >>> int(gi.hotspot_class.str.startswith("hot").sum())
     13
     """
     import numpy as np
@@ -398,6 +423,14 @@ def hotspots(
         return shapes[["grid_id", "geometry"]].merge(rows, on="grid_id", how="inner")
     frame = units.copy()
     y = np.asarray(frame[values] if isinstance(values, str) else values, dtype=float)
+    if base is not None:
+        b = np.asarray(frame[base] if isinstance(base, str) else base, dtype=float)
+        # units without any base (a school's dedicated grid) are compared with each other
+        r = hs.excess_test(y, b, area=np.ones(len(frame)), model=dispersion)
+        frame["expected"], frame["ratio"] = r.expected, r.ratio
+        frame["z_score"], frame["p_value"], frame["p_fdr"] = r.z, r.p, r.q
+        frame["hotspot_class"] = np.asarray(r.classes).astype(str)
+        return frame
     shapes = frame.geometry
     if shapes.crs is not None and shapes.crs.is_geographic:  # distances in metres
         from geo.chinacrs import metric_crs_for

@@ -81,19 +81,26 @@ def test_hotspots_of_a_project_are_the_stored_results(small_demo):
 
 
 def test_hotspots_of_a_frame_match_the_stage_on_the_same_counts(small_demo):
-    """Gi* of the API on the stage's own units and counts gives the stage's classes."""
+    """The API on the stage's own units, incident counts and households gives the stage's classes."""
+    settings = load_settings(small_demo)["hotspots"]
     units = gridgov.read_table(small_demo, "hotspot_units").to_crs("EPSG:4546")
     stored = gridgov.read_table(small_demo, "hotspots")
     whole = stored[(stored.category == "all") & (stored.period == "all")].set_index("grid_id")
     incidents = gridgov.read_table(small_demo, "incidents").to_crs("EPSG:4546")
     joined = gpd.sjoin(incidents[["geometry"]], units[["grid_id", "geometry"]], predicate="within")
     units["n"] = units.grid_id.map(joined.grid_id.value_counts()).fillna(0).astype(float)
-    settings = load_settings(small_demo)
-    mine = gridgov.hotspots(units, "n", k=int(settings["hotspots"]["k"]))
-    if settings["hotspots"]["weights"] != "knn":
-        pytest.skip("the demo's settings use distance-band weights")
-    assert (mine.set_index("grid_id").z_score - whole.z_score).abs().max() < 1e-6
-    assert (mine.set_index("grid_id").hotspot_class == whole.hotspot_class).all()
+    grids = gridgov.read_table(small_demo, "grids").set_index("grid_id")
+    units["households"] = units.grid_id.map(grids.households).fillna(0).astype(float)
+    if settings["verdict"] == "gi_star":
+        mine = gridgov.hotspots(units, "n", k=int(settings["k"])).set_index("grid_id")
+    else:
+        assert settings["expectation"] == "households"
+        mine = gridgov.hotspots(units, "n", base="households",
+                                dispersion=settings["dispersion"]).set_index("grid_id")
+        assert (mine.n == whole.observed.reindex(mine.index)).all()
+        assert (mine.expected - whole.expected.reindex(mine.index)).abs().max() < 1e-6
+    assert (mine.z_score - whole.z_score.reindex(mine.index)).abs().max() < 1e-6
+    assert (mine.hotspot_class == whole.hotspot_class.reindex(mine.index)).all()
 
 
 def test_allocation_of_a_project_sums_to_the_budget(small_demo):
