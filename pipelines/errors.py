@@ -17,3 +17,12 @@ class SettingsError(GridgovError):
 
 class InputFileError(GridgovError):
     """A whole input file cannot be used (unreadable, missing required layer/column, unknown CRS)."""
+
+
+class MostlyRejectedError(GridgovError):
+    """Most rows of a layer were rejected: the run stops before good tables are replaced.
+
+    Raised by :func:`pipelines.ingest.ingest` while the new database is still a temporary file, so
+    the previous database stays as it was. ``[ingest] max_reject_share`` (default 0.5) sets the
+    share above which this happens; 1.0 turns it off.
+    """

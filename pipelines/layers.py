@@ -44,9 +44,10 @@ LAYERS: dict[str, LayerSpec] = {
     ),
     "incidents": LayerSpec(
         "incidents", ("incident_id", "occurred_at", "category"),
-        ("severity", "source", "status", "responded_at", "closed_at", "staff_id", "repeat_of"),
+        ("severity", "source", "status", "accepted_at", "dispatched_at", "responded_at", "closed_at", "staff_id",
+         "repeat_of", "resolved", "satisfaction", "returned", "department", "service_company"),
         key=("incident_id",), geom="point", ints=("severity",),
-        times=("occurred_at", "responded_at", "closed_at"),
+        times=("occurred_at", "accepted_at", "dispatched_at", "responded_at", "closed_at"),
     ),
     "special_units": LayerSpec(
         "special_units", ("unit_id", "unit_name", "unit_type"), ("households", "headcount"),
@@ -84,6 +85,10 @@ ALIASES: dict[str, str] = {
     "单位编号": "unit_id", "单位名称": "unit_name", "单位类型": "unit_type", "职工人数": "headcount",
     "人员编号": "staff_id", "网格员编号": "staff_id", "网格编号": "grid_id", "网格编码": "grid_id",
     "网格类型": "grid_type", "岗位": "role", "部门": "department", "名称": "name",
+    "派遣时间": "dispatched_at", "派单时间": "dispatched_at", "处置时间": "responded_at", "结案时间": "closed_at",
+    "是否解决": "resolved", "解决情况": "resolved", "满意度": "satisfaction", "回访满意度": "satisfaction",
+    "退单": "returned", "返工": "returned", "承办部门": "department", "责任部门": "department",
+    "服务企业": "service_company", "服务单位": "service_company",
     "barrier_type": "kind",
 }
 

@@ -24,7 +24,7 @@ from pipelines.errors import InputFileError
 log = logging.getLogger(__name__)
 
 GIS_SUFFIXES = (".geojson", ".json", ".gpkg", ".shp", ".zip")
-TABLE_SUFFIXES = (".parquet", ".geoparquet", ".csv", ".txt")
+TABLE_SUFFIXES = (".parquet", ".geoparquet", ".csv", ".txt", ".xlsx", ".xls")
 LON_NAMES = ("lon", "lng", "longitude", "x", "经度")
 LAT_NAMES = ("lat", "latitude", "y", "纬度")
 WKT_NAMES = ("geometry", "wkt", "geom", "the_geom", "几何")
@@ -41,6 +41,7 @@ class RawLayer:
     geom_errors: dict[int, tuple[str, str]] = field(default_factory=dict)  # position -> (zh, en)
     file_crs: str | None = None  # CRS declared inside the file, if any
     encoding: str | None = None
+    geom_source: pd.DataFrame | None = None  # the user's lon/lat or WKT columns as read (for rejects.raw)
 
 
 def find_layer_file(project_dir: Path, layer: str, override: str | None = None) -> Path | None:
@@ -96,15 +97,17 @@ def read_layer(layer: str, path: Path, *, encoding: str = "auto") -> RawLayer:
             return _read_csv(layer, path, encoding)
         if suffix in (".parquet", ".geoparquet"):
             return _read_parquet(layer, path)
+        if suffix in (".xlsx", ".xls"):
+            return _read_excel(layer, path)
         return _read_gis(layer, path, encoding)
     except InputFileError:
         raise
     except Exception as exc:  # noqa: BLE001 - any reader failure is a file-level error
         raise InputFileError(
             f"无法读取 {path.name}（图层 {layer}）：{exc}。请确认文件完整且格式受支持"
-            "（GeoJSON、GeoPackage、Shapefile、GeoParquet、Parquet、CSV）。",
+            "（GeoJSON、GeoPackage、Shapefile、GeoParquet、Parquet、CSV、Excel .xlsx）。",
             f"Cannot read {path.name} (layer {layer}): {exc}. Check the file is complete and in a "
-            "supported format (GeoJSON, GeoPackage, Shapefile, GeoParquet, Parquet, CSV).",
+            "supported format (GeoJSON, GeoPackage, Shapefile, GeoParquet, Parquet, CSV, Excel .xlsx).",
         ) from exc
 
 
@@ -155,29 +158,78 @@ def _read_gis(layer: str, path: Path, encoding: str) -> RawLayer:
     kwargs = {}
     is_shp = str(target).lower().endswith(".shp")
     if is_shp and encoding and encoding.lower() != "auto":
-        kwargs["encoding"] = detect_encoding(path, encoding) if path.is_file() and path.suffix != ".zip" else encoding
-    elif is_shp and path.suffix.lower() != ".zip":
-        cpg = Path(str(target)[:-4] + ".cpg")
-        if not cpg.exists():
-            kwargs["encoding"] = _guess_dbf_encoding(Path(str(target)[:-4] + ".dbf"))
-    gdf = pyogrio.read_dataframe(str(target), **kwargs)
+        kwargs["encoding"] = detect_encoding(path, encoding)
+    elif is_shp:
+        kwargs["encoding"] = _shapefile_encoding(path, str(target))
+    # Dates stay text (parsed once, by pipelines.dates, keeping the original for rejects); an
+    # unreadable geometry becomes a missing one (a reject), not an unreadable file.
+    gdf = pyogrio.read_dataframe(str(target), datetime_as_string=True, on_invalid="ignore", **kwargs)
     crs = gdf.crs.to_string() if gdf.crs is not None else None
-    geoms = np.asarray(gdf.geometry.values, dtype=object)
-    geoms = np.array([g if g is not None and not g.is_empty else None for g in geoms], dtype=object)
+    geoms = _non_empty(gdf.geometry.values)
     frame = _with_rows(pd.DataFrame(gdf.drop(columns=gdf.geometry.name)))
     errors = {i: ("缺少几何", "missing geometry") for i in np.flatnonzero(pd.isna(geoms))}
     return RawLayer(layer, path.name, frame, geoms, errors, crs, kwargs.get("encoding"))
 
 
-def _guess_dbf_encoding(dbf: Path) -> str:
+def _non_empty(values) -> np.ndarray:
+    geoms = np.array(values, dtype=object)
+    geoms[pd.isna(geoms) | shapely.is_empty(geoms)] = None
+    return geoms
+
+
+def _shapefile_encoding(path: Path, target: str) -> str:
+    """The declared .cpg if there is one, else what the DBF's text fields decode as."""
+    stem = target[:-4]
+    if path.suffix.lower() == ".zip":
+        member = target.split(f"{path.resolve().as_posix()}/", 1)[1][:-4]
+        with zipfile.ZipFile(path) as zf:
+            names = {n.lower(): n for n in zf.namelist()}
+            cpg = names.get((member + ".cpg").lower())
+            if cpg:
+                return _cpg_encoding(zf.read(cpg))
+            dbf = names.get((member + ".dbf").lower())
+            return dbf_text_encoding(zf.read(dbf)) if dbf else "UTF-8"
+    cpg = Path(stem + ".cpg")
+    if cpg.exists():
+        return _cpg_encoding(cpg.read_bytes())
+    dbf = Path(stem + ".dbf")
+    return dbf_text_encoding(dbf.read_bytes()) if dbf.exists() else "UTF-8"
+
+
+def _cpg_encoding(data: bytes) -> str:
+    text = data.decode("ascii", "ignore").strip().upper()
+    return {"UTF8": "UTF-8", "GBK": "GB18030", "GB2312": "GB18030", "936": "GB18030", "CP936": "GB18030",
+            "": "UTF-8"}.get(text, text)
+
+
+def dbf_text_encoding(data: bytes) -> str:
+    """UTF-8 if the field names and the character fields of every record decode strictly as UTF-8,
+    else GB18030. Only text is tested — the header's binary counts and lengths are not."""
     try:
-        data = dbf.read_bytes()
-        data.decode("utf-8")
+        header_len = int.from_bytes(data[8:10], "little")
+        rec_len = int.from_bytes(data[10:12], "little")
+        n_rec = int.from_bytes(data[4:8], "little")
+        fields, pos, offset = [], 32, 1  # each record starts with a deletion flag
+        while pos + 32 <= header_len and data[pos] != 0x0D:
+            desc = data[pos:pos + 32]
+            fields.append((desc[:11].split(b"\x00")[0], chr(desc[11]), offset, desc[16]))
+            offset += desc[16]
+            pos += 32
+        text = [name for name, *_ in fields]
+        body = np.frombuffer(data, dtype=np.uint8, count=min(n_rec, (len(data) - header_len) // max(rec_len, 1))
+                             * rec_len, offset=header_len).reshape(-1, rec_len) if rec_len else None
+        if body is not None:
+            for _, kind, start, length in fields:
+                if kind in "CMV" and length:
+                    text.append(body[:, start:start + length].tobytes())
+        blob = b"\n".join(text)
+    except (IndexError, ValueError):
+        blob = data
+    try:
+        blob.decode("utf-8")
         return "UTF-8"
     except UnicodeDecodeError:
         return "GB18030"
-    except OSError:
-        return "UTF-8"
 
 
 def _read_parquet(layer: str, path: Path) -> RawLayer:
@@ -189,13 +241,42 @@ def _read_parquet(layer: str, path: Path) -> RawLayer:
 
         gdf = gpd.read_parquet(path)
         crs = gdf.crs.to_string() if gdf.crs is not None else None
-        geoms = np.asarray(gdf.geometry.values, dtype=object)
-        geoms = np.array([g if g is not None and not g.is_empty else None for g in geoms], dtype=object)
+        geoms = _non_empty(gdf.geometry.values)
         frame = _with_rows(pd.DataFrame(gdf.drop(columns=gdf.geometry.name)))
         errors = {i: ("缺少几何", "missing geometry") for i in np.flatnonzero(pd.isna(geoms))}
         return RawLayer(layer, path.name, frame, geoms, errors, crs)
     df = pd.read_parquet(path)
     return _table_geometry(layer, path, df, None)
+
+
+def _read_excel(layer: str, path: Path) -> RawLayer:
+    """The sheet named like the layer, else the first sheet; every cell as text (dates as
+    ``YYYY-MM-DD HH:MM:SS``), so ids keep their leading zeros and nothing is guessed twice."""
+    if path.suffix.lower() == ".xls":
+        raise InputFileError(
+            f"{path.name} 是旧版 Excel（.xls）文件；请在 Excel 中另存为 .xlsx 或 CSV（UTF-8）。",
+            f"{path.name} is an old Excel (.xls) file; save it as .xlsx or CSV (UTF-8) in Excel.",
+        )
+    sheets = pd.ExcelFile(path, engine="openpyxl").sheet_names
+    sheet = layer if layer in sheets else sheets[0]
+    df = pd.read_excel(path, sheet_name=sheet, dtype=object, engine="openpyxl")
+    df = df.dropna(how="all")
+    for c in df.columns:
+        df[c] = _excel_text(df[c])
+    df.columns = [str(c).strip() for c in df.columns]
+    return _table_geometry(layer, path, df, None)
+
+
+def _excel_text(s: pd.Series) -> pd.Series:
+    def one(v):
+        if v is None or (isinstance(v, float) and np.isnan(v)):
+            return None
+        if isinstance(v, float) and v.is_integer() and abs(v) < 1e15:
+            return str(int(v))
+        if hasattr(v, "strftime"):
+            return v.strftime("%Y-%m-%d %H:%M:%S")
+        return str(v)
+    return pd.Series([one(v) for v in s.tolist()], index=s.index, dtype="str")
 
 
 def _read_csv(layer: str, path: Path, encoding: str) -> RawLayer:
@@ -221,16 +302,21 @@ def _table_geometry(layer: str, path: Path, df: pd.DataFrame, enc: str | None) -
     n = len(frame)
     geoms = np.full(n, None, dtype=object)
     errors: dict[int, tuple[str, str]] = {}
+    source = None
     if lon_c and lat_c:
-        lon = pd.to_numeric(frame[lon_c], errors="coerce").to_numpy(float)
-        lat = pd.to_numeric(frame[lat_c], errors="coerce").to_numpy(float)
+        lon_raw, lat_raw = frame[lon_c], frame[lat_c]
+        lon = _coord(lon_raw)
+        lat = _coord(lat_raw)
         ok = np.isfinite(lon) & np.isfinite(lat)
         geoms[ok] = shapely.points(lon[ok], lat[ok])
-        for i in np.flatnonzero(~ok):
-            errors[int(i)] = (
-                f"经纬度无法解析（{lon_c}={frame[lon_c].iloc[i]!r}, {lat_c}={frame[lat_c].iloc[i]!r}）",
-                f"coordinates cannot be parsed ({lon_c}={frame[lon_c].iloc[i]!r}, {lat_c}={frame[lat_c].iloc[i]!r})",
-            )
+        bad = np.flatnonzero(~ok)
+        if len(bad):
+            lv = lon_raw.iloc[bad].astype("string").fillna("").str.slice(0, 40).tolist()
+            tv = lat_raw.iloc[bad].astype("string").fillna("").str.slice(0, 40).tolist()
+            for i, a, b in zip(bad.tolist(), lv, tv):
+                errors[i] = (f"经纬度无法解析（{lon_c}={a!r}, {lat_c}={b!r}）",
+                             f"coordinates cannot be parsed ({lon_c}={a!r}, {lat_c}={b!r})")
+        source = frame[[lon_c, lat_c]]
         frame = frame.drop(columns=[lon_c, lat_c])
     elif wkt_c:
         raw = frame[wkt_c]
@@ -246,6 +332,8 @@ def _table_geometry(layer: str, path: Path, df: pd.DataFrame, enc: str | None) -
                     geoms[i] = g
             except Exception:  # noqa: BLE001 - shapely raises several types
                 errors[i] = (f"几何（WKT）无法解析：{str(v)[:40]!r}", f"geometry (WKT) cannot be parsed: {str(v)[:40]!r}")
+        if raw.map(lambda v: isinstance(v, str)).all():
+            source = pd.DataFrame({wkt_c: raw.str.slice(0, 200)})
         frame = frame.drop(columns=[wkt_c])
     elif layer in ("staff",):
         pass  # staff is a plain table
@@ -254,4 +342,12 @@ def _table_geometry(layer: str, path: Path, df: pd.DataFrame, enc: str | None) -
             f"{path.name}（图层 {layer}）没有几何：需要 lon/lat（经度/纬度）列或 WKT 的 geometry 列。",
             f"{path.name} (layer {layer}) has no geometry: add lon/lat columns or a WKT 'geometry' column.",
         )
-    return RawLayer(layer, path.name, frame, geoms, errors, None, enc)
+    return RawLayer(layer, path.name, frame, geoms, errors, None, enc, source)
+
+
+def _coord(s: pd.Series) -> np.ndarray:
+    """Coordinates as floats (full-width digits and a decimal comma accepted); NaN if not a number."""
+    if pd.api.types.is_numeric_dtype(s.dtype):
+        return pd.to_numeric(s, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    text = s.astype("string").str.normalize("NFKC").str.strip().str.replace(r"^(-?\d+),(\d+)$", r"\1.\2", regex=True)
+    return pd.to_numeric(text, errors="coerce").to_numpy(dtype=float, na_value=np.nan)

@@ -5,11 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-
 from pipelines.db import connect, quote_ident, quote_literal
 from pipelines.run import db_path, run_project
-from tests.conftest import LAT0, LON0, write_geojson
 
 
 def _con(project: Path):

@@ -13,7 +13,7 @@ import shapely
 from pipelines.db import connect, read_gdf
 from pipelines.errors import InputFileError, SettingsError
 from pipelines.run import db_path, run_project
-from tests.conftest import LAT0, LON0, D, feature, square, write_geojson
+from tests.conftest import LAT0, LON0, feature
 
 
 def _tables(project: Path) -> dict:

@@ -28,7 +28,7 @@ NAMES = ["欧阳振华", "司马青衫"]
 def _core(value: str) -> str:
     """The digits a planted value is found by: NFKC, separators and the +86 prefix removed."""
     d = re.sub(r"[^0-9Xx]", "", unicodedata.normalize("NFKC", value))
-    if len(d) > 11 and d.startswith(("0086", "86")) and not len(d) in (15, 18):
+    if len(d) > 11 and d.startswith(("0086", "86")) and len(d) not in (15, 18):
         d = d[4:] if d.startswith("0086") else d[2:]
         if not d.startswith("1"):
             d = "0" + d  # +86 471 … is the landline 0471 …
