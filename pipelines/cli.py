@@ -10,6 +10,7 @@ import argparse
 import ipaddress
 import logging
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -72,8 +73,7 @@ class Progress:
             return self
         from tqdm.auto import tqdm
 
-        fmt = "{desc}: {n_fmt}/{total_fmt} [{elapsed}] {postfix}" if self.total else \
-            "{desc}: {n_fmt} [{elapsed}] {postfix}"
+        fmt = "{n_fmt}/{total_fmt} [{elapsed}] {desc}" if self.total else "{n_fmt} [{elapsed}] {desc}"
         self.bar = tqdm(total=self.total, desc=self.desc, unit="step", file=sys.stderr,
                         dynamic_ncols=True, leave=True, bar_format=fmt)
         # refresh the elapsed time once a second while a step runs (display only)
@@ -97,7 +97,7 @@ class Progress:
             self.bar.write(f"[{time.perf_counter() - self._t0:7.1f}s] {msg}", file=sys.stderr)
         if not self.advance_on or msg.startswith(self.advance_on):
             self.bar.update(1)
-        self.bar.set_postfix_str(msg[:70], refresh=True)
+        self.bar.set_description_str(f"{self.desc}: {msg[:80]}", refresh=True)
 
     def __exit__(self, *exc) -> None:
         self._stop.set()
@@ -106,7 +106,7 @@ class Progress:
         if self.bar is not None:
             if exc[0] is None and self.total:
                 self.bar.n = max(self.bar.n, self.total)
-                self.bar.set_postfix_str("done / 完成", refresh=False)
+                self.bar.set_description_str(f"{self.desc}: 完成 / done", refresh=False)
             self.bar.close()
 
 
@@ -126,7 +126,8 @@ def _table(rows: list[tuple], header: tuple) -> str:
         parts = []
         for i, c in enumerate(r):
             pad = " " * (widths[i] - width(c))
-            parts.append(c + pad if i == 0 else pad + c)
+            numeric = i > 0 and re.fullmatch(r"[\d,.%—-]+", c) is not None
+            parts.append(pad + c if numeric else c + pad)
         out.append("  ".join(parts).rstrip())
         if k == 0:
             out.append("  ".join("-" * w for w in widths))
@@ -173,8 +174,13 @@ def run_summary(summary: dict, db: Path | None = None) -> str:
                                       f"workload needs {_fmt(s.get('required_people'))}; "
                                       f"{_fmt(s.get('streets_short'))} street(s) short by "
                                       f"{_fmt(s.get('people_short'))}")))
+    if "cases" in st:
+        c = st["cases"]
+        facts.append(("案件 cases", (f"{_fmt(c.get('cases'))} cases, {_fmt(c.get('periods'))} months; "
+                                   f"rates in {_fmt((c.get('rows') or {}).get('case_rates'))} rows "
+                                   "(红黑榜 red/black lists)")))
     for name, s in st.items():
-        if name not in ("grids", "hotspots", "staffing"):
+        if name not in ("grids", "hotspots", "staffing", "cases"):
             brief = ", ".join(f"{k}={v}" for k, v in s.items() if not isinstance(v, dict | list))
             facts.append((name, brief))
     if facts:
@@ -270,6 +276,17 @@ def cmd_app(args) -> int:
     return subprocess.call(app_command(project, args.port, args.host), env=env)
 
 
+def cmd_alerts(args) -> int:
+    try:
+        from geo.alerts import print_open_alerts
+    except ModuleNotFoundError as exc:
+        if exc.name != "geo.alerts":
+            raise
+        raise GridgovError("此版本没有预警功能（geo.alerts）。", "This version has no alerts (geo.alerts).") from None
+    print_open_alerts(args.dir)
+    return 0
+
+
 def cmd_export(args) -> int:
     from pipelines.run import db_path
 
@@ -351,6 +368,10 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1; 0.0.0.0 = every interface, with a warning)")
     a.set_defaults(func=cmd_app)
+    al = add("alerts", help="list the open early-warning alerts of a project (预警)",
+             description="Print the open alerts (status new or acknowledged) of DIR's last run, one per line.")
+    al.add_argument("dir")
+    al.set_defaults(func=cmd_alerts)
     e = add("export", help="export a table (GeoJSON, GeoPackage, Shapefile, CSV, Excel) or the report")
     e.add_argument("dir")
     e.add_argument("--table", help="table name, e.g. grids, streets, rejects")
