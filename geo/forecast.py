@@ -36,6 +36,8 @@ __all__ = [
     "fit_predict",
     "forecast_next",
     "hit_rate_pai",
+    "pei",
+    "recommendation",
     "summarise_backtest",
 ]
 
@@ -44,10 +46,18 @@ BASELINES = ("last_period", "moving_average_3", "historical_mean", "kde")
 METHODS = (MODEL,) + BASELINES
 #: Earliest target period the model is trained on / evaluated at (needs 3 lags).
 MIN_LAG = 3
+#: Columns of :func:`backtest` (``pei`` and ``ranked_by`` added by issue #11).
+BACKTEST_COLUMNS = ["target_period", "method", "area_share", "hit_rate", "pai", "events", "mae",
+                    "pei", "ranked_by"]
 
 
-def hit_rate_pai(score, actual, area, share: float) -> tuple[float, float]:
+def hit_rate_pai(score, actual, area, share: float, *, rank_by: str = "count") -> tuple[float, float]:
     """Hit rate and PAI of a ranking at ``share`` of the total area.
+
+    ``rank_by = "density"`` ranks by ``score / area`` (predicted incidents per km²): the right
+    order when the budget is area and units differ in size (a 52 km² rural grid with the
+    highest predicted count would otherwise eat the whole budget); ``"count"`` ranks by
+    ``score`` as given.
 
     Grids are taken in decreasing ``score`` until their area reaches ``share`` of the total.
     Grids with equal scores are one block: when a block straddles the limit only the needed
@@ -76,6 +86,10 @@ def hit_rate_pai(score, actual, area, share: float) -> tuple[float, float]:
     events = actual.sum()
     if events <= 0 or area.sum() <= 0:
         return float("nan"), float("nan")
+    if rank_by == "density":
+        score = np.where(area > 0, score / np.where(area > 0, area, 1.0), -np.inf)
+    elif rank_by != "count":
+        raise ValueError(f"rank_by must be 'density' or 'count', got {rank_by!r}")
     score = np.where(np.isfinite(score), score, -np.inf)
     uniq, inv = np.unique(-score, return_inverse=True)  # ascending -score = descending score
     g_area = np.bincount(inv, weights=area, minlength=len(uniq))
@@ -88,6 +102,77 @@ def hit_rate_pai(score, actual, area, share: float) -> tuple[float, float]:
     hits = float((frac * g_hits).sum())
     hr = hits / events
     return float(hr), float(hr / share)
+
+
+def pei(score, actual, area, share: float, *, rank_by: str = "density") -> float:
+    """Predictive Efficiency Index: the hit rate of the ranking over the best possible hit rate
+    at the same area (the actual counts ranked by actual density), 0–1.
+
+    Examples
+    --------
+    >>> pei([3, 2, 1, 0], [10, 0, 5, 5], [1, 1, 1, 1], 0.25)
+    1.0
+    """
+    hr, _ = hit_rate_pai(score, actual, area, share, rank_by=rank_by)
+    best, _ = hit_rate_pai(actual, actual, area, share, rank_by="density")
+    return float(hr / best) if best and best > 0 else float("nan")
+
+
+def recommendation(summary: pd.DataFrame, share: float = 0.10) -> pd.DataFrame:
+    """The advice the page shows, from :func:`summarise_backtest` rows (one row returned).
+
+    A method is recommended only when its mean PAI at the area share nearest ``share`` is above
+    1 (better than patrolling at random); the best such method wins, and the row says by how
+    much it beats the best naive baseline (``vs_best_baseline`` = its PAI / the baseline's).
+    """
+    cols = ["area_share", "method", "pai", "hit_rate", "pei", "best_baseline", "baseline_pai",
+            "model_pai", "vs_best_baseline", "recommended", "text_zh", "text_en"]
+    if summary.empty:
+        return pd.DataFrame(columns=cols)
+    shares = summary["area_share"].unique()
+    s10 = float(min(shares, key=lambda s: abs(s - share)))
+    sub = summary[summary["area_share"] == s10].set_index("method")
+    pai = sub["pai"].astype(float)
+    base = pai.drop(MODEL, errors="ignore").dropna()
+    best_base = str(base.idxmax()) if len(base) else None
+    base_pai = float(base.max()) if len(base) else float("nan")
+    model_pai = float(pai.get(MODEL, float("nan")))
+    winner = str(pai.dropna().idxmax()) if pai.notna().any() else None
+    ok = winner is not None and float(pai[winner]) > 1.0
+    pct = f"{s10:.0%}"
+    if ok:
+        w_pai = float(pai[winner])
+        if winner == MODEL and best_base:
+            ratio = w_pai / base_pai if base_pai > 0 else float("nan")
+            zh = (f"建议采用预测模型：在 {pct} 的面积上 PAI 为 {w_pai:.2f}（随机为 1），"
+                  f"是最好的简单方法（{best_base}，{base_pai:.2f}）的 {ratio:.2f} 倍。")
+            en = (f"Use the model: PAI {w_pai:.2f} at {pct} of the area (random = 1), "
+                  f"{ratio:.2f}× the best naive method ({best_base}, {base_pai:.2f}).")
+        else:
+            ratio = w_pai / model_pai if model_pai > 0 else float("nan")
+            zh = (f"建议采用简单方法 {winner}：在 {pct} 的面积上 PAI 为 {w_pai:.2f}（随机为 1），"
+                  f"模型为 {model_pai:.2f}。")
+            en = (f"Use the naive method {winner}: PAI {w_pai:.2f} at {pct} of the area "
+                  f"(random = 1); the model reaches {model_pai:.2f}.")
+    else:
+        ratio = float("nan")
+        zh = f"没有方法优于随机巡查（{pct} 面积上 PAI 均不超过 1），不作推荐。"
+        en = f"No method beats random patrols (PAI <= 1 at {pct} of the area): no recommendation."
+    row = {
+        "area_share": s10,
+        "method": winner if ok else None,
+        "pai": float(pai[winner]) if winner else float("nan"),
+        "hit_rate": float(sub.loc[winner, "hit_rate"]) if winner else float("nan"),
+        "pei": float(sub.loc[winner, "pei"]) if winner and "pei" in sub else float("nan"),
+        "best_baseline": best_base,
+        "baseline_pai": base_pai,
+        "model_pai": model_pai,
+        "vs_best_baseline": (model_pai / base_pai) if base_pai > 0 else float("nan"),
+        "recommended": bool(ok),
+        "text_zh": zh,
+        "text_en": en,
+    }
+    return pd.DataFrame([row], columns=cols)
 
 
 # --------------------------------------------------------------------------------------------
@@ -305,6 +390,7 @@ def backtest(
     seed: int = 0,
     periods=None,
     threads: int | None = 1,
+    rank_by: str = "density",
 ) -> pd.DataFrame:
     """Rolling-origin backtest: for each of the last ``n_origins`` periods ``t``, train on data
     before ``t``, predict ``t``, and score the model and the baselines against the actual counts.
@@ -330,7 +416,7 @@ def backtest(
         for method, pred in preds.items():
             mae = float(np.abs(pred - actual).mean())
             for share in shares:
-                hr, pai = hit_rate_pai(pred, actual, area, share)
+                hr, pai = hit_rate_pai(pred, actual, area, share, rank_by=rank_by)
                 rows.append(
                     {
                         "target_period": labels[t],
@@ -340,11 +426,11 @@ def backtest(
                         "pai": pai,
                         "events": float(actual.sum()),
                         "mae": mae,
+                        "pei": pei(pred, actual, area, share, rank_by=rank_by),
+                        "ranked_by": rank_by,
                     }
                 )
-    return pd.DataFrame(
-        rows, columns=["target_period", "method", "area_share", "hit_rate", "pai", "events", "mae"]
-    )
+    return pd.DataFrame(rows, columns=BACKTEST_COLUMNS)
 
 
 def summarise_backtest(bt: pd.DataFrame) -> pd.DataFrame:
@@ -352,8 +438,9 @@ def summarise_backtest(bt: pd.DataFrame) -> pd.DataFrame:
     if bt.empty:
         return bt.copy()
     g = bt.groupby(["method", "area_share"], sort=False)
-    out = g[["hit_rate", "pai", "mae"]].mean().reset_index()
+    out = g[["hit_rate", "pai", "mae", "pei"]].mean().reset_index()
     out["events"] = g["events"].sum().to_numpy()
+    out["ranked_by"] = g["ranked_by"].first().to_numpy()
     out.insert(0, "target_period", "mean")
     return out[bt.columns]
 

@@ -67,7 +67,7 @@ NEW_DEFAULTS: dict[str, Any] = {
     },
     "forecast": {
         "rank_by": "density",  # rank units by predicted count per km² (the budget is area)
-        "equal_cells": False,  # also backtest on an equal-area fishnet (NIJ style)
+        "equal_cells": True,  # also backtest on the equal-area fishnet (NIJ style)
     },
     "alerts": {
         "enabled": True,
@@ -501,7 +501,7 @@ def _expectation_base(cfg: dict, people: pd.DataFrame, area_km2: np.ndarray,
     return base, want
 
 
-def _fishnet(con, crs: str, cats: list[str], cfg: dict) -> dict:
+def _fishnet(con, crs: str, cats: list[str], cfg: dict) -> tuple[dict, dict | None]:
     """``hotspot_fishnet``: Gi* on an equal-area square fishnet (hot spots of concentration).
 
     The cell size is ``[hotspots.fishnet] cell_m`` or chosen by incremental spatial
@@ -509,7 +509,7 @@ def _fishnet(con, crs: str, cats: list[str], cfg: dict) -> dict:
     neither an incident nor a building are left out; weights: 8 nearest cells (queen).
     """
     fcfg = cfg["fishnet"]
-    pts = con.execute(f"SELECT lon, lat, category FROM {_A}").fetchnumpy()
+    pts = con.execute(f"SELECT lon, lat, category, month_idx FROM {_A} ORDER BY rid").fetchnumpy()
     tr = Transformer.from_crs("EPSG:4326", crs, always_xy=True)
     ex, ey = tr.transform(pts["lon"], pts["lat"])
     ev = np.column_stack([ex, ey])
@@ -522,7 +522,7 @@ def _fishnet(con, crs: str, cats: list[str], cfg: dict) -> dict:
         bx, by = tr.transform(b["x"], b["y"])
         support = np.column_stack([bx, by])
     if len(ev) == 0:
-        return {}
+        return {}, None
     if fcfg["cell_m"]:
         size, isa = float(fcfg["cell_m"]), None
     else:
@@ -531,7 +531,7 @@ def _fishnet(con, crs: str, cats: list[str], cfg: dict) -> dict:
         size, isa = hs.incremental_cell_size(ev, support, cands or [max(fcfg["candidates_m"])])
     cells, centre, _ = hs.fishnet_counts(ev, support, size)
     if len(cells) > fcfg["max_cells"] or len(cells) < 10:
-        return {"cell_m": size, "cells": len(cells), "skipped": "too many or too few cells"}
+        return {"cell_m": size, "cells": len(cells), "skipped": "too many or too few cells"}, None
     w = hs.knn_weights(centre, k=8)
     key = {tuple(c): i for i, c in enumerate(cells)}
     ce = np.floor(ev / size).astype(np.int64)
@@ -569,7 +569,9 @@ def _fishnet(con, crs: str, cats: list[str], cfg: dict) -> dict:
     if isa is not None:
         out["isa"] = {f"{int(r.size_m)}": (None if not np.isfinite(r.z) else round(float(r.z), 2))
                       for r in isa.itertuples()}
-    return out
+    info = {"size": size, "centre": centre, "cell": idx,
+            "month": np.asarray(pts["month_idx"], dtype=np.int64)}
+    return out, info
 
 
 def _kde_bandwidth(cfg: dict, xy: np.ndarray) -> float:
@@ -670,8 +672,9 @@ def run(con, settings: dict, *, progress: Callable[[str], None] | None = None) -
     t0 = tick("hotspots", t0)
 
     fishnet_summary: dict[str, Any] = {}
+    fishnet_info = None
     if cfg["fishnet"]["enabled"]:
-        fishnet_summary = _fishnet(con, crs, cats, cfg)
+        fishnet_summary, fishnet_info = _fishnet(con, crs, cats, cfg)
         t0 = tick("fishnet", t0)
 
     # ---- counts and units tables ------------------------------------------------------------
@@ -701,7 +704,8 @@ def run(con, settings: dict, *, progress: Callable[[str], None] | None = None) -
     fsum: dict[str, Any] = {}
     if cfg["forecast"]["enabled"] and n_months >= fc.MIN_LAG + 3:
         fsum = _forecast(
-            con, y_all, unit_ids, area_km2, w, people, kde_monthly, periods, start, cfg["forecast"]
+            con, y_all, unit_ids, area_km2, w, people, kde_monthly, periods, start, cfg["forecast"],
+            fishnet_info,
         )
     else:
         warnings.append("月份太少或已关闭，未做预测 / too few months (or disabled): no forecast")
@@ -805,9 +809,15 @@ def _risk_components(
 
 
 def _forecast(
-    con, y_all, unit_ids, area_km2, w, people, kde_monthly, periods, start, fcfg: dict
+    con, y_all, unit_ids, area_km2, w, people, kde_monthly, periods, start, fcfg: dict,
+    fishnet_info: dict | None = None,
 ) -> dict:
-    """Backtest, next-month forecast by every method, both tables written; summary returned."""
+    """Backtest, next-month forecast by every method, both tables written; summary returned.
+
+    With ``[hotspots.forecast] equal_cells = true`` the same methods are also backtested on the
+    equal-area fishnet of ``hotspot_fishnet`` (NIJ style: the budget is a share of equal cells,
+    so ranking by count and by density agree); those rows have ``unit = 'cell'``.
+    """
     static = np.log1p(
         people[["residents", "elderly_alone", "disabled", "low_income", "special_units"]].to_numpy(
             float
@@ -826,9 +836,31 @@ def _forecast(
         "threads": fcfg["threads"],
     }
     n_orig = min(int(fcfg["backtest_months"]), len(periods) - (fc.MIN_LAG + 2))
-    bt = fc.backtest(y_all, n_origins=n_orig, shares=fcfg["area_shares"], periods=periods, **kw)
+    rank_by = str(fcfg.get("rank_by", "density"))
+    bt = fc.backtest(y_all, n_origins=n_orig, shares=fcfg["area_shares"], periods=periods,
+                     rank_by=rank_by, **kw)
     summ = fc.summarise_backtest(bt)
-    write_gdf(con, "forecast_backtest", pd.concat([bt, summ], ignore_index=True))
+    bt_all = pd.concat([bt, summ], ignore_index=True)
+    bt_all["unit"] = "grid"
+    rec = fc.recommendation(summ)
+    rec.insert(0, "unit", "grid")
+    if fcfg.get("equal_cells") and fishnet_info is not None:
+        n_cells = len(fishnet_info["centre"])
+        yc = np.zeros((n_cells, len(periods)))
+        np.add.at(yc, (fishnet_info["cell"], fishnet_info["month"]), 1.0)
+        kw_c = dict(kw, area=np.ones(n_cells), neighbours=hs.knn_weights(fishnet_info["centre"], k=8),
+                    static=None, kde=None)
+        bt_c = fc.backtest(yc, n_origins=n_orig, shares=fcfg["area_shares"], periods=periods,
+                           rank_by="count", **kw_c)
+        summ_c = fc.summarise_backtest(bt_c)
+        bt_c = pd.concat([bt_c, summ_c], ignore_index=True)
+        bt_c["unit"] = f"cell_{int(fishnet_info['size'])}m"
+        bt_all = pd.concat([bt_all, bt_c], ignore_index=True)
+        rec_c = fc.recommendation(summ_c)
+        rec_c.insert(0, "unit", f"cell_{int(fishnet_info['size'])}m")
+        rec = pd.concat([rec, rec_c], ignore_index=True)
+    write_gdf(con, "forecast_backtest", bt_all)
+    write_gdf(con, "forecast_recommendation", rec)
     nxt = fc.forecast_next(y_all, **kw)
     next_period = str(pd.Period(periods[-1], freq="M") + 1)
     rows = nxt.melt(ignore_index=False, var_name="method", value_name="predicted")
@@ -842,7 +874,14 @@ def _forecast(
         "forecast",
         rows[["grid_id", "period", "method", "predicted", "rank"]].reset_index(drop=True),
     )
-    return _forecast_summary(summ, next_period)
+    out = _forecast_summary(summ, next_period)
+    out["ranked_by"] = rank_by
+    out["recommendation"] = {
+        str(r["unit"]): {k: (None if isinstance(v, float) and math.isnan(v) else v)
+                         for k, v in r.items() if k not in ("text_zh", "unit")}
+        for r in rec.to_dict("records")
+    }
+    return out
 
 
 def _write_counts(con, counts, unit_ids, periods, area_km2, people) -> None:

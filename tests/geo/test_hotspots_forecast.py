@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from geo import forecast as fc
@@ -107,3 +108,31 @@ def test_fit_predict_needs_history():
     y = np.ones((4, 4))
     with pytest.raises(ValueError, match="past periods"):
         fc.fit_predict(y, 4, area=np.ones(4))
+
+
+def test_density_ranking_when_the_budget_is_area():
+    # a huge rural grid with the most incidents and tiny urban grids with many per km²
+    score = [100.0, 10.0, 10.0, 1.0]
+    actual = [100.0, 10.0, 10.0, 1.0]
+    area = [50.0, 0.5, 0.5, 49.0]  # total 100 km²
+    hr_count, pai_count = fc.hit_rate_pai(score, actual, area, 0.01, rank_by="count")
+    hr_dens, pai_dens = fc.hit_rate_pai(score, actual, area, 0.01, rank_by="density")
+    # by count the 1 km² budget is 1/50 of the big grid: 2 incidents of 121
+    assert hr_count == pytest.approx(2 / 121)
+    # by density it is both small grids: 20 of 121
+    assert hr_dens == pytest.approx(20 / 121) and pai_dens == pytest.approx(2000 / 121)
+    assert fc.pei(score, actual, area, 0.01) == pytest.approx(1.0)
+    assert fc.pei(score, actual, area, 0.01, rank_by="count") == pytest.approx(0.1)
+
+
+def test_recommendation_only_above_random():
+    rows = [("model", 0.1, 0.3, 3.0), ("last_period", 0.1, 0.2, 2.0), ("kde", 0.1, 0.25, 2.5)]
+    summ = pd.DataFrame(rows, columns=["method", "area_share", "hit_rate", "pai"]).assign(pei=0.5)
+    rec = fc.recommendation(summ).iloc[0]
+    assert rec["recommended"] and rec["method"] == "model"
+    assert rec["vs_best_baseline"] == pytest.approx(3.0 / 2.5) and rec["best_baseline"] == "kde"
+    assert "1.20" in rec["text_en"] and "kde" in rec["text_zh"]
+    summ["pai"] = [0.4, 0.7, 0.9]
+    rec = fc.recommendation(summ).iloc[0]
+    assert not rec["recommended"] and rec["method"] is None
+    assert "No method beats random" in rec["text_en"]

@@ -115,7 +115,9 @@ def cells_run():
     c, b, s, i = make_city()
     con = connect()
     load(con, communities=c, buildings=b, special_units=s, incidents=i)
-    summary = stage_hotspots.run(con, {}, progress=lambda m: None)
+    summary = stage_hotspots.run(
+        con, {"hotspots": {"forecast": {"equal_cells": True}}}, progress=lambda m: None
+    )
     yield con, summary, i
     con.close()
 
@@ -240,8 +242,17 @@ def test_risk_forecast_timeliness(cells_run):
     assert (fc["period"] == "2025-01").all() and (fc["predicted"] >= 0).all()
     bt = con.execute("SELECT * FROM forecast_backtest").df()
     assert set(bt["area_share"].round(2)) == {0.05, 0.1, 0.2}
-    assert (bt["target_period"] == "mean").sum() == 15
+    # 5 methods × 3 shares on grids; the equal cells have no KDE baseline: 4 × 3
+    assert ((bt["target_period"] == "mean") & (bt["unit"] == "grid")).sum() == 15
+    assert ((bt["target_period"] == "mean") & (bt["unit"] != "grid")).sum() == 12
     assert "model_vs_best_baseline_pai10" in summary["forecast"]
+    assert (bt["ranked_by"] == "density").all() and bt["pei"].dropna().between(0, 1 + 1e-9).all()
+    assert set(bt["unit"]) == {"grid", f"cell_{int(summary['fishnet']['cell_m'])}m"}
+    rec = con.execute("SELECT * FROM forecast_recommendation").df()
+    assert list(rec["unit"]) == ["grid", f"cell_{int(summary['fishnet']['cell_m'])}m"]
+    assert rec["text_zh"].str.len().gt(0).all()
+    # a method is recommended only when it beats random patrols
+    assert (rec["recommended"] == (rec["pai"] > 1)).all()
     tl = con.execute("SELECT * FROM case_timeliness").df()
     assert set(tl["scope"]) == {"grid", "staff", "street"}
     assert tl["on_time_rate"].between(0, 1).all() and tl["repeat_rate"].between(0, 1).all()
