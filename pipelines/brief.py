@@ -50,7 +50,7 @@ _CJK_HINTS = ("cjk", "han sans", "han serif", "hei", "song", "kai", "wenquanyi",
 
 A4_LANDSCAPE = (11.69, 8.27)  # inches
 _RED, _BLACK = "#c0392b", "#1b1b1b"
-_HOT = {"hot_99": "#b2182b", "hot_95": "#ef8a62", "hot_90": "#fddbc7"}
+_HOT = {"hot_99": "#08306b", "hot_95": "#2171b5", "hot_90": "#6baed6"}  # outlines on a warm fill
 _CLASS_ZH = {"hot_99": "热点99%", "hot_95": "热点95%", "hot_90": "热点90%", "cold_99": "冷点99%",
              "cold_95": "冷点95%", "cold_90": "冷点90%", "none": "—"}
 
@@ -134,6 +134,9 @@ def _width(text: str) -> float:
     return sum(1.0 if unicodedata.east_asian_width(ch) in "WF" else 0.56 for ch in str(text))
 
 
+_NO_LINE_START = set("）)]】」』。，、；：！？%．.,;:!?")
+
+
 def wrap(text: str, ems: float) -> list[str]:
     """Break ``text`` into lines no wider than ``ems`` (CJK-aware: breaks between characters,
     and at spaces in Latin text)."""
@@ -154,7 +157,8 @@ def wrap(text: str, ems: float) -> list[str]:
             tokens.append(buf)
         for tok in tokens:
             tw = _width(tok)
-            if w + tw > ems and line.strip():
+            # a closing mark never starts a line (禁则): it stays on the line it closes
+            if w + tw > ems and line.strip() and tok not in _NO_LINE_START:
                 lines.append(line.rstrip())
                 line, w = ("" if tok == " " else tok), (0.0 if tok == " " else tw)
             else:
@@ -253,7 +257,7 @@ def _risk_page(con, ctx: dict) -> tuple[_Page, list]:
         n_hot = int(g["hotspot_class"].isin(list(_HOT)).sum())
         n_cold = int(g["hotspot_class"].fillna("").str.startswith("cold").sum())
         page.lines = [
-            f"网格 {len(g):,} 个；热点网格 {n_hot} 个，冷点网格 {n_cold} 个（全部类别、全期，Gi*，FDR）",
+            f"网格 {len(g):,} 个；热点网格 {n_hot} 个，冷点网格 {n_cold} 个（全部类别、全期，错误发现率校正）",
             f"Grids: {len(g):,}; hot spots: {n_hot}; cold spots: {n_cold} (all categories, whole period).",
         ]
         n_alert = {}
@@ -388,7 +392,9 @@ def _staffing_page(con, ctx: dict) -> tuple[_Page, list]:
         page.rows.append([str(r.name), _int(r.current_staff), _int(r.recommended_staff),
                           _signed(r.gap), _int(r.workload)])
     if ex is not None and len(ex):
-        e = ex.iloc[0]
+        want = "street" if _level(ctx) == "street" else "community"
+        e = ex[ex["level"] == want].iloc[0] if "level" in ex and (ex["level"] == want).any() \
+            else ex.iloc[0]
         page.lines = [
             f"编制 {_int(e['budget'])} 人，现有 {_int(e['current_staff'])} 人，"
             f"工作量需 {_int(e['required_people'])} 人；缺员 {_int(e['people_short'])} 人，"
@@ -520,9 +526,20 @@ def _draw_map(fig, rect, layers: list, ctx: dict, page: _Page) -> None:
                 fontsize=10, transform=ax.transAxes)
         return
     pad_x, pad_y = (bounds[2] - bounds[0]) * 0.04, (bounds[3] - bounds[1]) * 0.04
-    ax.set_xlim(bounds[0] - pad_x, bounds[2] + pad_x)
-    ax.set_ylim(bounds[1] - pad_y * 5, bounds[3] + pad_y)  # room for the colour bar below
-    ax.set_aspect("equal", adjustable="datalim")
+    x0, x1 = bounds[0] - pad_x, bounds[2] + pad_x
+    y0, y1 = bounds[1] - pad_y * 5, bounds[3] + pad_y  # room for the colour bar below
+    fig_w, fig_h = fig.get_size_inches()
+    box = rect[2] * fig_w / (rect[3] * fig_h)  # width / height of the axes on paper
+    if (x1 - x0) / (y1 - y0) < box:  # too tall: widen around the centre
+        half = (y1 - y0) * box / 2
+        cx = (x0 + x1) / 2
+        x0, x1 = cx - half, cx + half
+    else:  # too wide: extend upwards and downwards alike
+        extra = ((x1 - x0) / box - (y1 - y0)) / 2
+        y0, y1 = y0 - extra, y1 + extra
+    ax.set_xlim(x0, x1)
+    ax.set_ylim(y0, y1)
+    ax.set_aspect("equal", adjustable="box")
     _scale_bar(ax)
     ax.annotate("N", xy=(0.96, 0.97), xytext=(0.96, 0.89), xycoords="axes fraction",
                 ha="center", va="center", fontsize=9, fontweight="bold",

@@ -12,9 +12,10 @@ are the unit), ``buildings``, ``incidents``, ``special_units``, ``staff``, ``str
   communities;
 * ``worker_performance`` (Art. 28) — one row per grid worker;
 * ``allocation_equity`` — Gini and ratios, today against the recommendation;
-* ``staffing_explanation`` — one row: budget, today's and required headcount in whole people,
-  streets and people short and over, and ``explanation_zh``/``explanation_en``, the sentence
-  that says why streets are short when the total is not (``geo.staffing.gap_explanation``).
+* ``staffing_explanation`` — one row per ``level`` (``street``, ``community``): budget, today's
+  and required headcount in whole people, units and people short and over, and
+  ``explanation_zh``/``explanation_en``, the sentence that says why units are short when the
+  total is not (``geo.staffing.gap_explanation``).
 
 ``street_allocation`` also carries ``gap_note_zh``/``gap_note_en`` (one sentence per street),
 ``required_headcount`` (whole people: required FTE rounded up) and ``function_type_assumed``
@@ -354,6 +355,12 @@ def run(
         community_inputs, street_table.set_index("street_code")["recommended_staff"].to_dict(),
         minimum=int(alloc["min_per_community"]), method=method, score=cfg["score"],
     )
+    community_table = community_table.join(model.gap_notes(community_table))
+    community_explanation = model.gap_explanation(
+        community_table, budget=int(community_table["recommended_staff"].sum()),
+        required_fte=float(community_table["required_staff"].sum()),
+        capacity_hours=model.monthly_capacity(cfg), name_col="community_name", level="community",
+    )
     equity = pd.concat(
         [model.equity_summary(street_table, level="street"),
          model.equity_summary(community_table, level="community")],
@@ -377,7 +384,8 @@ def run(
     street_out = street_table[
         street_first + [c for c in street_table.columns if c not in street_first]]
     comm_first = ["community_code", "community_name", "street_code", "kind", "area_km2",
-                  "residents", "workload", "current_staff", "recommended_staff", "gap"]
+                  "residents", "workload", "current_staff", "recommended_staff", "gap",
+                  "gap_note_zh", "gap_note_en", "required_headcount"]
     comm_out = community_table[
         comm_first + [c for c in community_table.columns if c not in comm_first]]
 
@@ -391,6 +399,12 @@ def run(
             "level": "street", **explanation,
             "workload_hours": round(float(grid["workload"].sum())),
             "required_fte": float(basic["required_staff"].sum()),
+            "budget_source": budget_source,
+            "streets_function_type_assumed": int(streets["function_type_assumed"].sum()),
+        }, {
+            "level": "community", **community_explanation,
+            "workload_hours": round(float(grid["workload"].sum())),
+            "required_fte": float(community_table["required_staff"].sum()),
             "budget_source": budget_source,
             "streets_function_type_assumed": int(streets["function_type_assumed"].sum()),
         }])),

@@ -117,6 +117,8 @@ def test_missing_database_is_a_bilingual_error(tmp_path):
 
 def test_wrap_breaks_cjk_and_keeps_latin_words():
     lines = brief.wrap("全区编制 12 人，现有 10 人 and some English words here", 8)
-    assert all(brief._width(ln) <= 8 for ln in lines)
+    assert all(brief._width(ln) <= 8 + 1 for ln in lines)  # a closing mark may overhang
     assert "".join(lines).replace(" ", "") == "全区编制12人，现有10人andsomeEnglishwordshere"
     assert "English" in " ".join(lines).split()
+    closing = brief.wrap("网格九十五个（全部类别、全期）", 14)
+    assert not any(ln.startswith(("）", "、", "。")) for ln in closing)

@@ -298,9 +298,13 @@ def test_stage_writes_whole_people_and_a_gap_explanation(city):
         word = "缺" if g > 0 else ("超" if g < 0 else "持平")
         assert row["gap_note_zh"].startswith(word)
         assert f"建议 {int(row['recommended_staff'])} 人" in row["gap_note_zh"] or g == 0
-    ex = read_table(city, "staffing_explanation")
-    assert len(ex) == 1
-    ex = ex.iloc[0]
+    both = read_table(city, "staffing_explanation").set_index("level")
+    assert list(both.index) == ["street", "community"]
+    com = read_table(city, "community_allocation")
+    assert both.loc["community", "people_short"] == int(com["gap"].clip(lower=0).sum())
+    assert "个社区缺员" in both.loc["community", "explanation_zh"]
+    assert com["gap_note_zh"].str.len().gt(0).all()
+    ex = both.loc["street"]
     assert ex["budget"] == 12
     assert ex["people_short"] == int(st["gap"].clip(lower=0).sum())
     assert ex["people_over"] == int((-st["gap"]).clip(lower=0).sum())
