@@ -287,6 +287,13 @@ def cmd_alerts(args) -> int:
     return 0
 
 
+def cmd_brief(args) -> int:
+    from pipelines.brief import write_brief
+
+    print(write_brief(args.dir, args.out))
+    return 0
+
+
 def cmd_export(args) -> int:
     from pipelines.run import db_path
 
@@ -372,6 +379,12 @@ def build_parser() -> argparse.ArgumentParser:
              description="Print the open alerts (status new or acknowledged) of DIR's last run, one per line.")
     al.add_argument("dir")
     al.set_defaults(func=cmd_alerts)
+    b = add("brief", help="write the one-page PDF brief for a district meeting (简报)",
+            description="Write a PDF brief of DIR's last run (read-only on the database; needs a CJK font). "
+                        "See docs/brief.md.")
+    b.add_argument("dir")
+    b.add_argument("--out", help="PDF file to write (default DIR/brief.pdf)")
+    b.set_defaults(func=cmd_brief)
     e = add("export", help="export a table (GeoJSON, GeoPackage, Shapefile, CSV, Excel) or the report")
     e.add_argument("dir")
     e.add_argument("--table", help="table name, e.g. grids, streets, rejects")

@@ -92,3 +92,17 @@ def test_run_summary_is_a_short_table():
     assert lines[-1].startswith("运行 / run R1 ok in 12.5 s")
     assert "{" not in text  # no JSON dump
     assert len(lines) < 20
+
+
+def test_brief_without_a_database_is_a_one_line_error(tmp_path, capsys):
+    assert cli.main(["brief", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "gridgov run" in err
+
+
+def test_every_subcommand_has_help():
+    parser = cli.build_parser()
+    sub = next(a for a in parser._actions if a.dest == "cmd")
+    assert {"demo", "ingest", "run", "app", "alerts", "brief", "export"} <= set(sub.choices)
+    for name, p in sub.choices.items():
+        assert p.format_help().strip(), name

@@ -27,6 +27,11 @@ USED_BY_NAME = {
 }
 
 
+#: Modules the product imports only where an optional feature asks for them (inside a
+#: ``try: … except ImportError`` with a message naming the extra) → the extra that provides them.
+OPTIONAL = {"distributed": "dask"}
+
+
 def _norm(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
@@ -94,7 +99,15 @@ def test_ruff_check_passes():
 
 def test_dependencies_are_declared_exactly_as_imported():
     declared = {_requirement_name(r) for r in _pyproject()["project"]["dependencies"]}
-    used = distributions_of(imported_modules(PRODUCT))
+    imported = imported_modules(PRODUCT)
+    extras = _pyproject()["project"]["optional-dependencies"]
+    for module, extra in OPTIONAL.items():
+        dist = distributions_of([module])[module]
+        # the extra names the distribution itself, or a package's extra of that name (dask[distributed])
+        assert any(_requirement_name(r) == dist or re.search(rf"\[[^]]*\b{dist}\b", r)
+                   for r in extras[extra]), f"{module} is not provided by the {extra!r} extra"
+        imported.pop(module, None)
+    used = distributions_of(imported)
     missing = {m: d for m, d in used.items() if d not in declared}
     assert not missing, f"imported but not in [project] dependencies: {missing}"
     for dist, (path, text) in USED_BY_NAME.items():
