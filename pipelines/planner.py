@@ -880,15 +880,13 @@ def realignment_report(ws: Workspace, proposed, dest=None, *, norms: dict | None
         "方案 Proposed": [_cell(v) for v in cmp_tab["proposed"]]})
 
     buf = io.BytesIO()
+    from pipelines.export import make_printable
+
     with pd.ExcelWriter(buf, engine="openpyxl") as xw:
         for sheet, frame in zip(REPORT_SHEETS, (summary, moves_out, grids_out, cmp_out)):
             frame.to_excel(xw, sheet_name=sheet, index=False)
-            ws_x = xw.sheets[sheet]
-            ws_x.freeze_panes = "A2"
-            for i, col in enumerate(frame.columns, start=1):
-                width = max([len(str(col))] + [len(str(v)) for v in frame[col].head(200)])
-                ws_x.column_dimensions[ws_x.cell(row=1, column=i).column_letter].width = \
-                    min(max(10, width * 1.3 + 2), 60)
+        # text never becomes a formula; landscape, fit to width, header on every page, codes as text
+        make_printable(xw.book, title="网格调整报告 / Realignment report")
     data = buf.getvalue()
     if dest is None:
         return data

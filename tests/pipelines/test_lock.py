@@ -14,7 +14,13 @@ from pathlib import Path
 import pytest
 
 from pipelines.db import connect, read_table
-from pipelines.lock import ProjectLocked, clean_stale_temp_files, lock_path, project_lock, read_holder
+from pipelines.lock import (
+    ProjectLocked,
+    clean_stale_temp_files,
+    lock_path,
+    project_lock,
+    read_holder,
+)
 from pipelines.run import db_path, run_project
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -30,8 +30,7 @@ def test_stage_modules_read_their_section_from_config():
 
 
 def test_decided_values_agree_with_the_algorithm_modules():
-    from geo import partition
-    from geo import staffing
+    from geo import partition, staffing
 
     assert config.DEFAULTS["norms"]["rural"]["households_min"] == 150
     for kind in ("urban", "rural"):
