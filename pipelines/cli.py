@@ -270,10 +270,11 @@ def cmd_app(args) -> int:
         print(f"警告 / warning: the app listens on {args.host}: anyone who can reach this machine can open "
               "it, and it has no login. 应用对外开放且无登录；共享时请放在带登录的反向代理之后 "
               "(put it behind a reverse proxy with a login when shared).", file=sys.stderr)
+    cmd = app_command(project, args.port, args.host)
     env = dict(os.environ, GRIDGOV_PROJECT=str(project))
     shown = "localhost" if is_loopback(args.host) else args.host
     print(f"gridgov app → http://{shown}:{args.port}  (project {project})", file=sys.stderr)
-    return subprocess.call(app_command(project, args.port, args.host), env=env)
+    return subprocess.call(cmd, env=env)
 
 
 def cmd_alerts(args) -> int:
