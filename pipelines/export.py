@@ -166,6 +166,7 @@ def make_printable(wb, *, header_row: int = 1, title: str | None = None,
         if max_row < 1 or max_col < 1:
             continue
         hdr = min(header_row, max_row)
+        row_lines: dict[int, int] = {}  # rows whose wrapped text needs more than one line
         for col_idx in range(1, max_col + 1):
             cells = [ws.cell(row=r, column=col_idx) for r in range(1, max_row + 1)]
             for c in cells:  # text stays text: never a formula
@@ -200,6 +201,9 @@ def make_printable(wb, *, header_row: int = 1, title: str | None = None,
             if widest > MAX_WIDTH or value_w > MAX_WIDTH:
                 for c in body:
                     c.alignment = wrap_top
+                    lines = math.ceil(display_width(c.value) / max(1.0, width - 2))
+                    if lines > row_lines.get(c.row, 1):
+                        row_lines[c.row] = lines
         lines = 1
         for c in ws[hdr]:
             if c.value is not None:
@@ -209,6 +213,8 @@ def make_printable(wb, *, header_row: int = 1, title: str | None = None,
                 col_w = ws.column_dimensions[c.column_letter].width or 10
                 lines = max(lines, math.ceil(display_width(c.value) / max(1.0, col_w - 1)))
         ws.row_dimensions[hdr].height = 15 * min(lines, 5)  # the wrapped header shows whole
+        for r, n_lines in row_lines.items():  # spreadsheet programs do not grow rows on opening a file
+            ws.row_dimensions[r].height = 15 * min(n_lines, 10)
         # freeze the header (and the first column when it holds a code or name and the table is wide)
         ws.freeze_panes = f"{'B' if max_col >= 6 else 'A'}{hdr + 1}"
         if max_row > hdr:
