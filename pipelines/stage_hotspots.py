@@ -40,6 +40,7 @@ import pyarrow.compute as pc
 import shapely
 from pyproj import Transformer
 
+from geo import alerts as al
 from geo import forecast as fc
 from geo import hotspots as hs
 from geo.timeliness import case_timeliness
@@ -167,7 +168,8 @@ def _assign_incidents(con, units4326: gpd.GeoDataFrame) -> tuple[pd.Timestamp, i
             SELECT inc.rid, hits.grid_id, inc.category, inc.severity,
                    CAST(year(inc.occurred_at) * 12 + month(inc.occurred_at) - 1 - {base} AS INTEGER)
                        AS month_idx,
-                   ST_X(inc.geometry) AS lon, ST_Y(inc.geometry) AS lat
+                   ST_X(inc.geometry) AS lon, ST_Y(inc.geometry) AS lat,
+                   CAST(inc.occurred_at AS DATE) AS day
             FROM inc LEFT JOIN hits USING (rid)
         )
         SELECT * FROM final
@@ -574,6 +576,63 @@ def _fishnet(con, crs: str, cats: list[str], cfg: dict) -> tuple[dict, dict | No
     return out, info
 
 
+def _alerts(con, units4326, unit_ids: np.ndarray, people: pd.DataFrame, acfg: dict) -> dict:
+    """Table ``alerts`` (early warning, ``geo.alerts``) on the latest data of every grid.
+
+    Monitors 'all' and the ``max_categories`` most frequent categories over the last
+    ``monitor_days`` days of data; statuses set by people come from ``alert_status``.
+    """
+    last = con.execute(f"SELECT max(day) FROM {_A} WHERE grid_id IS NOT NULL").fetchone()[0]
+    if last is None:
+        al.write_alerts(con, pd.DataFrame(columns=al.ALERT_COLUMNS + ["p_value"]))
+        return {"alerts": 0}
+    span = int(acfg["history_days"]) + int(acfg["monitor_days"]) + max(acfg["windows_days"])
+    first = pd.Timestamp(last) - pd.Timedelta(days=span - 1)
+    rows = con.execute(
+        f"SELECT grid_id, category, day, count(*) AS n FROM {_A} "
+        "WHERE grid_id IS NOT NULL AND day >= ? GROUP BY ALL",
+        [first.date()],
+    ).df()
+    days = pd.date_range(first, pd.Timestamp(last), freq="D")
+    cats = (
+        rows.groupby("category")["n"].sum().sort_values(ascending=False, kind="mergesort")
+        .index[: int(acfg["max_categories"])].tolist()
+    )
+    uindex = pd.Index(unit_ids)
+    gi = uindex.get_indexer(rows["grid_id"])
+    di = (pd.to_datetime(rows["day"]) - first).dt.days.to_numpy()
+    frames = []
+    phis = {}
+    for cat in ["all"] + cats:
+        sel = np.ones(len(rows), bool) if cat == "all" else (rows["category"] == cat).to_numpy()
+        y = np.zeros((len(unit_ids), len(days)))
+        np.add.at(y, (gi[sel], di[sel]), rows["n"].to_numpy(float)[sel])
+        det = al.detect(
+            y, days, unit_ids,
+            households=people["households"].reindex(uindex).to_numpy(float),
+            category=cat,
+            windows=acfg["windows_days"],
+            monitor_days=int(acfg["monitor_days"]),
+            history_days=int(acfg["history_days"]),
+            recurrence_days=float(acfg["recurrence_days"]),
+            prior_incidents=float(acfg["prior_incidents"]),
+            n_categories=1 + len(cats),
+        )
+        phis[cat] = round(det.dispersion, 3)
+        frames.append(det.alerts)
+    alerts = pd.concat([f for f in frames if len(f)], ignore_index=True) if any(
+        len(f) for f in frames) else pd.DataFrame(columns=frames[0].columns)
+    out = al.write_alerts(con, alerts, units4326)
+    return {
+        "alerts": len(out),
+        "open": int(out["status"].isin(["new", "acknowledged"]).sum()) if len(out) else 0,
+        "data_until": str(pd.Timestamp(last).date()),
+        "monitored_from": str(days[-int(acfg["monitor_days"])].date()),
+        "categories": ["all"] + cats,
+        "dispersion": phis,
+    }
+
+
 def _kde_bandwidth(cfg: dict, xy: np.ndarray) -> float:
     if cfg["kde"]["bandwidth_m"]:
         return float(cfg["kde"]["bandwidth_m"])
@@ -677,6 +736,14 @@ def run(con, settings: dict, *, progress: Callable[[str], None] | None = None) -
         fishnet_summary, fishnet_info = _fishnet(con, crs, cats, cfg)
         t0 = tick("fishnet", t0)
 
+    # ---- early warning ---------------------------------------------------------------------
+    alerts_summary: dict[str, Any] = {}
+    if cfg["alerts"]["enabled"] and source == "grids":
+        alerts_summary = _alerts(con, units4326, unit_ids, people, cfg["alerts"])
+        t0 = tick("alerts", t0)
+    elif cfg["alerts"]["enabled"]:
+        alerts_summary = {"skipped": "预警只针对网格 / alerts are raised on grids only"}
+
     # ---- counts and units tables ------------------------------------------------------------
     _write_counts(con, counts, unit_ids, periods, area_km2, people)
     write_gdf(
@@ -740,6 +807,7 @@ def run(con, settings: dict, *, progress: Callable[[str], None] | None = None) -
             hotspots.loc[hotspots["category"] == "any", "hotspot_class"].str.startswith("hot").sum()
         ),
         "fishnet": fishnet_summary,
+        "alerts": alerts_summary,
         "cold_units": int(overall["hotspot_class"].str.startswith("cold").sum()),
         "trend_classes": {
             str(k): int(v) for k, v in overall["trend_class"].value_counts(dropna=True).items()

@@ -303,6 +303,13 @@ def test_uses_grids_and_members_and_few_months():
     expected = b["residents"].fillna(b["households"] * stage_hotspots.DEFAULTS["household_size"]).sum()
     assert res == pytest.approx(expected)
     assert set(con.execute("SELECT grid_id FROM grid_risk").df()["grid_id"]) == set(ids)
+    # early warning runs on grids: the contract table exists, with its columns, statuses kept
+    cols = [r[0] for r in con.execute("DESCRIBE alerts").fetchall()]
+    assert cols[:12] == ["alert_id", "detected_at", "window_start", "window_end", "grid_id",
+                         "category", "observed", "expected", "recurrence_days", "method", "status",
+                         "owner_staff_id"]
+    assert "geometry" in cols and table_exists(con, "alert_status")
+    assert summary["alerts"]["alerts"] == con.execute("SELECT count(*) FROM alerts").fetchone()[0]
 
 
 def test_hex_cells_and_distance_band():
@@ -325,3 +332,41 @@ def test_hex_cells_and_distance_band():
     assert ids.str.startswith("H_").all()
     assert not table_exists(con, "forecast")
     assert con.execute("SELECT count(*) FROM grid_risk").fetchone()[0] == len(ids)
+
+
+def test_burst_in_the_last_days_raises_an_alert_with_owner():
+    c, b, s, i = make_city(months=12, n_bg=6000, seed=4)
+    parts, ids, comm = [], [], []
+    for code, g in zip(c["community_code"], c.geometry):
+        x0, y0, x1, y1 = g.bounds
+        xm = (x0 + x1) / 2
+        parts += [shapely.box(x0, y0, xm, y1), shapely.box(xm, y0, x1, y1)]
+        ids += [f"{code}-1", f"{code}-2"]
+        comm += [code, code]
+    grids = gpd.GeoDataFrame({"grid_id": ids, "community_code": comm}, geometry=parts, crs=CRS)
+    members = gpd.sjoin(b, grids, predicate="within")[["building_id", "grid_id"]]
+    spot = shapely.Point(X0 + 2250.0, Y0 + 1500.0)
+    target = grids.loc[grids.contains(spot), "grid_id"].iloc[0]
+    last_day = i["occurred_at"].max().normalize()
+    burst_days = pd.date_range(last_day - pd.Timedelta(days=6), last_day, freq="D")
+    n = 24
+    burst = i.iloc[:n].copy()
+    burst["incident_id"] = [f"burst{k}" for k in range(n)]
+    burst["occurred_at"] = np.repeat(burst_days, -(-n // len(burst_days)))[:n] + pd.Timedelta(hours=10)
+    burst["geometry"] = [spot] * n
+    i = pd.concat([i, burst], ignore_index=True)
+    staff = pd.DataFrame({"staff_id": ["w9"], "street_code": ["S0"], "grid_id": [target]})
+    con = connect()
+    load(con, communities=c, buildings=b, special_units=s, incidents=i, grids=grids,
+         grid_members=pd.DataFrame(members), staff=staff)
+    summary = stage_hotspots.run(con, {"hotspots": {"forecast": {"enabled": False}}})
+    al = con.execute("SELECT * FROM alerts WHERE grid_id = ? AND category = 'all'", [target]).df()
+    assert len(al) == 1, summary["alerts"]
+    a = al.iloc[0]
+    assert a["owner_staff_id"] == "w9" and a["status"] == "new"
+    assert pd.Timestamp(a["window_end"]) >= burst_days[0]
+    assert pd.Timestamp(a["window_start"]) <= burst_days[-1]
+    assert pd.Timestamp(a["detected_at"]) <= last_day  # a data date, not the clock
+    assert a["observed"] > 3 * a["expected"] and a["recurrence_days"] >= 365
+    others = con.execute("SELECT count(*) FROM alerts WHERE grid_id <> ?", [target]).fetchone()[0]
+    assert others <= 2

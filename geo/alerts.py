@@ -1,0 +1,372 @@
+"""Early warning (预警, Art. 24): prospective detection of unusual bursts of incidents per grid.
+
+The detector answers one question on the latest data: *did some grid, in the last days, get
+more incidents than its usual share of the city's incidents, by more than chance allows?*
+
+Method (``method = "window_scan_quasi_poisson"``)
+-------------------------------------------------
+* **Expectation** — a space–time permutation model (SaTScan's, which needs no population):
+  grid g's expected count on day d is ``share_g × N_d``, with ``N_d`` the city's incidents that
+  day (so weekday, month and holiday effects, and a city-wide rise, cancel out) and ``share_g``
+  the grid's share of the city's incidents over the ``history_days`` before the monitored days,
+  shrunk towards its share of households (``prior_incidents`` pseudo-incidents per grid, half
+  spread by households, half equally, so a grid with no history still has an expectation).
+* **Windows** — for each of the last ``monitor_days`` days and each length L in
+  ``windows_days`` (1, 3, 7, 14), the window of L days ending that day: observed O and
+  expected E.
+* **Chance** — one-sided ``p = P(Y >= O)`` with Y negative binomial of mean E and variance
+  φE (quasi-Poisson; φ fitted robustly on weekly history, :func:`geo.hotspots.robust_dispersion`).
+* **Recurrence interval** — every day the detector makes M = grids × windows × categories
+  tests; by Bonferroni the city sees a signal as extreme as p at most once every
+  ``1 / (M p)`` days by chance alone: that is ``recurrence_days``. A signal is raised when it is
+  at least ``recurrence_days`` (default 365: chance alone raises about one signal a year).
+* **One alert per burst** — overlapping signalling windows of the same grid and category are
+  one alert, reported with its strongest window; ``detected_at`` is the data date (the end of
+  the first window that crossed the threshold), never the clock.
+
+The pure functions (:func:`detect`) take numpy arrays; :func:`write_alerts`,
+:func:`set_alert_status` and :func:`print_open_alerts` read and write the project's DuckDB file.
+A status set by a person (``acknowledged``, ``closed``) is kept in table ``alert_status`` and
+carried across runs; a later alert for the same grid and category whose window overlaps a known
+one inherits its status.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from geo.hotspots import count_tail_p, robust_dispersion
+
+__all__ = [
+    "ALERT_COLUMNS",
+    "METHOD",
+    "STATUSES",
+    "alert_id",
+    "baseline_shares",
+    "detect",
+    "print_open_alerts",
+    "set_alert_status",
+    "write_alerts",
+]
+
+METHOD = "window_scan_quasi_poisson"
+STATUSES = ("new", "acknowledged", "closed")
+ALERT_COLUMNS = [
+    "alert_id", "detected_at", "window_start", "window_end", "grid_id", "category", "observed",
+    "expected", "recurrence_days", "method", "status", "owner_staff_id",
+]
+
+
+def alert_id(grid_id: str, category: str, window_start, window_end) -> str:
+    """Stable id of an alert: a hash of its grid, category and window (same data, same id)."""
+    key = f"{grid_id}|{category}|{pd.Timestamp(window_start).date()}|{pd.Timestamp(window_end).date()}"
+    return "A" + hashlib.sha1(key.encode("utf-8")).hexdigest()[:12]
+
+
+def baseline_shares(history, households=None, *, prior_incidents: float = 0.5) -> np.ndarray:
+    """Each grid's expected share of the city's incidents.
+
+    ``(h_g + prior_g) / (H + Σ prior)`` with ``h_g`` the grid's incidents in the history and
+    ``prior_g = prior_incidents × n × (½ household share + ½ / n)``.
+
+    Examples
+    --------
+    >>> baseline_shares([10, 0, 30], [100, 100, 0], prior_incidents=0.0).round(3).tolist()
+    [0.25, 0.0, 0.75]
+    """
+    h = np.asarray(history, dtype=float)
+    n = len(h)
+    if households is None:
+        hh_share = np.full(n, 1.0 / n)
+    else:
+        hh = np.asarray(households, dtype=float)
+        hh_share = hh / hh.sum() if hh.sum() > 0 else np.full(n, 1.0 / n)
+    prior = prior_incidents * n * (0.5 * hh_share + 0.5 / n)
+    tot = h.sum() + prior.sum()
+    return (h + prior) / tot if tot > 0 else np.full(n, 1.0 / n)
+
+
+@dataclass
+class Detection:
+    """Result of :func:`detect`: ``alerts`` (one row per alert) and the fitted ``dispersion``."""
+
+    alerts: pd.DataFrame
+    dispersion: float
+    tests_per_day: int
+
+
+def _window_sums(a: np.ndarray, length: int) -> np.ndarray:
+    """Sums of ``length`` consecutive days ending on each day (NaN before there are enough)."""
+    c = np.concatenate([np.zeros((a.shape[0], 1)), np.cumsum(a, axis=1)], axis=1)
+    out = np.full(a.shape, np.nan)
+    out[:, length - 1:] = c[:, length:] - c[:, :-length]
+    return out
+
+
+def detect(
+    daily,
+    days,
+    grid_ids,
+    *,
+    households=None,
+    category: str = "all",
+    windows: Sequence[int] = (1, 3, 7, 14),
+    monitor_days: int = 14,
+    history_days: int = 365,
+    recurrence_days: float = 365.0,
+    prior_incidents: float = 0.5,
+    n_categories: int = 1,
+    city_daily=None,
+) -> Detection:
+    """Signals of the last ``monitor_days`` days of a (grids × days) daily count panel.
+
+    Parameters
+    ----------
+    daily
+        (n, D) incidents per grid and day, days consecutive and in order (last = newest).
+    days
+        The D dates.
+    grid_ids
+        n grid ids.
+    households
+        Households per grid (the prior of the shares); default equal.
+    n_categories
+        How many categories are monitored in the same run (enters the number of tests).
+    city_daily
+        (D,) the city's incidents per day for the expectation; default the column sums.
+
+    Returns
+    -------
+    Detection
+        ``alerts`` columns: ``alert_id, detected_at, window_start, window_end, grid_id,
+        category, observed, expected, p_value, recurrence_days, method``.
+    """
+    y = np.asarray(daily, dtype=float)
+    n, d_all = y.shape
+    days = pd.DatetimeIndex(pd.to_datetime(days))
+    grid_ids = np.asarray(grid_ids, dtype=object)
+    windows = sorted({int(w) for w in windows if int(w) >= 1})
+    monitor_days = int(min(monitor_days, d_all))
+    m0 = d_all - monitor_days  # first monitored day
+    h0 = max(0, m0 - int(history_days))
+    hist = y[:, h0:m0]
+    if hist.shape[1] == 0:  # no history: shares from households alone
+        shares = baseline_shares(np.zeros(n), households, prior_incidents=max(prior_incidents, 1.0))
+    else:
+        shares = baseline_shares(hist.sum(axis=1), households, prior_incidents=prior_incidents)
+    tot = y.sum(axis=0) if city_daily is None else np.asarray(city_daily, dtype=float)
+    mu = shares[:, None] * tot[None, :]
+    # over-dispersion from weekly sums of the history (daily counts are too thin to fit it)
+    phi = 1.0
+    if hist.shape[1] >= 14:
+        wk = hist.shape[1] // 7
+        hy = hist[:, hist.shape[1] - 7 * wk:].reshape(n, wk, 7).sum(axis=2)
+        hm = mu[:, h0:m0][:, hist.shape[1] - 7 * wk:].reshape(n, wk, 7).sum(axis=2)
+        ok = hm >= 3
+        if ok.sum() >= 20:
+            phi = robust_dispersion(hy[ok], hm[ok], model="quasi_poisson")
+    m_tests = max(n * len(windows) * max(int(n_categories), 1), 1)
+    rows = []
+    for length in windows:
+        o = _window_sums(y, length)[:, m0:]
+        e = _window_sums(mu, length)[:, m0:]
+        valid = np.isfinite(o) & (e > 0) & (o >= 2)
+        if not valid.any():
+            continue
+        p_up, _ = count_tail_p(np.where(valid, o, 0.0), np.where(valid, e, 1.0),
+                               phi * np.where(valid, e, 1.0))
+        p_up = np.where(valid, p_up, 1.0)
+        with np.errstate(divide="ignore"):
+            rec = 1.0 / (m_tests * np.maximum(p_up, 1e-300))
+        gi, di = np.nonzero(rec >= recurrence_days)
+        for g, dd in zip(gi, di):
+            end = m0 + dd
+            rows.append((g, end - length + 1, end, o[g, dd], e[g, dd], p_up[g, dd], rec[g, dd]))
+    cols = ["alert_id", "detected_at", "window_start", "window_end", "grid_id", "category",
+            "observed", "expected", "p_value", "recurrence_days", "method"]
+    if not rows:
+        return Detection(pd.DataFrame(columns=cols), phi, m_tests)
+    sig = pd.DataFrame(rows, columns=["g", "start", "end", "o", "e", "p", "rec"])
+    sig = sig.sort_values(["g", "start", "end"], kind="mergesort").reset_index(drop=True)
+    out = []
+    for g, grp in sig.groupby("g", sort=True):
+        # overlapping windows of one grid are one burst
+        cluster_end = -1
+        members: list[int] = []
+        clusters: list[list[int]] = []
+        for i, r in zip(grp.index, grp.itertuples()):
+            if members and r.start > cluster_end:
+                clusters.append(members)
+                members = []
+            members.append(i)
+            cluster_end = max(cluster_end, r.end) if len(members) > 1 else r.end
+        if members:
+            clusters.append(members)
+        for mem in clusters:
+            c = sig.loc[mem]
+            best = c.sort_values(["rec", "end", "start"], ascending=[False, True, True]).iloc[0]
+            first_end = int(c["end"].min())
+            ws, we = days[int(best["start"])], days[int(best["end"])]
+            out.append({
+                "alert_id": alert_id(str(grid_ids[g]), category, ws, we),
+                "detected_at": days[first_end],
+                "window_start": ws,
+                "window_end": we,
+                "grid_id": str(grid_ids[g]),
+                "category": category,
+                "observed": float(best["o"]),
+                "expected": float(best["e"]),
+                "p_value": float(best["p"]),
+                "recurrence_days": float(best["rec"]),
+                "method": METHOD,
+            })
+    alerts = pd.DataFrame(out, columns=cols).sort_values(
+        ["recurrence_days", "grid_id"], ascending=[False, True], kind="mergesort"
+    ).reset_index(drop=True)
+    return Detection(alerts, phi, m_tests)
+
+
+# --------------------------------------------------------------------------------------------
+# database: alerts, statuses kept across runs, the open alerts
+# --------------------------------------------------------------------------------------------
+
+_STATUS_DDL = (
+    "CREATE TABLE IF NOT EXISTS alert_status (alert_id VARCHAR, grid_id VARCHAR, category VARCHAR, "
+    "window_start DATE, window_end DATE, status VARCHAR, updated_at TIMESTAMP, updated_by VARCHAR, "
+    "note VARCHAR)"
+)
+
+
+_ALERTS_DDL = (
+    "CREATE OR REPLACE TABLE alerts (alert_id VARCHAR, detected_at DATE, window_start DATE, "
+    "window_end DATE, grid_id VARCHAR, category VARCHAR, observed DOUBLE, expected DOUBLE, "
+    "recurrence_days DOUBLE, method VARCHAR, status VARCHAR, owner_staff_id VARCHAR, "
+    "p_value DOUBLE, geometry GEOMETRY)"
+)
+
+
+def _statuses(con) -> pd.DataFrame:
+    con.execute(_STATUS_DDL)
+    return con.execute(
+        "SELECT alert_id, grid_id, category, window_start, window_end, status FROM ("
+        "  SELECT *, row_number() OVER (PARTITION BY alert_id ORDER BY updated_at DESC NULLS LAST) rn"
+        "  FROM alert_status) WHERE rn = 1"
+    ).df()
+
+
+def carry_status(alerts: pd.DataFrame, known: pd.DataFrame) -> np.ndarray:
+    """Status of each alert: the status set for the same id, else for an overlapping window of
+    the same grid and category (the burst went on and its strongest window moved), else ``new``."""
+    status = np.full(len(alerts), "new", dtype=object)
+    if known is None or known.empty or alerts.empty:
+        return status
+    by_id = dict(zip(known["alert_id"], known["status"]))
+    ks = known.assign(ws=pd.to_datetime(known["window_start"]), we=pd.to_datetime(known["window_end"]))
+    for i, a in enumerate(alerts.itertuples()):
+        if a.alert_id in by_id:
+            status[i] = by_id[a.alert_id]
+            continue
+        same = ks[(ks["grid_id"] == a.grid_id) & (ks["category"] == a.category)
+                  & (ks["ws"] <= pd.Timestamp(a.window_end)) & (ks["we"] >= pd.Timestamp(a.window_start))]
+        if len(same):
+            status[i] = same["status"].iloc[-1]
+    return status
+
+
+def write_alerts(con, alerts: pd.DataFrame, units4326=None) -> pd.DataFrame:
+    """Write table ``alerts`` (contract columns + ``p_value``, geometry = the grid polygon).
+
+    ``owner_staff_id`` comes from ``staff.grid_id`` (the first staff id, full-time first, of the
+    grid); ``status`` from :func:`carry_status`. Creates ``alert_status`` when missing.
+    """
+    from pipelines.db import table_exists, write_gdf  # the DB helpers live with the pipeline
+
+    df = alerts.copy()
+    df["status"] = carry_status(df, _statuses(con))
+    owner: dict[str, str] = {}
+    if table_exists(con, "staff"):
+        cols = {r[0] for r in con.execute("DESCRIBE staff").fetchall()}
+        if "grid_id" in cols:
+            order = "CASE WHEN role = 'full_time' THEN 0 ELSE 1 END, " if "role" in cols else ""
+            owner = dict(con.execute(
+                "SELECT CAST(grid_id AS VARCHAR), CAST(staff_id AS VARCHAR) FROM ("
+                f" SELECT grid_id, staff_id, row_number() OVER (PARTITION BY grid_id ORDER BY {order}"
+                " staff_id) rn FROM staff WHERE grid_id IS NOT NULL) WHERE rn = 1"
+            ).fetchall())
+    df["owner_staff_id"] = [owner.get(g) for g in df["grid_id"]]
+    for c in ("detected_at", "window_start", "window_end"):
+        df[c] = pd.to_datetime(df[c]).dt.date
+    df = df[ALERT_COLUMNS + ["p_value"]]
+    import geopandas as gpd
+
+    if df.empty:
+        con.execute(_ALERTS_DDL)
+        return df
+    if units4326 is not None:
+        geo = units4326.set_index("grid_id").geometry
+        g = gpd.GeoDataFrame(df, geometry=[geo.get(x) for x in df["grid_id"]], crs="EPSG:4326")
+    else:
+        g = gpd.GeoDataFrame(df, geometry=gpd.GeoSeries([None] * len(df)), crs="EPSG:4326")
+    write_gdf(con, "alerts", g)
+    return df
+
+
+def set_alert_status(con, alert_id_: str, status: str, *, by: str | None = None,
+                     note: str | None = None, when=None) -> None:
+    """Set an alert's status (``acknowledged`` or ``closed``, or back to ``new``) and keep it.
+
+    Writes a row to ``alert_status`` (kept across runs) and updates ``alerts``.
+    """
+    if status not in STATUSES:
+        raise ValueError(f"预警状态须为 {'/'.join(STATUSES)} / status must be one of {STATUSES}, "
+                         f"got {status!r}")
+    con.execute(_STATUS_DDL)
+    row = con.execute("SELECT grid_id, category, window_start, window_end FROM alerts WHERE alert_id = ?",
+                      [alert_id_]).fetchone()
+    if row is None:
+        raise KeyError(f"没有编号为 {alert_id_} 的预警 / no alert {alert_id_!r}")
+    when = pd.Timestamp.now(tz="Asia/Shanghai").tz_localize(None) if when is None else pd.Timestamp(when)
+    con.execute("INSERT INTO alert_status VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [alert_id_, row[0], row[1], row[2], row[3], status, when.to_pydatetime(), by, note])
+    con.execute("UPDATE alerts SET status = ? WHERE alert_id = ?", [status, alert_id_])
+
+
+def open_alerts(con) -> pd.DataFrame:
+    """Alerts with status ``new`` or ``acknowledged``, most unusual first."""
+    from pipelines.db import table_exists
+
+    if not table_exists(con, "alerts"):
+        return pd.DataFrame(columns=ALERT_COLUMNS)
+    return con.execute(
+        "SELECT alert_id, detected_at, window_start, window_end, grid_id, category, observed, "
+        "expected, recurrence_days, method, status, owner_staff_id FROM alerts "
+        "WHERE status IN ('new', 'acknowledged') ORDER BY recurrence_days DESC, grid_id"
+    ).df()
+
+
+def print_open_alerts(project_dir) -> int:
+    """Print the open alerts of a project (``gridgov alerts DIR``); return how many there are."""
+    from pipelines.db import connect
+
+    db = Path(project_dir) / "gridgov.duckdb"
+    if not db.exists():
+        print(f"没有数据库 {db}：请先运行 gridgov run / no database {db}: run `gridgov run` first")
+        return 0
+    con = connect(db, read_only=True)
+    try:
+        df = open_alerts(con)
+    finally:
+        con.close()
+    print(f"未关闭的预警 / open alerts: {len(df)}")
+    for r in df.itertuples():
+        rec = "≥100年 / ≥100 y" if r.recurrence_days >= 36500 else f"{r.recurrence_days:,.0f} 天 / days"
+        print(f"{r.alert_id}  {r.status:<12} {r.grid_id}  {r.category}  "
+              f"{r.window_start}–{r.window_end}  实际/observed {r.observed:.0f} vs 期望/expected "
+              f"{r.expected:.1f}  重现期/recurrence {rec}  网格员/owner {r.owner_staff_id or '—'}")
+    return len(df)
