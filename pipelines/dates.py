@@ -36,6 +36,13 @@ _COMPACT = r"^(?P<y>\d{4})(?P<m>\d{2})(?P<d>\d{2})$"
 _SERIAL = r"^\d{1,7}(?:\.\d+)?$"
 
 
+def nfkc(s: pd.Series) -> pd.Series:
+    """Text of ``s`` in Unicode NFKC (full-width ``Ｂ０００３`` is ``B0003``), vectorised with pyarrow;
+    missing stays missing. Returns a ``string[pyarrow]`` series with the same index."""
+    arr = pa.array(s.astype("string[pyarrow]").array)
+    return pd.Series(pd.arrays.ArrowStringArray(pc.utf8_normalize(arr, "NFKC")), index=s.index)
+
+
 def now() -> pd.Timestamp:
     """The run's "now" in Asia/Shanghai local time (naive); ``GRIDGOV_NOW`` overrides it."""
     pinned = os.environ.get("GRIDGOV_NOW")

@@ -205,7 +205,7 @@ def _text(s: pd.Series) -> pd.Series:
     """A column as normalised text: NFKC (full-width ``Ｂ０００３`` is ``B0003``), trimmed, ``"12.0"``
     from a numeric column read as ``"12"``, empty and ``nan`` as missing."""
     numeric = pd.api.types.is_float_dtype(s.dtype)
-    t = s.astype("string").str.normalize("NFKC").str.replace("[\u200b-\u200f\ufeff]", "", regex=True).str.strip()
+    t = dates.nfkc(s).str.replace("[\u200b-\u200f\ufeff]", "", regex=True).str.strip()
     if numeric:
         t = t.str.replace(r"\.0$", "", regex=True)
     return t.where(~t.isin(["", "nan", "NaN", "None", "<NA>"]))

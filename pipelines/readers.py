@@ -349,5 +349,7 @@ def _coord(s: pd.Series) -> np.ndarray:
     """Coordinates as floats (full-width digits and a decimal comma accepted); NaN if not a number."""
     if pd.api.types.is_numeric_dtype(s.dtype):
         return pd.to_numeric(s, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-    text = s.astype("string").str.normalize("NFKC").str.strip().str.replace(r"^(-?\d+),(\d+)$", r"\1.\2", regex=True)
+    from pipelines.dates import nfkc
+
+    text = nfkc(s).str.strip().str.replace(r"^(-?\d+),(\d+)$", r"\1.\2", regex=True)
     return pd.to_numeric(text, errors="coerce").to_numpy(dtype=float, na_value=np.nan)

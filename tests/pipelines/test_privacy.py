@@ -186,3 +186,11 @@ def test_id_checksum():
 ])
 def test_person_columns_by_name(name, person):
     assert privacy.is_person_column(name) is person
+
+
+def test_vectorised_masking_finds_every_format():
+    values = MOBILES + LANDLINES + IDS + ["138—1234—5678"]
+    s = pd.Series([f"备注：{v}。" for v in values] + ["2025-03-05 14:20:00", "111.6910163,40.8"], dtype="str")
+    out, n = privacy.mask_series(s)
+    assert n == len(values) and (out[: len(values)] == "备注：***。").all()
+    assert out.iloc[-2] == "2025-03-05 14:20:00" and out.iloc[-1] == "111.6910163,40.8"
