@@ -446,9 +446,11 @@ def _to_wgs84(raw: RawLayer, spec: LayerSpec, settings: dict, valid: np.ndarray)
         bad = ~((np.abs(b[:, [0, 2]]) <= 180).all(axis=1) & (np.abs(b[:, [1, 3]]) <= 90).all(axis=1))
     if bad.mean() > 0.5:
         raise InputFileError(
-            f"{raw.source_file}：坐标超出经纬度范围（按 {src} 解读）；数据可能是投影坐标。请在 gridgov.toml 中设置正确的 crs（如 EPSG:4546）。",
+            f"{raw.source_file}：坐标超出经纬度范围（按 {src} 解读）；数据可能是投影坐标。请只为这个图层在 gridgov.toml 中"
+            f"写明坐标系：[layers.{spec.name}] crs = \"EPSG:4546\"（换成数据的实际坐标系）。",
             f"{raw.source_file}: coordinates are outside lon/lat range when read as {src}; the data look "
-            "projected. Set the right crs in gridgov.toml (e.g. EPSG:4546).",
+            f"projected. Declare the CRS for this layer only in gridgov.toml: [layers.{spec.name}] crs = "
+            "\"EPSG:4546\" (use the data's actual CRS).",
         )
     arr[bad] = None
     geoms[idx] = arr

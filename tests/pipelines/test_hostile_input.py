@@ -15,6 +15,7 @@ import pytest
 from pipelines.dates import parse_datetimes
 from pipelines.db import connect, quote_ident, quote_literal
 from pipelines.errors import GridgovError, InputFileError, MostlyRejectedError
+from pipelines.export import export_table
 from pipelines.run import db_path, run_project
 from tests.conftest import LAT0, LON0, D, make_project, square, write_geojson
 
@@ -74,6 +75,13 @@ def test_hostile_column_names_are_data_not_sql(tiny_project, tmp_path_factory):
         assert cat == "x'); DROP TABLE buildings; --"
     finally:
         con.close()
+    # and out again through every export format
+    out_dir = tmp_path_factory.mktemp("export")
+    for fmt in ("csv", "xlsx", "geojson", "gpkg"):
+        path = export_table(db_path(tiny_project), "communities", fmt, out_dir / f"communities.{fmt}")
+        back = pd.read_csv(path) if fmt == "csv" else pd.read_excel(path) if fmt == "xlsx" else gpd.read_file(path)
+        assert evil in back.columns and sorted(back[evil]) == ["v0", "v1", "v2", "v3"], fmt
+    assert not target.exists()
 
 
 def _rejects(project: Path) -> pd.DataFrame:
