@@ -17,8 +17,8 @@ import pandas as pd
 import streamlit as st
 
 from app_pages._mapbuild import round_coords, shift_to
-from app_pages._shared import open_db
 from app_pages._planmap import status_label
+from app_pages._shared import open_db
 from app_pages.i18n import t
 from pipelines import planner as pl
 

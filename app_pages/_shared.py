@@ -8,8 +8,8 @@ new cache key, so the app shows fresh tables without a restart.
 from __future__ import annotations
 
 import argparse
-import math
 import contextlib
+import math
 import os
 import sys
 import tomllib

@@ -421,6 +421,7 @@ def whatif_section(ctx: WhatIf) -> None:
                  else t("leaders.wi.unchanged"))
     chosen = st.session_state["wi_street"]
     now = streets.set_index("street_code")["function_type"].get(chosen)
+    now = now if isinstance(now, str) and now else None  # NULL / NA: no type stored
     c2.caption(t("leaders.wi.ftype_now", ftype=label("function_type", now) if now else "—"))
     c3.markdown(f"**{t('leaders.wi.weights')}**")
     for part in ("workload", "residents", "area"):

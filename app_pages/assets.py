@@ -30,7 +30,22 @@ import folium
 log = logging.getLogger(__name__)
 
 APP_DIR = Path(__file__).resolve().parents[1]
+#: ``static/`` next to the checkout's ``app.py`` (used outside a Streamlit run).
 STATIC_DIR = APP_DIR / "static"
+
+
+def static_dir() -> Path:
+    """The folder Streamlit serves at ``/app/static``: ``static/`` next to the main script
+    of this run (``app.py`` of a checkout, ``app_pages/main.py`` of an install)."""
+    try:
+        from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+        ctx = get_script_run_ctx(suppress_warning=True)
+        if ctx is not None and ctx.main_script_path:
+            return Path(ctx.main_script_path).resolve().parent / "static"
+    except Exception:  # noqa: BLE001 - outside Streamlit, or another Streamlit version
+        pass
+    return STATIC_DIR
 VENDOR = "vendor"
 
 #: URL of ``static/`` as seen from inside the streamlit-folium component iframe.
@@ -65,13 +80,14 @@ def package_dir(module: str) -> Path:
     return Path(mod.BASE_DIR)
 
 
-def ensure_vendor(static_dir: Path = STATIC_DIR) -> Path:
-    """Copy the vendored JS/CSS into ``static_dir/vendor`` (only files that are missing or stale).
+def ensure_vendor(folder: Path | None = None) -> Path:
+    """Copy the vendored JS/CSS into ``<folder>/vendor`` (default: :func:`static_dir`; only
+    files that are missing or stale).
 
     Returns the vendor folder. Raises ``OSError``/``ImportError`` when the files cannot be
     provided; callers show that as a warning (the map then needs the internet).
     """
-    vendor = static_dir / VENDOR
+    vendor = (folder or static_dir()) / VENDOR
     copies: list[tuple[Path, Path]] = []
     for asset in ASSETS:
         copies.append((package_dir(asset.package) / asset.source, vendor / asset.target))

@@ -341,7 +341,8 @@ def hotspot_tables(con) -> dict:
     Keys: ``has`` (table -> exists), ``summary`` (the stage's run summary), ``hotspots``,
     ``categories`` (``all`` first, then by frequency), ``periods`` (months), ``counts``
     (incident_counts), ``risk`` (grid_id, risk_score, components as JSON text), ``forecast``,
-    ``backtest``, ``timeliness``, ``community_names``, ``street_names``, ``unit_community``
+    ``backtest`` (its grid rows; equal-area cell rows, when the stage wrote them, in
+    ``backtest_cells``), ``timeliness``, ``community_names``, ``street_names``, ``unit_community``
     (grid -> community code), ``staff_street`` (staff -> street code). Absent tables: no key.
     """
     out: dict = {}
@@ -373,6 +374,12 @@ def hotspot_tables(con) -> dict:
                        ("timeliness", "case_timeliness")):
         if has[table]:
             out[key] = read_table(con, table)
+    if "backtest" in out and "unit" in out["backtest"].columns:
+        # grid rows are the page's backtest; equal-area cell rows (unit 'cell_<m>m') apart
+        unit = out["backtest"]["unit"]
+        grid = unit.isna() | (unit == "grid")
+        out["backtest_cells"] = out["backtest"][~grid].reset_index(drop=True)
+        out["backtest"] = out["backtest"][grid].reset_index(drop=True)
     out["community_names"] = names(con, "communities")
     out["street_names"] = names(con, "streets")
     out["unit_community"] = grid_community(con)
