@@ -202,7 +202,7 @@ DEFAULTS: dict[str, Any] = {
 #: Tables whose keys are the user's own names (layers, categories, unit types, codes): any key is
 #: accepted there. Patterns over the dotted path of the table; ``*`` is one key.
 OPEN = (
-    "columns", "columns.*", "layers.*",
+    "columns.*", "layers.*",
     "norms.communities", "norms.communities.*",
     "grids.dedicated", "grids.dedicated.*", "grids.workload_weights",
     "hotspots.risk.severity_weights", "hotspots.risk.category_weights",
@@ -331,7 +331,7 @@ def _known(parts: tuple[str, ...], defaults: Any) -> dict[str, Any]:
     pat = _matches(parts, EXTRA_KEYS)
     if pat:
         known.update({k: v for k, v in EXTRA_KEYS[pat].items() if k not in known})
-    if parts == ("layers",):
+    if parts in (("layers",), ("columns",)):
         from pipelines.layers import LAYERS
 
         known.update({name: {} for name in LAYERS})

@@ -65,6 +65,7 @@ def test_misspelt_section_names_the_nearest_section_in_both_languages():
     ({"staffing": {"capacity": {"part_time": 0.5}}}, "part_time", "[staffing.capacity]", "part_time_fte"),
     ({"layers": {"buildngs": {"file": "a.csv"}}}, "buildngs", "[layers]", "[layers.buildings]"),
     ({"layers": {"buildings": {"fle": "a.csv"}}}, "fle", "[layers.buildings]", "file"),
+    ({"columns": {"buildngs": {"楼号": "building_id"}}}, "buildngs", "[columns]", "[columns.buildings]"),
     ({"norms": {"communities": {"150102001001": {"households_mn": 3}}}}, "households_mn",
      "[norms.communities.150102001001]", "households_min"),
     ({"grids": {"weights": {"balanse": 1.0}}}, "balanse", "[grids.weights]", "balance"),
