@@ -118,6 +118,10 @@ def pei(score, actual, area, share: float, *, rank_by: str = "density") -> float
     return float(hr / best) if best and best > 0 else float("nan")
 
 
+#: A model within this relative margin of the best baseline is reported as "practically equal".
+EQUAL_MARGIN = 0.05
+
+
 def recommendation(summary: pd.DataFrame, share: float = 0.10) -> pd.DataFrame:
     """The advice the page shows, from :func:`summarise_backtest` rows (one row returned).
 
@@ -144,10 +148,19 @@ def recommendation(summary: pd.DataFrame, share: float = 0.10) -> pd.DataFrame:
         w_pai = float(pai[winner])
         if winner == MODEL and best_base:
             ratio = w_pai / base_pai if base_pai > 0 else float("nan")
-            zh = (f"建议采用预测模型：在 {pct} 的面积上 PAI 为 {w_pai:.2f}（随机为 1），"
-                  f"是最好的简单方法（{best_base}，{base_pai:.2f}）的 {ratio:.2f} 倍。")
-            en = (f"Use the model: PAI {w_pai:.2f} at {pct} of the area (random = 1), "
-                  f"{ratio:.2f}× the best naive method ({best_base}, {base_pai:.2f}).")
+            gain = f"{ratio - 1:+.1%}"
+            if ratio < 1 + EQUAL_MARGIN:
+                zh = (f"预测模型与最好的简单方法（{best_base}）几乎一样好：在 {pct} 的面积上 PAI 分别为 "
+                      f"{w_pai:.2f} 和 {base_pai:.2f}（随机为 1，模型高 {gain}）；两者都可用，"
+                      f"简单方法更易解释。")
+                en = (f"The model and the best naive method ({best_base}) are practically equal: "
+                      f"PAI {w_pai:.2f} and {base_pai:.2f} at {pct} of the area (random = 1; model "
+                      f"{gain}); either will do, the naive one is easier to explain.")
+            else:
+                zh = (f"建议采用预测模型：在 {pct} 的面积上 PAI 为 {w_pai:.2f}（随机为 1），"
+                      f"比最好的简单方法（{best_base}，{base_pai:.2f}）高 {gain}。")
+                en = (f"Use the model: PAI {w_pai:.2f} at {pct} of the area (random = 1), "
+                      f"{gain} over the best naive method ({best_base}, {base_pai:.2f}).")
         else:
             ratio = w_pai / model_pai if model_pai > 0 else float("nan")
             zh = (f"建议采用简单方法 {winner}：在 {pct} 的面积上 PAI 为 {w_pai:.2f}（随机为 1），"

@@ -131,7 +131,10 @@ def test_recommendation_only_above_random():
     rec = fc.recommendation(summ).iloc[0]
     assert rec["recommended"] and rec["method"] == "model"
     assert rec["vs_best_baseline"] == pytest.approx(3.0 / 2.5) and rec["best_baseline"] == "kde"
-    assert "1.20" in rec["text_en"] and "kde" in rec["text_zh"]
+    assert "+20.0%" in rec["text_en"] and "kde" in rec["text_zh"]
+    summ["pai"] = [2.55, 2.0, 2.5]  # 2 % above the best baseline: said to be equal
+    rec = fc.recommendation(summ).iloc[0]
+    assert rec["recommended"] and "practically equal" in rec["text_en"] and "+2.0%" in rec["text_en"]
     summ["pai"] = [0.4, 0.7, 0.9]
     rec = fc.recommendation(summ).iloc[0]
     assert not rec["recommended"] and rec["method"] is None
