@@ -978,42 +978,42 @@ def gap_explanation(
 
     wz, we = {"street": ("街道", "streets"), "community": ("社区", "communities")}.get(
         level, ("单位", "units"))
-    zh = [(f"全区编制 {budget} 人，现有 {current} 人；按工作量折算需 {required} 人"
+    zh = [(f"全区编制 {budget:,} 人，现有 {current:,} 人；按工作量折算需 {required:,} 人"
            f"（每人每月 {cap:.0f} 小时）。")]
-    en = [(f"The district shares {budget} posts among {n} {we}; {current} people work today; "
-           f"the workload needs {required} people ({cap:.0f} field hours per person a month).")]
-    zh.append(f"{n_under}/{n} 个{wz}缺员共 {short} 人，{n_over} 个超员共 {over} 人。")
-    en.append(f"{n_under} of {n} {we} are short by {short} people in all, {n_over} are over by "
-              f"{over}.")
+    en = [(f"The district shares {budget:,} posts among {n} {we}; {current:,} people work today; "
+           f"the workload needs {required:,} people ({cap:.0f} field hours per person a month).")]
+    zh.append(f"{n_under}/{n} 个{wz}缺员共 {short:,} 人，{n_over} 个超员共 {over:,} 人。")
+    en.append(f"{n_under} of {n} {we} are short by {short:,} people in all, {n_over} are over by "
+              f"{over:,}.")
     if cause == "none":
         zh.append(f"没有缺员{wz}。")
         en.append(f"No one of the {n} {we} is short of staff.")
     elif cause == "distribution":
-        zh.append(f"缺员不是因为总数不够，而是人员分布与工作量不匹配：从超员{wz}调配 {movable} 人"
+        zh.append(f"缺员不是因为总数不够，而是人员分布与工作量不匹配：从超员{wz}调配 {movable:,} 人"
                   f"即可补齐全部缺口。")
-        en.append(f"The shortage is one of distribution, not of the total: moving {movable} "
+        en.append(f"The shortage is one of distribution, not of the total: moving {movable:,} "
                   f"people from over- to under-staffed {we} closes every gap.")
         if new_posts < 0:
-            zh.append(f"编制比现有少 {-new_posts} 人，其余超员需减员或转岗。")
-            en.append(f"The budget is {-new_posts} below today's headcount; the remaining "
+            zh.append(f"编制比现有少 {-new_posts:,} 人，其余超员需减员或转岗。")
+            en.append(f"The budget is {-new_posts:,} below today's headcount; the remaining "
                       f"surplus leaves or moves to other posts.")
     elif cause == "both":
-        zh.append(f"从超员{wz}调配 {movable} 人可补一部分，其余 {short - movable} 人"
-                  f"由新增的 {new_posts} 个编制补足。")
-        en.append(f"Moving {movable} people from over-staffed {we} closes part of it; the "
-                  f"other {short - movable} come from the {new_posts} new posts.")
+        zh.append(f"从超员{wz}调配 {movable:,} 人可补一部分，其余 {short - movable:,} 人"
+                  f"由新增的 {new_posts:,} 个编制补足。")
+        en.append(f"Moving {movable:,} people from over-staffed {we} closes part of it; the "
+                  f"other {short - movable:,} come from the {new_posts:,} new posts.")
     else:  # total
-        zh.append(f"没有超员{wz}可调：缺口来自新增的 {new_posts} 个编制，应优先补给缺员最多的{wz}。")
-        en.append(f"None of the {we} is over-staffed: the gap is the {new_posts} new posts, to be filled "
+        zh.append(f"没有超员{wz}可调：缺口来自新增的 {new_posts:,} 个编制，应优先补给缺员最多的{wz}。")
+        en.append(f"None of the {we} is over-staffed: the gap is the {new_posts:,} new posts, to be filled "
                   f"first where the shortage is largest.")
     if short and budget >= required:
-        zh.append(f"编制（{budget} 人）不少于工作量所需（{required} 人），"
+        zh.append(f"编制（{budget:,} 人）不少于工作量所需（{required:,} 人），"
                   f"建议人数按工作量、人口、面积和功能定位分配。")
-        en.append(f"The budget ({budget}) covers the workload ({required} people); "
+        en.append(f"The budget ({budget:,}) covers the workload ({required:,} people); "
                   f"recommendations share it by workload, residents, area and function type.")
     elif budget < required:
-        zh.append(f"编制比工作量所需少 {required - budget} 人：即使调配到位，人均工作量仍超标准。")
-        en.append(f"The budget is {required - budget} people below what the workload needs: "
+        zh.append(f"编制比工作量所需少 {required - budget:,} 人：即使调配到位，人均工作量仍超标准。")
+        en.append(f"The budget is {required - budget:,} people below what the workload needs: "
                   f"even after re-allocation each person carries more than the standard.")
     if worst:
         zh.append("缺员最多：" + "、".join(worst) + "。")

@@ -504,10 +504,13 @@ def _draw_map(fig, rect, layers: list, ctx: dict, page: _Page) -> None:
             bounds = b if bounds is None else np.r_[np.minimum(bounds[:2], b[:2]),
                                                    np.maximum(bounds[2:], b[2:])]
             drawn = True
-        elif kind == "outline":
-            g.boundary.plot(ax=ax, color=layer[2], linewidth=layer[3])
-        elif kind == "dashed":
-            g.boundary.plot(ax=ax, color=layer[2], linewidth=layer[3], linestyle=(0, (4, 2)))
+        elif kind == "outline":  # many outlines: thinner, so the fill stays readable
+            g.boundary.plot(ax=ax, color=layer[2],
+                            linewidth=layer[3] if len(g) <= 100 else min(layer[3], 0.7))
+        elif kind == "dashed":  # many department grids: thinner, lighter lines
+            lw, alpha = (layer[3], 1.0) if len(g) <= 200 else (0.35, 0.7)
+            g.boundary.plot(ax=ax, color=layer[2], linewidth=lw, alpha=alpha,
+                            linestyle=(0, (4, 2)))
         elif kind == "points":
             pts = g.geometry.representative_point()
             ax.scatter(pts.x, pts.y, s=36, marker=layer[3], color=layer[2], edgecolor="white",
