@@ -106,3 +106,18 @@ def test_every_subcommand_has_help():
     assert {"demo", "ingest", "run", "app", "alerts", "brief", "export"} <= set(sub.choices)
     for name, p in sub.choices.items():
         assert p.format_help().strip(), name
+
+
+def test_run_prints_progress_lines_and_one_table(tiny_project, capsys):
+    assert cli.main(["run", str(tiny_project)]) == 0
+    out, err = capsys.readouterr()
+    assert "阶段 / stage: grids" in err and "s] " in err  # plain time-stamped lines off a terminal
+    assert out.splitlines()[0].split()[:2] == ["图层", "layer"]
+    assert "网格方案 plan" in out and "运行 / run" in out.splitlines()[-1]
+    assert "{" not in out
+
+
+def test_quiet_run_prints_only_the_table(tiny_project, capsys):
+    assert cli.main(["run", str(tiny_project), "-q"]) == 0
+    out, err = capsys.readouterr()
+    assert err == "" and "运行 / run" in out
