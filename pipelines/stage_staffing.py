@@ -591,6 +591,12 @@ def export_report(con: duckdb.DuckDBPyConnection, path: str | Path) -> Path:
         "除数法（韦伯斯特/圣拉格），保证总数等于预算、每街道不低于最低人数、预算增加时任何街道人数不减 / "
         "divisor method (Webster/Sainte-Laguë): sums to the budget, honours minimums, never "
         "lowers a street when the budget rises")])
+    if table_exists(con, "staffing_explanation"):  # why streets are short when the total is not
+        ex = read_table(con, "SELECT level, explanation_zh, explanation_en FROM staffing_explanation")
+        for row in ex.itertuples():
+            label = {"street": "缺口说明·街道 gap, streets",
+                     "community": "缺口说明·社区 gap, communities"}.get(row.level, str(row.level))
+            about.append([label, f"{row.explanation_zh} / {row.explanation_en}"])
     about.append([])
     header(about, ["字段(中文)", "column (English)"])
     for eng, zh in HEADERS_ZH.items():

@@ -250,6 +250,9 @@ def test_excel_report_has_documented_sheets_with_chinese_headers(city, tmp_path)
         rows = list(wb[name].iter_rows(values_only=True))
         assert all(CJK.search(str(h)) for h in rows[0]), (name, rows[0])
         assert len(rows) - 1 == len(read_table(city, table))
+    about = [r for r in wb["说明"].iter_rows(values_only=True) if r and r[0]]
+    gap_rows = {r[0]: r[1] for r in about if str(r[0]).startswith("缺口说明")}
+    assert "全区编制 12 人" in gap_rows["缺口说明·街道 gap, streets"]
     street_rows = list(wb["街道配置"].iter_rows(values_only=True))
     assert street_rows[0][:2] == ("街道代码", "街道名称")
     assert "老城区" in [r[2] for r in street_rows[1:]]
