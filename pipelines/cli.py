@@ -63,6 +63,7 @@ class Progress:
         self.plain = False
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
+        self._redirect = None
         self._t0 = time.perf_counter()
 
     def __enter__(self) -> Progress:  # noqa: PYI034
@@ -76,6 +77,11 @@ class Progress:
         fmt = "{n_fmt}/{total_fmt} [{elapsed}] {desc}" if self.total else "{n_fmt} [{elapsed}] {desc}"
         self.bar = tqdm(total=self.total, desc=self.desc, unit="step", file=sys.stderr,
                         dynamic_ncols=True, leave=True, bar_format=fmt)
+        # log records go above the line instead of through it
+        from tqdm.contrib.logging import logging_redirect_tqdm
+
+        self._redirect = logging_redirect_tqdm(tqdm_class=tqdm)
+        self._redirect.__enter__()
         # refresh the elapsed time once a second while a step runs (display only)
         self._ticker = threading.Thread(target=self._tick, daemon=True)
         self._ticker.start()
@@ -108,6 +114,8 @@ class Progress:
                 self.bar.n = max(self.bar.n, self.total)
                 self.bar.set_description_str(f"{self.desc}: 完成 / done", refresh=False)
             self.bar.close()
+        if self._redirect is not None:
+            self._redirect.__exit__(*exc)
 
 
 # ---- summaries --------------------------------------------------------------------------
