@@ -206,6 +206,17 @@ def vendor_assets() -> str | None:
     return None
 
 
+#: Characters Markdown (and Streamlit's ``:color[…]``, ``$…$`` extensions) give a meaning to.
+MD_SPECIAL = frozenset("\\`*_{}[]()#+-.!|<>~$:&")
+
+
+def md(text: object) -> str:
+    """Text from the data as literal Markdown: every special character backslash-escaped, so
+    a name such as ``![x](http://…)`` or ``**x**`` shows as typed and loads nothing."""
+    s = "" if text is None else str(text)
+    return "".join("\\" + c if c in MD_SPECIAL else c for c in s)
+
+
 def half(text: object, lang: str) -> str:
     """Texts stored as "中文 / English": the half in the interface language."""
     s = "" if text is None or (isinstance(text, float) and math.isnan(text)) else str(text)

@@ -14,7 +14,7 @@ import pandas as pd
 import streamlit as st
 
 from app_pages._mapview import map_context, map_notes, show_map
-from app_pages._shared import current_db, load_or_stop
+from app_pages._shared import current_db, load_or_stop, md
 from app_pages._staffing import (
     EXTREMES_N,
     MAP_HEIGHT,
@@ -131,7 +131,7 @@ with right:
         for i, c in enumerate(codes, 1):
             r = by_code.loc[c]
             lines.append(f"{i}. " + t(
-                "leaders.extreme_line", name=r["street_name"], gap=int(r["gap"]),
+                "leaders.extreme_line", name=md(r["street_name"]), gap=int(r["gap"]),
                 current=int(r["current_staff"]), recommended=int(r["recommended_staff"]),
                 hours=fmt_num(r["hours_per_current_staff"])))
         box.markdown("  \n".join(lines))

@@ -5,7 +5,7 @@ import streamlit as st
 
 from app_pages._mapbuild import DISPLAY_CRS, Display, build_map, prepare_display
 from app_pages._mapview import map_context, show_map
-from app_pages._shared import current_db, load_map_layers, show_db_error
+from app_pages._shared import current_db, load_map_layers, md, show_db_error
 from app_pages.i18n import current_lang, t
 
 MAP_KEY = "gridgov_map"
@@ -58,4 +58,4 @@ if not ctx.tiles:
 elif ctx.tiles_crs != DISPLAY_CRS:
     notes.append(t("map.shifted") if display.shift_ok else t("map.shift_unavailable"))
 st.caption(" · ".join(notes))
-st.caption(ctx.attribution)
+st.caption(md(ctx.attribution))

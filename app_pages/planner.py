@@ -39,7 +39,7 @@ from app_pages._planstate import (
     norm_from_state,
     say_key,
 )
-from app_pages._shared import current_db, load_or_stop, show_db_error
+from app_pages._shared import current_db, load_or_stop, md, show_db_error
 from app_pages.i18n import current_lang, t
 from pipelines import planner as pl
 
@@ -198,7 +198,7 @@ with e1:
                  help=t("planner.cell_help"))
     if selected is not None:
         r = cell_info.loc[selected]
-        st.caption(t("planner.cell_info", cell=selected, grid=work.get(selected),
+        st.caption(t("planner.cell_info", cell=md(selected), grid=md(work.get(selected)),
                      n=len(r["building_ids"]), households=int(r["households"])))
         near = pl.neighbour_grids(ws, work, selected)
         if near:
@@ -220,7 +220,7 @@ with e2:
               width="stretch")
     l2.button(t("planner.unlock"), key="planner_unlock", on_click=cb_lock, args=(ident, False),
               width="stretch")
-    st.caption(t("planner.locked_list", grids=", ".join(sorted(locked))) if locked
+    st.caption(t("planner.locked_list", grids=md(", ".join(sorted(locked)))) if locked
                else t("planner.locked_none"))
 with e3:
     st.markdown(f"**{t('planner.checks')}**")

@@ -1,5 +1,5 @@
 """A project whose names are hostile: the small demo city with script and formula payloads
-written into its input files (street, community, special unit and barrier names, a barrier
+written into its input files (street — with a Markdown image too —, community, special unit and barrier names, a barrier
 kind, an incident category; a unit type, which ingest rejects) and into the map's attribution, then run.
 
 Used by the browser test that visits every page and hovers the maps
@@ -17,8 +17,10 @@ IMG = "<img src=x onerror=alert(1)>"
 SCRIPT = '"><script>alert(2)</script>'
 FORMULA = '=HYPERLINK("http://example.invalid","x")'
 SVG = "<svg onload=alert(4)>"
+#: Markdown that would load an image from elsewhere (the app is offline and tells no one).
+MD_IMAGE = "![m](http://example.invalid/m.png)"
 ATTRIBUTION = "<img src=y onerror=alert(3)>"
-PAYLOADS = (IMG, SCRIPT, FORMULA, SVG)
+PAYLOADS = (IMG, SCRIPT, FORMULA, SVG, MD_IMAGE)
 
 
 def _geojson(path: Path, change) -> None:
@@ -38,7 +40,7 @@ def build_hostile_project(root: Path) -> dict:
     planted: dict = {}
 
     def streets(f):
-        f["street_name"] = IMG + "街道"
+        f["street_name"] = IMG + MD_IMAGE + "街道"
         planted["street"] = f["street_name"].iloc[0]
 
     def communities(f):
