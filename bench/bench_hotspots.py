@@ -5,6 +5,7 @@ Run from the repository root::
     python bench/bench_hotspots.py                       # 100k and 1M incidents
     python bench/bench_hotspots.py --sizes 100000 1000000 5000000
     python bench/bench_hotspots.py --no-stage            # Gi* / EHSA only (no demo city build)
+    python bench/bench_hotspots.py --issue11 DEMO_DIR    # #11 figures on a built and run demo
 
 Three parts, printed as Markdown tables for ``bench/RESULTS.md``:
 
@@ -348,6 +349,220 @@ def bench_quality(db: Path, demo_dir: Path, workdir: Path):
 
 
 # --------------------------------------------------------------------------------------------
+# part 4 (issue #11): verdict, trends, honest forecast and early warning on a built demo city
+# --------------------------------------------------------------------------------------------
+
+
+def _planted_grids(con, truth: pd.DataFrame) -> pd.DataFrame:
+    rows = []
+    for h in truth.itertuples():
+        g = con.execute(
+            "SELECT grid_id FROM hotspot_units WHERE ST_Contains(geometry, ST_Point(?, ?))",
+            [float(h.lon), float(h.lat)],
+        ).fetchone()
+        rows.append({"hotspot": h.hotspot_id, "category": h.category, "kind": h.kind,
+                     "extra_incidents": getattr(h, "extra_incidents", np.nan),
+                     "grid_id": g[0] if g else None})
+    return pd.DataFrame(rows)
+
+
+def _far_from_planted(con, grid_ids, truth: pd.DataFrame, km: float = 1.5) -> int:
+    if len(grid_ids) == 0:
+        return 0
+    from pyproj import Transformer
+
+    tr = Transformer.from_crs("EPSG:4326", "EPSG:4546", always_xy=True)
+    px, py = tr.transform(truth["lon"].to_numpy(), truth["lat"].to_numpy())
+    c = con.execute(
+        "SELECT grid_id, ST_X(ST_Centroid(geometry)) x, ST_Y(ST_Centroid(geometry)) y "
+        "FROM hotspot_units"
+    ).df().set_index("grid_id").loc[list(grid_ids)]
+    gx, gy = tr.transform(c["x"].to_numpy(), c["y"].to_numpy())
+    d = np.hypot(gx[:, None] - px[None, :], gy[:, None] - py[None, :]).min(axis=1)
+    return int((d > km * 1000).sum())
+
+
+def quality_issue11(demo_dir: Path, workdir: Path, *, burst: int = 30) -> dict:
+    """Figures of issue #11 on a demo folder already built and run (``gridgov run``).
+
+    1. planted spots: class of the grid under each planted centre in category 'any', its own
+       category and 'all', its trend class; hot grids > 1.5 km from every planted spot;
+    2. forecast: backtest means (grid, ranked by density; equal cells) and the recommendation;
+    3. early warning: alerts of the run; the detector re-run at every month end of the last
+       year (30 monitored days each) — alerts within 1.5 km of a planted spot that is active
+       then (same category or 'all') count as true, the others as false;
+    4. a burst of ``burst`` incidents over the last 7 days at one building, written into a copy
+       of the database and the hotspot stage re-run: is the alert at the right grid and window?
+    """
+    from geo import alerts as al
+    from pipelines import stage_hotspots
+    from pipelines.config import load_settings
+    from pipelines.db import connect
+
+    out: dict = {}
+    db = demo_dir / "gridgov.duckdb"
+    truth = pd.read_csv(demo_dir / "truth" / "planted_hotspots.csv")
+    con = connect(db, read_only=True)
+    try:
+        pg = _planted_grids(con, truth)
+        h = con.execute("SELECT grid_id, category, hotspot_class, trend_class FROM hotspots "
+                        "WHERE period = 'all'").df().set_index(["grid_id", "category"])
+
+        def get(g, c, col):
+            return h[col].get((g, c), "-") if g else "-"
+
+        pg["any"] = [get(g, "any", "hotspot_class") for g in pg["grid_id"]]
+        pg["own_category"] = [get(g, c, "hotspot_class") for g, c in zip(pg["grid_id"], pg["category"])]
+        pg["all"] = [get(g, "all", "hotspot_class") for g in pg["grid_id"]]
+        pg["trend_own"] = [get(g, c, "trend_class") for g, c in zip(pg["grid_id"], pg["category"])]
+        out["planted"] = pg
+        hot = {}
+        for cat in ("any", "all"):
+            ids = [g for (g, c), v in h["hotspot_class"].items() if c == cat and str(v).startswith("hot")]
+            hot[cat] = {"hot_grids": len(ids), "far_1_5km": _far_from_planted(con, ids, truth)}
+        out["hot"] = hot
+        out["backtest"] = con.execute(
+            "SELECT unit, method, area_share, pai, hit_rate, pei FROM forecast_backtest "
+            "WHERE target_period = 'mean' ORDER BY unit, area_share, pai DESC").df()
+        out["recommendation"] = con.execute("SELECT * FROM forecast_recommendation").df()
+        out["alerts_run"] = con.execute("SELECT * EXCLUDE (geometry) FROM alerts").df()
+    finally:
+        con.close()
+
+    # 3. the detector at every month end of the last year
+    path = workdir / "issue11.duckdb"
+    shutil.copy(db, path)
+    con = connect(path)
+    try:
+        settings = load_settings(demo_dir)
+        cfg = stage_hotspots.settings_of(settings)
+        crs = stage_hotspots._metric_crs(con, settings)
+        units, _ = stage_hotspots._units(con, cfg, crs)
+        units4326 = units.to_crs("EPSG:4326")
+        stage_hotspots._assign_incidents(con, units4326)
+        rows = con.execute(f"SELECT grid_id, category, day, count(*) n FROM {stage_hotspots._A} "
+                           "WHERE grid_id IS NOT NULL GROUP BY ALL").df()
+        hh = dict(con.execute("SELECT grid_id, households FROM grids").fetchall())
+    finally:
+        con.close()
+    acfg = cfg["alerts"]
+    ids = units["grid_id"].to_numpy(dtype=object)
+    uidx = pd.Index(ids)
+    first = pd.Timestamp(rows["day"].min())
+    last = pd.Timestamp(rows["day"].max())
+    days = pd.date_range(first, last, freq="D")
+    gi = uidx.get_indexer(rows["grid_id"])
+    di = (pd.to_datetime(rows["day"]) - first).dt.days.to_numpy()
+    cats = rows.groupby("category")["n"].sum().sort_values(ascending=False, kind="mergesort").index[
+        : int(acfg["max_categories"])].tolist()
+    households = np.array([float(hh.get(g, 0) or 0) for g in ids])
+    panels = {}
+    for cat in ["all"] + cats:
+        sel = np.ones(len(rows), bool) if cat == "all" else (rows["category"] == cat).to_numpy()
+        y = np.zeros((len(ids), len(days)))
+        np.add.at(y, (gi[sel], di[sel]), rows["n"].to_numpy(float)[sel])
+        panels[cat] = y
+    ends = pd.date_range(last - pd.DateOffset(months=11), last, freq="ME")
+    found = []
+    for end in ends:
+        k = int((end - first).days) + 1
+        for cat, y in panels.items():
+            det = al.detect(y[:, :k], days[:k], ids, households=households, category=cat,
+                            windows=acfg["windows_days"], monitor_days=30,
+                            history_days=int(acfg["history_days"]),
+                            recurrence_days=float(acfg["recurrence_days"]),
+                            prior_incidents=float(acfg["prior_incidents"]),
+                            n_categories=len(panels))
+            if len(det.alerts):
+                found.append(det.alerts.assign(run_end=end))
+    retro = pd.concat(found, ignore_index=True) if found else pd.DataFrame()
+    if len(retro):
+        from pyproj import Transformer
+
+        tr = Transformer.from_crs("EPSG:4326", "EPSG:4546", always_xy=True)
+        cen = units.set_index("grid_id").geometry.centroid
+        px, py = tr.transform(truth["lon"].to_numpy(), truth["lat"].to_numpy())
+        start = pd.PeriodIndex(truth["start_month"], freq="M").to_timestamp()
+        true = []
+        for a in retro.itertuples():
+            c = cen.loc[a.grid_id]
+            d = np.hypot(c.x - px, c.y - py)
+            ok = (d <= 1500) & ((truth["category"] == a.category) | (a.category == "all")).to_numpy() & (
+                np.asarray(start <= pd.Timestamp(a.window_end)))
+            true.append(bool(ok.any()))
+        retro["near_planted"] = true
+    out["retro"] = retro
+    out["retro_months"] = len(ends)
+
+    # 4. a planted burst in the last week
+    con = connect(path)
+    try:
+        b = con.execute(
+            "SELECT b.building_id, m.grid_id, ST_X(ST_PointOnSurface(b.geometry)) x, "
+            "ST_Y(ST_PointOnSurface(b.geometry)) y FROM buildings b JOIN grid_members m "
+            "ON CAST(m.building_id AS VARCHAR) = CAST(b.building_id AS VARCHAR) "
+            "WHERE b.households >= 30 ORDER BY b.building_id LIMIT 1 OFFSET 1000").fetchone()
+        cols = [r[0] for r in con.execute("DESCRIBE incidents").fetchall()]
+        base = con.execute("SELECT * FROM incidents LIMIT 1").df()
+        rng = np.random.default_rng(11)
+        new = pd.concat([base] * burst, ignore_index=True)
+        new["incident_id"] = [f"BURST{k:03d}" for k in range(burst)]
+        bdays = pd.date_range(last - pd.Timedelta(days=6), last, freq="D")
+        new["occurred_at"] = bdays[rng.integers(0, len(bdays), burst)] + pd.Timedelta(hours=9)
+        new["category"] = "all_burst" if "category" not in cols else base["category"].iloc[0]
+        for c in ("responded_at", "closed_at", "accepted_at", "dispatched_at"):
+            if c in new.columns:
+                new[c] = new["occurred_at"] + pd.Timedelta(hours=2)
+        new = new.drop(columns=["geometry"])
+        con.register("__burst", new)
+        sel = ", ".join(f'"{c}"' if c != "geometry" else "ST_Point(?, ?) AS geometry" for c in cols)
+        con.execute(f"INSERT INTO incidents SELECT {sel} FROM __burst", [b[2], b[3]])
+        con.unregister("__burst")
+        s = stage_hotspots.run(con, dict(settings, hotspots=dict(settings.get("hotspots") or {},
+                                                                 forecast={"enabled": False})))
+        al_df = con.execute("SELECT * EXCLUDE (geometry) FROM alerts").df()
+    finally:
+        con.close()
+        path.unlink(missing_ok=True)
+    out["burst"] = {"grid_id": b[1], "days": (str(bdays[0].date()), str(bdays[-1].date())),
+                    "incidents": burst, "alerts": al_df, "summary": s.get("alerts")}
+    return out
+
+
+def print_issue11(q: dict) -> None:
+    pg = q["planted"]
+    print("### Planted spots of the demo city: class of the grid under each planted centre\n")
+    print(md(pg.drop(columns=["grid_id"])))
+    n = len(pg)
+    print(f"\nhot in 'any': {int(pg['any'].str.startswith('hot').sum())} of {n}; in their own category: "
+          f"{int(pg['own_category'].str.startswith('hot').sum())} of {n}; in 'all': "
+          f"{int(pg['all'].str.startswith('hot').sum())} of {n}; trend class = planted kind: "
+          f"{int(sum(t == f'{k}_hot' for t, k in zip(pg['trend_own'], pg['kind'])))} of {n}\n")
+    for cat, v in q["hot"].items():
+        print(f"- category '{cat}': {v['hot_grids']} hot grids, {v['far_1_5km']} of them > 1.5 km "
+              "from every planted spot")
+    print("\n### Forecast backtest (mean over the rolling origins)\n")
+    print(md(q["backtest"]))
+    print("\n" + md(q["recommendation"].drop(columns=["text_zh"])))
+    r = q["retro"]
+    n_true = int(r["near_planted"].sum()) if len(r) else 0
+    print(f"\n### Early warning\n\nalerts of the run: {len(q['alerts_run'])}; detector re-run at "
+          f"{q['retro_months']} month ends (30 days monitored each): {len(r)} alerts, {n_true} within "
+          f"1.5 km of an active planted spot, {len(r) - n_true} elsewhere")
+    if len(r):
+        print("\n" + md(r[["run_end", "grid_id", "category", "window_start", "window_end", "observed",
+                             "expected", "recurrence_days", "near_planted"]]))
+    b = q["burst"]
+    a = b["alerts"]
+    hit = a[a["grid_id"] == b["grid_id"]]
+    print(f"\nplanted burst: {b['incidents']} incidents at one building of grid {b['grid_id']}, "
+          f"{b['days'][0]}–{b['days'][1]}: {len(hit)} alert(s) at that grid; {len(a) - len(hit)} elsewhere")
+    if len(a):
+        print("\n" + md(a[["grid_id", "category", "detected_at", "window_start", "window_end", "observed",
+                             "expected", "recurrence_days", "owner_staff_id", "status"]]))
+
+
+# --------------------------------------------------------------------------------------------
 
 
 def md(df: pd.DataFrame) -> str:
@@ -375,7 +590,13 @@ def main(argv=None) -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--no-stage", action="store_true", help="skip parts 2 and 3 (no demo city)")
     ap.add_argument("--demo-dir", type=Path, default=None, help="an existing full demo folder")
+    ap.add_argument("--issue11", type=Path, default=None, metavar="DEMO_DIR",
+                    help="only the #11 figures on a demo folder already built and run")
     args = ap.parse_args(argv)
+    if args.issue11 is not None:
+        with tempfile.TemporaryDirectory(prefix="bench_hotspots_") as tmp:
+            print_issue11(quality_issue11(args.issue11, Path(tmp)))
+        return
 
     print(f"## Hotspots benchmark ({time.strftime('%Y-%m-%d %H:%M')})\n")
     print(

@@ -18,7 +18,7 @@ Method (``method = "window_scan_quasi_poisson"``)
   φE (quasi-Poisson; φ fitted robustly on weekly history, :func:`geo.hotspots.robust_dispersion`).
 * **Recurrence interval** — every day the detector makes M = grids × windows × categories
   tests; by Bonferroni the city sees a signal as extreme as p at most once every
-  ``1 / (M p)`` days by chance alone: that is ``recurrence_days``. A signal is raised when it is
+  ``1 / (M p)`` days by chance alone: that is ``recurrence_days`` (capped at 1,000,000). A signal is raised when it is
   at least ``recurrence_days`` (default 365: chance alone raises about one signal a year).
 * **One alert per burst** — overlapping signalling windows of the same grid and category are
   one alert, reported with its strongest window; ``detected_at`` is the data date (the end of
@@ -56,6 +56,8 @@ __all__ = [
 ]
 
 METHOD = "window_scan_quasi_poisson"
+#: Recurrence intervals are capped here (about 2,700 years; ``p_value`` keeps the exact figure).
+MAX_RECURRENCE_DAYS = 1_000_000.0
 STATUSES = ("new", "acknowledged", "closed")
 ALERT_COLUMNS = [
     "alert_id", "detected_at", "window_start", "window_end", "grid_id", "category", "observed",
@@ -183,7 +185,7 @@ def detect(
                                phi * np.where(valid, e, 1.0))
         p_up = np.where(valid, p_up, 1.0)
         with np.errstate(divide="ignore"):
-            rec = 1.0 / (m_tests * np.maximum(p_up, 1e-300))
+            rec = np.minimum(1.0 / (m_tests * np.maximum(p_up, 1e-300)), MAX_RECURRENCE_DAYS)
         gi, di = np.nonzero(rec >= recurrence_days)
         for g, dd in zip(gi, di):
             end = m0 + dd
@@ -279,6 +281,40 @@ def carry_status(alerts: pd.DataFrame, known: pd.DataFrame) -> np.ndarray:
     return status
 
 
+def grid_owners(con) -> dict[str, str]:
+    """The grid worker of each grid: ``staff.grid_id`` (full-time first, then by staff id);
+    where that is empty, the plan's ``staff_assignments`` (kept or moved workers), then
+    ``current_grids.staff_id`` (today's map)."""
+    from pipelines.db import table_exists
+
+    def cols(t: str) -> set[str]:
+        return {r[0] for r in con.execute(f'DESCRIBE "{t}"').fetchall()} if table_exists(con, t) else set()
+
+    owner: dict[str, str] = {}
+    sources = []
+    c = cols("staff")
+    if {"grid_id", "staff_id"} <= c:
+        order = "CASE WHEN role = 'full_time' THEN 0 ELSE 1 END" if "role" in c else "0"
+        sources.append(f"SELECT grid_id, staff_id, {order} AS o FROM staff")
+    c = cols("staff_assignments")
+    if {"grid_id", "staff_id"} <= c:
+        st = "WHERE status IN ('kept', 'moved')" if "status" in c else ""
+        sources.append(f"SELECT grid_id, staff_id, 0 AS o FROM staff_assignments {st}")
+    c = cols("current_grids")
+    if {"grid_id", "staff_id"} <= c:
+        sources.append("SELECT grid_id, staff_id, 0 AS o FROM current_grids")
+    for q in sources:
+        rows = con.execute(
+            "SELECT CAST(grid_id AS VARCHAR), CAST(staff_id AS VARCHAR) FROM ("
+            f" SELECT grid_id, staff_id, row_number() OVER (PARTITION BY grid_id ORDER BY o, staff_id)"
+            f" rn FROM ({q}) t"
+            " WHERE grid_id IS NOT NULL AND staff_id IS NOT NULL) WHERE rn = 1"
+        ).fetchall()
+        for g, sid in rows:
+            owner.setdefault(g, sid)
+    return owner
+
+
 def write_alerts(con, alerts: pd.DataFrame, units4326=None) -> pd.DataFrame:
     """Write table ``alerts`` (contract columns + ``p_value``, geometry = the grid polygon).
 
@@ -289,16 +325,7 @@ def write_alerts(con, alerts: pd.DataFrame, units4326=None) -> pd.DataFrame:
 
     df = alerts.copy()
     df["status"] = carry_status(df, _statuses(con))
-    owner: dict[str, str] = {}
-    if table_exists(con, "staff"):
-        cols = {r[0] for r in con.execute("DESCRIBE staff").fetchall()}
-        if "grid_id" in cols:
-            order = "CASE WHEN role = 'full_time' THEN 0 ELSE 1 END, " if "role" in cols else ""
-            owner = dict(con.execute(
-                "SELECT CAST(grid_id AS VARCHAR), CAST(staff_id AS VARCHAR) FROM ("
-                f" SELECT grid_id, staff_id, row_number() OVER (PARTITION BY grid_id ORDER BY {order}"
-                " staff_id) rn FROM staff WHERE grid_id IS NOT NULL) WHERE rn = 1"
-            ).fetchall())
+    owner = grid_owners(con)
     df["owner_staff_id"] = [owner.get(g) for g in df["grid_id"]]
     for c in ("detected_at", "window_start", "window_end"):
         df[c] = pd.to_datetime(df[c]).dt.date

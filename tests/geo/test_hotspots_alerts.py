@@ -83,6 +83,9 @@ def test_status_is_kept_across_runs_and_open_alerts_print(tmp_path, capsys):
     con = connect(db)
     con.execute("CREATE TABLE staff AS SELECT * FROM (VALUES ('w2', 'G007', 'part_time'), "
                 "('w1', 'G007', 'full_time')) t(staff_id, grid_id, role)")
+    con.execute("CREATE TABLE current_grids AS SELECT * FROM (VALUES ('G007', 'w5'), ('G001', 'w6')) "
+                "t(grid_id, staff_id)")
+    assert al.grid_owners(con) == {"G007": "w1", "G001": "w6"}  # staff.grid_id first
     out = al.write_alerts(con, det.alerts, _units(ids))
     row = out[out["grid_id"] == ids[7]].iloc[0]
     assert row["owner_staff_id"] == "w1" and row["status"] == "new"
