@@ -374,6 +374,15 @@ def run(
     carried = model.workload_carried(assignments, grid)
     perf = model.worker_performance(cases, staff=staff, carried=carried, params=cfg,
                                     timeliness=_timeliness_kw(settings))
+    # the grid carrying the largest share of each worker's time (workers placed by community or
+    # street have no grid_id of their own); ties: the lowest grid code
+    if len(assignments):
+        main = assignments.sort_values(["staff_id", "fte", "grid_id"],
+                                       ascending=[True, False, True], kind="stable")
+        main = main.drop_duplicates("staff_id").set_index("staff_id")["grid_id"]
+        perf.insert(1, "main_grid_id", perf["staff_id"].map(main).astype(object))
+    else:
+        perf.insert(1, "main_grid_id", None)
 
     key = ["grid_id", "workload", "required_staff", "current_staff", "gap"]
     first = key + ["plan_id", "grid_type", "staff_source", "community_code", "street_code"]
@@ -504,7 +513,8 @@ HEADERS_ZH: dict[str, str] = {
     "current_per_1k_hours": "现有每千小时工作量配备",
     "recommended_per_1k_hours": "建议每千小时工作量配备",
     "status": "状态", "gap_rank": "缺员排序(1为最缺)",
-    "staff_id": "网格员编号", "role": "岗位", "cases": "案件数", "closed": "已办结",
+    "staff_id": "网格员编号", "main_grid_id": "主要负责网格", "role": "岗位", "cases": "案件数",
+    "closed": "已办结",
     "decided": "可评价案件", "on_time": "按时办结", "on_time_rate": "按时办结率",
     "on_time_ci_low": "按时率95%区间下限", "on_time_ci_high": "按时率95%区间上限",
     "median_hours_to_respond": "响应时长中位数(小时)",
@@ -535,7 +545,19 @@ _VALUES_ZH: dict[str, dict[str, str]] = {
     },
 }
 
-_SORT = {"street_allocation": "gap_rank", "community_allocation": "gap_rank"}
+#: Sort order of each sheet: (columns, ascending) — the rows a leader should see first (the
+#: print area of the long sheets holds only the first :data:`PRINT_ROWS` rows).
+_SORT: dict[str, tuple[list[str], list[bool]]] = {
+    "street_allocation": (["gap_rank"], [True]),
+    "community_allocation": (["gap_rank"], [True]),
+    "staffing": (["gap", "grid_id"], [False, True]),  # largest shortfall first
+    # workers with enough cases and the lowest on-time rate first, then the busiest
+    "worker_performance": (["small_n", "on_time_rate", "cases", "staff_id"],
+                           [True, True, False, True]),
+}
+
+#: Sheets whose print area is limited to their first rows (every row stays in the sheet).
+PRINT_ROWS = {"网格工作量": 150, "网格员绩效": 150}
 
 
 def _excel_column(col: pd.Series) -> list:
@@ -591,6 +613,11 @@ def export_report(con: duckdb.DuckDBPyConnection, path: str | Path) -> Path:
         "除数法（韦伯斯特/圣拉格），保证总数等于预算、每街道不低于最低人数、预算增加时任何街道人数不减 / "
         "divisor method (Webster/Sainte-Laguë): sums to the budget, honours minimums, never "
         "lowers a street when the budget rises")])
+    about.append(["打印 printing", (
+        f"打印只含缺口最大的 {PRINT_ROWS['网格工作量']} 个网格和按时率最低的 "
+        f"{PRINT_ROWS['网格员绩效']} 名网格员；全部行见工作表（可筛选）。 / The print shows the first "
+        f"{PRINT_ROWS['网格工作量']} rows of the grid and worker sheets (largest shortfall, lowest "
+        "on-time rate first); every row is in the sheet, with a filter.")])
     if table_exists(con, "staffing_explanation"):  # why streets are short when the total is not
         ex = read_table(con, "SELECT level, explanation_zh, explanation_en FROM staffing_explanation")
         for row in ex.itertuples():
@@ -608,8 +635,11 @@ def export_report(con: duckdb.DuckDBPyConnection, path: str | Path) -> Path:
         if df is None:
             ws.append(["本次运行未生成此表 / this table was not produced in this run"])
             continue
-        if table in _SORT and _SORT[table] in df.columns:
-            df = df.sort_values(_SORT[table])
+        if table in _SORT and set(_SORT[table][0]) <= set(df.columns):
+            by, asc = _SORT[table]
+            df = df.sort_values(by, ascending=asc, na_position="last", kind="stable")
+        # a column nobody filled (e.g. grid_id of workers placed by community) is left out
+        df = df[[c for c in df.columns if df[c].notna().any() or c in _KEEP_EMPTY]]
         for col, mapping in _VALUES_ZH.items():
             if col in df.columns:
                 df[col] = df[col].map(lambda v, m=mapping: m.get(v, v) if isinstance(v, str) else v)
@@ -622,7 +652,15 @@ def export_report(con: duckdb.DuckDBPyConnection, path: str | Path) -> Path:
             ws.append(row)
     path.parent.mkdir(parents=True, exist_ok=True)
     wb.save(path)
+    from pipelines.export import make_printable_file
+
+    # landscape, fit to width, header repeated, codes as text, no cell read as a formula
+    make_printable_file(path, print_rows=PRINT_ROWS)
     return path
+
+
+#: Columns kept in the report even when empty (they say something by being empty).
+_KEEP_EMPTY = {"gap", "current_staff", "recommended_staff"}
 
 
 def _column_letter(i: int) -> str:

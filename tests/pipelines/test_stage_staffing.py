@@ -193,6 +193,12 @@ def test_stage_worker_performance(city):
     assert w1["repeat_complaints"] == 1 and not w1["small_n"]
     assert perf.loc["W5", "small_n"] and perf.loc["W2", "cases"] == 0
     assert perf.loc["W1", "workload_carried"] > 0
+    # the grid of the largest share of each worker's time; W3 (street S2) and W5 work in G5
+    staffing = read_table(city, "staffing").set_index("grid_id")
+    assert perf.loc["W1", "main_grid_id"] == "G1" and perf.loc["W4", "main_grid_id"] == "G3"
+    busier = staffing.loc[["G1", "G2"], "workload"].idxmax()  # W2 is split over C1's basic grids
+    assert perf.loc["W2", "main_grid_id"] == busier
+    assert perf.loc["W3", "main_grid_id"] == "G5" and perf.loc["W5", "main_grid_id"] == "G5"
 
 
 def test_load_allocation_reproduces_the_table_for_whatifs(city):
@@ -250,6 +256,15 @@ def test_excel_report_has_documented_sheets_with_chinese_headers(city, tmp_path)
         rows = list(wb[name].iter_rows(values_only=True))
         assert all(CJK.search(str(h)) for h in rows[0]), (name, rows[0])
         assert len(rows) - 1 == len(read_table(city, table))
+    workers = list(wb["网格员绩效"].iter_rows(values_only=True))
+    assert "主要负责网格" in workers[0]
+    for i, head in enumerate(workers[0]):  # no column left empty
+        assert any(r[i] not in (None, "") for r in workers[1:]), head
+    grids = list(wb["网格工作量"].iter_rows(values_only=True))
+    gaps = [r[grids[0].index("缺口(正数为缺员)")] for r in grids[1:]]
+    assert gaps == sorted(gaps, reverse=True)  # largest shortfall first
+    wb2 = openpyxl.load_workbook(path)
+    assert wb2["网格工作量"].page_setup.orientation == "landscape"
     about = [r for r in wb["说明"].iter_rows(values_only=True) if r and r[0]]
     gap_rows = {r[0]: r[1] for r in about if str(r[0]).startswith("缺口说明")}
     assert "全区编制 12 人" in gap_rows["缺口说明·街道 gap, streets"]
