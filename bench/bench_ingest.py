@@ -23,7 +23,6 @@ import platform
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 WRAP = (
@@ -75,36 +74,47 @@ def make_incidents(pool, n: int, bad_share: float, seed: int = 0):
     return df
 
 
-def bench_bad_rows(n: int, bad_share: float, workdir: Path) -> None:
-    """Time ingest of ``n`` clean incidents and of ``n`` with ``bad_share`` broken rows."""
+_CHILD = (
+    "import sys,time,json;from pipelines.config import load_settings;from pipelines.db import connect;"
+    "from pipelines.ingest import ingest;p=sys.argv[1];con=connect(p+'/gridgov.duckdb');t=time.perf_counter();"
+    "r=ingest(p,con,load_settings(p));print('RESULT',time.perf_counter()-t,r.layers['incidents']['rejected'])"
+)
+
+
+def bench_bad_rows(n: int, bad_share: float, workdir: Path, repeats: int = 2) -> None:
+    """Time ingest of ``n`` clean incidents and of ``n`` with ``bad_share`` broken rows, each in a fresh
+    process, alternating clean and broken ``repeats`` times (the machine is shared: compare pairs)."""
     import pandas as pd
 
-    from pipelines.config import load_settings
-    from pipelines.db import connect
     from pipelines.demo import build_demo
-    from pipelines.ingest import ingest
 
     base = workdir / "demo-small-src"
     if not (base / "incidents.csv").exists():
         shutil.rmtree(base, ignore_errors=True)
         build_demo(base, size="small")
     pool = pd.read_csv(base / "incidents.csv", dtype=str, keep_default_na=False)
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
-          f"load average {os.getloadavg()[0]:.1f}")
-    print("| incidents | bad rows | rejected | ingest s | s per 100k rows |\n|---:|---:|---:|---:|---:|")
+    projects = {}
     for share in (0.0, bad_share):
         proj = workdir / f"bad-{n}-{share}"
         shutil.rmtree(proj, ignore_errors=True)
         shutil.copytree(base, proj, ignore=shutil.ignore_patterns("gridgov.duckdb*", "incidents.csv"))
         make_incidents(pool, n, share).to_csv(proj / "incidents.csv", index=False)
-        settings = load_settings(proj)
-        con = connect(proj / "gridgov.duckdb")
-        t = time.perf_counter()
-        report = ingest(proj, con, settings)
-        dt = time.perf_counter() - t
-        con.close()
-        rej = report.layers["incidents"]["rejected"]
-        print(f"| {n:,} | {share:.0%} | {rej:,} | {dt:.1f} | {dt / n * 1e5:.2f} |", flush=True)
+        projects[share] = proj
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
+          f"load average {os.getloadavg()[0]:.1f}")
+    print("| incidents | bad rows | rejected | ingest s | s per 100k rows |\n|---:|---:|---:|---:|---:|")
+    for _ in range(repeats):
+        for share, proj in projects.items():
+            (proj / "gridgov.duckdb").unlink(missing_ok=True)
+            out = subprocess.run([sys.executable, "-c", _CHILD, str(proj)], capture_output=True, text=True,
+                                 cwd=Path(__file__).resolve().parents[1])
+            line = [ln for ln in out.stdout.splitlines() if ln.startswith("RESULT")]
+            if not line:
+                sys.stderr.write(out.stderr)
+                raise SystemExit("ingest failed")
+            dt, rej = float(line[-1].split()[1]), int(line[-1].split()[2])
+            print(f"| {n:,} | {share:.0%} | {rej:,} | {dt:.1f} | {dt / n * 1e5:.2f} |", flush=True)
+    for proj in projects.values():
         shutil.rmtree(proj, ignore_errors=True)
 
 

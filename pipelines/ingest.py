@@ -201,11 +201,12 @@ def _rename_map(frame: pd.DataFrame, spec: LayerSpec, settings: dict) -> dict[st
     return mapping
 
 
-def _text(s: pd.Series) -> pd.Series:
-    """A column as normalised text: NFKC (full-width ``Ｂ０００３`` is ``B0003``), trimmed, ``"12.0"``
-    from a numeric column read as ``"12"``, empty and ``nan`` as missing."""
+def _text(s: pd.Series, *, fold: bool = True) -> pd.Series:
+    """A column as normalised text: NFKC (full-width ``Ｂ０００３`` is ``B0003``; not for names, whose
+    full-width punctuation is kept with ``fold=False``), trimmed, ``"12.0"`` from a numeric column
+    read as ``"12"``, empty and ``nan`` as missing."""
     numeric = pd.api.types.is_float_dtype(s.dtype)
-    t = dates.nfkc(s).str.replace("[\u200b-\u200f\ufeff]", "", regex=True).str.strip()
+    t = (dates.nfkc(s) if fold else s.astype("string[pyarrow]")).str.replace("[\u200b-\u200f\ufeff]", "", regex=True).str.strip()
     if numeric:
         t = t.str.replace(r"\.0$", "", regex=True)
     return t.where(~t.isin(["", "nan", "NaN", "None", "<NA>"]))
@@ -279,9 +280,10 @@ def _validate(raw: RawLayer, spec: LayerSpec, settings: dict, salt: bytes, rejec
     for col in spec.key:
         z, e = lab(col)
         flags.mask(frame[col].isna(), f"缺少 {z}（编号为空）", f"missing {e} (empty id)")
-    for col in set(spec.required) - set(spec.key) - set(spec.times):
+    for col in (contract - set(spec.times) - set(spec.ints) - set(codes)) & set(frame.columns):
         if not pd.api.types.is_numeric_dtype(frame[col].dtype):
-            frame[col] = _text(frame[col]) if col not in codes else frame[col]
+            frame[col] = _text(frame[col], fold=col not in spec.names)  # trimmed, empty = missing
+    for col in set(spec.required) - set(spec.key) - set(spec.times):
         z, e = lab(col)
         flags.mask(frame[col].isna(), f"缺少必填项 {z}", f"missing required value {e}")
     if spec.key:
