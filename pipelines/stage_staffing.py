@@ -639,7 +639,8 @@ def export_report(con: duckdb.DuckDBPyConnection, path: str | Path) -> Path:
             by, asc = _SORT[table]
             df = df.sort_values(by, ascending=asc, na_position="last", kind="stable")
         # a column nobody filled (e.g. grid_id of workers placed by community) is left out
-        df = df[[c for c in df.columns if df[c].notna().any() or c in _KEEP_EMPTY]]
+        df = df[[c for c in df.columns
+                 if (df[c].notna().any() or c in _KEEP_EMPTY) and c not in _REPORT_DROP]]
         for col, mapping in _VALUES_ZH.items():
             if col in df.columns:
                 df[col] = df[col].map(lambda v, m=mapping: m.get(v, v) if isinstance(v, str) else v)
@@ -661,6 +662,8 @@ def export_report(con: duckdb.DuckDBPyConnection, path: str | Path) -> Path:
 
 #: Columns kept in the report even when empty (they say something by being empty).
 _KEEP_EMPTY = {"gap", "current_staff", "recommended_staff"}
+#: Columns the Chinese report leaves out (the English gap note is in the database and the app).
+_REPORT_DROP = {"gap_note_en"}
 
 
 def _column_letter(i: int) -> str:
