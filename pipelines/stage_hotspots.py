@@ -44,7 +44,7 @@ from geo import alerts as al
 from geo import forecast as fc
 from geo import hotspots as hs
 from geo.timeliness import case_timeliness
-from pipelines import config
+from pipelines import config, results
 from pipelines.config import deep_merge
 from pipelines.db import read_gdf, table_exists, write_gdf
 
@@ -52,40 +52,9 @@ log = logging.getLogger(__name__)
 
 DEFAULTS: dict[str, Any] = config.DEFAULTS["hotspots"]  # defined, with their meaning, in pipelines/config.py
 
-#: Keys added by issue #11, used until pipelines/config.py defines them (config's values win).
-NEW_DEFAULTS: dict[str, Any] = {
-    # the leaders' verdict (hotspot_class): "excess" = more incidents than the unit's expectation
-    # beyond chance (geo.hotspots.excess_test); "gi_star" = Gi* on the units (the former answer)
-    "verdict": "excess",
-    "expectation": "households",  # "households", "residents" or "area"
-    "dispersion": "quasi_poisson",  # "quasi_poisson", "negative_binomial" or "poisson"
-    "recent_months": 6,  # recent window of the space–time trend classes
-    "fishnet": {  # Gi* hot spots of concentration on an equal-area fishnet (the second answer)
-        "enabled": True,
-        "cell_m": None,  # None = chosen by incremental spatial autocorrelation
-        "candidates_m": [150, 200, 300, 400, 500, 750, 1000, 1500, 2000],
-        "max_cells": 60000,  # candidate sizes with more occupied cells are skipped
-    },
-    "forecast": {
-        "rank_by": "density",  # rank units by predicted count per km² (the budget is area)
-        "equal_cells": True,  # also backtest on the equal-area fishnet (NIJ style)
-    },
-    "alerts": {
-        "enabled": True,
-        "recurrence_days": 365,  # raise a signal only if chance alone raises one this rare less
-        #                          often than once in this many days, anywhere in the city
-        "windows_days": [1, 3, 7, 14],  # lengths of the windows ending on each monitored day
-        "monitor_days": 14,  # the last N days of data are monitored
-        "history_days": 365,  # baseline shares from the N days before the monitored ones
-        "max_categories": 8,  # 'all' plus the N most frequent categories
-        "prior_incidents": 0.5,  # pseudo-incidents per grid, spread by households (shrinks shares)
-    },
-}
-
-
 def settings_of(settings: dict | None) -> dict:
-    """The stage's effective settings: #11 defaults < config.DEFAULTS < the project's own."""
-    return deep_merge(deep_merge(NEW_DEFAULTS, DEFAULTS), (settings or {}).get("hotspots") or {})
+    """The stage's effective settings: config.DEFAULTS["hotspots"] updated by the project's."""
+    return deep_merge(DEFAULTS, (settings or {}).get("hotspots") or {})
 
 _T = "__hs_units"
 _A = "__hs_assigned"
@@ -106,7 +75,7 @@ def _metric_crs(con, settings: dict) -> str:
 
 
 def _columns(con, table: str) -> set[str]:
-    return {r[0] for r in con.execute(f'DESCRIBE "{table}"').fetchall()}
+    return results.columns(con, table)
 
 
 def _units(con, cfg: dict, crs: str) -> tuple[gpd.GeoDataFrame, str]:
@@ -482,6 +451,46 @@ def _gi_rows(
     return pd.concat([overall, monthly], ignore_index=True)
 
 
+def _area_rows(con, unit_ids: np.ndarray, results: dict[str, hs.ExcessResult], base: np.ndarray,
+               cfg: dict) -> int:
+    """``hotspot_areas``: the same excess test for communities and streets (period 'all').
+
+    Counts and the expectation's base (households …) are summed from the grids to their
+    community and street (``grids.community_code`` / ``street_code``); one row per scope ×
+    area × category. Returns the number of rows written.
+    """
+    cols = _columns(con, "grids")
+    frames = []
+    for scope, col in (("community", "community_code"), ("street", "street_code")):
+        if col not in cols:
+            continue
+        m = dict(con.execute(
+            f"SELECT CAST(grid_id AS VARCHAR), any_value(CAST({col} AS VARCHAR)) FROM grids "
+            "GROUP BY 1").fetchall())
+        keys = pd.Series([m.get(g) for g in unit_ids], dtype=object)
+        ok = keys.notna().to_numpy()
+        if not ok.any():
+            continue
+        codes, inv = np.unique(keys[ok].astype(str).to_numpy(), return_inverse=True)
+        b = np.bincount(inv, weights=base[ok], minlength=len(codes))
+        for cat, r in results.items():
+            y = np.bincount(inv, weights=np.asarray(r.observed, float)[ok], minlength=len(codes))
+            t = hs.excess_test(y, b, area=np.ones(len(codes)), model=cfg["dispersion"])
+            c = np.asarray(t.classes, dtype=object).copy()
+            c[c == "no_base"] = "none"
+            frames.append(pd.DataFrame({
+                "scope": scope, "scope_id": codes, "category": cat, "period": "all",
+                "observed": t.observed, "expected": t.expected, "ratio": t.ratio,
+                "z_score": t.z, "p_value": t.p, "p_fdr": t.q, "hotspot_class": c,
+                "method": _method_names(t.basis, cfg),
+            }))
+    if not frames:
+        return 0
+    out = pd.concat(frames, ignore_index=True)
+    write_gdf(con, "hotspot_areas", out)
+    return len(out)
+
+
 def _expectation_base(cfg: dict, people: pd.DataFrame, area_km2: np.ndarray,
                       warnings: list[str]) -> tuple[np.ndarray, str]:
     """What incidents are expected to follow, per unit (``[hotspots] expectation``)."""
@@ -730,6 +739,10 @@ def run(con, settings: dict, *, progress: Callable[[str], None] | None = None) -
     say(f"热点 / hotspots: {len(hotspots)} rows, categories all + {len(cats)}")
     t0 = tick("hotspots", t0)
 
+    areas_rows = 0
+    if results and source == "grids":
+        areas_rows = _area_rows(con, unit_ids, results, base, cfg)
+
     fishnet_summary: dict[str, Any] = {}
     fishnet_info = None
     if cfg["fishnet"]["enabled"]:
@@ -808,6 +821,7 @@ def run(con, settings: dict, *, progress: Callable[[str], None] | None = None) -
         ),
         "fishnet": fishnet_summary,
         "alerts": alerts_summary,
+        "hotspot_areas_rows": areas_rows,
         "cold_units": int(overall["hotspot_class"].str.startswith("cold").sum()),
         "trend_classes": {
             str(k): int(v) for k, v in overall["trend_class"].value_counts(dropna=True).items()

@@ -310,6 +310,14 @@ def test_uses_grids_and_members_and_few_months():
                          "owner_staff_id"]
     assert "geometry" in cols and table_exists(con, "alert_status")
     assert summary["alerts"]["alerts"] == con.execute("SELECT count(*) FROM alerts").fetchone()[0]
+    # communities and streets get the same excess test, their counts summed from the grids
+    ar = con.execute("SELECT * FROM hotspot_areas WHERE category = 'all'").df()
+    assert set(ar["scope"]) == {"community"}  # the test grids carry no street_code
+    assert ar["observed"].sum() == summary["incidents_used"]
+    assert ar["expected"].sum() == pytest.approx(ar["observed"].sum(), rel=0.5)
+    hot_c = ar.loc[ar["hotspot_class"].str.startswith("hot"), "scope_id"].tolist()
+    hot_comm = c.loc[c.contains(shapely.Point(*HOT)), "community_code"].iloc[0]
+    assert hot_comm in hot_c  # the community of the planted permanent hot spot
 
 
 def test_hex_cells_and_distance_band():
