@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from geo import caserates as model
-from pipelines import config
+from pipelines import config, results
 from pipelines.db import read_table, table_exists, write_gdf
 
 log = logging.getLogger(__name__)
@@ -44,13 +44,8 @@ _WANTED = ("incident_id", "occurred_at", "accepted_at", "dispatched_at", "respon
            "community_code")
 
 
-def _q(name: str) -> str:
-    """Quote an identifier for DuckDB."""
-    return '"' + str(name).replace('"', '""') + '"'
-
-
-def _columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
-    return [d[0] for d in con.execute(f"SELECT * FROM {_q(table)} LIMIT 0").description]
+_q = results.quote_ident  # identifiers: constants of this module or the catalogue's names
+_columns = results.columns
 
 
 def _plan(con: duckdb.DuckDBPyConnection) -> str | None:
