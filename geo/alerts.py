@@ -212,7 +212,8 @@ def detect(
             clusters.append(members)
         for mem in clusters:
             c = sig.loc[mem]
-            best = c.sort_values(["rec", "end", "start"], ascending=[False, True, True]).iloc[0]
+            # the strongest window: the smallest p (recurrence is capped, p is not)
+            best = c.sort_values(["p", "end", "start"], ascending=[True, True, True]).iloc[0]
             first_end = int(c["end"].min())
             ws, we = days[int(best["start"])], days[int(best["end"])]
             out.append({
