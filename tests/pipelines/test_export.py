@@ -16,7 +16,6 @@ from pipelines.export import (
     display_width,
     export_table,
     make_printable,
-    make_printable_file,
     write_workbook,
 )
 from pipelines.run import db_path
@@ -131,13 +130,13 @@ def test_staffing_report_prints_and_holds_no_formula(hostile_demo, tmp_path):
         out = export_report(con, tmp_path / "report.xlsx")
     finally:
         con.close()
-    make_printable_file(out)  # what export_report is asked to call (no-op when it already did)
     assert "<f>" not in _sheet_xml(out)
     wb = openpyxl.load_workbook(out)
     found = 0
     for ws in wb.worksheets:
         assert ws.page_setup.orientation == "landscape" and int(ws.page_setup.fitToWidth) == 1
         assert int(ws.page_setup.fitToHeight) == 0 and ws.print_title_rows
+        assert ws.freeze_panes and (ws.max_row < 3 or ws.auto_filter.ref)
         header = [c.value for c in ws[1]]
         for j, h in enumerate(header, start=1):
             if isinstance(h, str) and ("代码" in h or "编码" in h):
