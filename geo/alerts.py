@@ -342,6 +342,8 @@ def write_alerts(con, alerts: pd.DataFrame, units4326=None) -> pd.DataFrame:
     else:
         g = gpd.GeoDataFrame(df, geometry=gpd.GeoSeries([None] * len(df)), crs="EPSG:4326")
     write_gdf(con, "alerts", g)
+    # a column of NULLs (no grid has a worker) would otherwise be stored as INTEGER
+    con.execute("ALTER TABLE alerts ALTER COLUMN owner_staff_id SET DATA TYPE VARCHAR")
     return df
 
 
@@ -394,7 +396,9 @@ def print_open_alerts(project_dir) -> int:
     print(f"未关闭的预警 / open alerts: {len(df)}")
     for r in df.itertuples():
         rec = "≥100年 / ≥100 y" if r.recurrence_days >= 36500 else f"{r.recurrence_days:,.0f} 天 / days"
-        print(f"{r.alert_id}  {r.status:<12} {r.grid_id}  {r.category}  "
-              f"{r.window_start}–{r.window_end}  实际/observed {r.observed:.0f} vs 期望/expected "
-              f"{r.expected:.1f}  重现期/recurrence {rec}  网格员/owner {r.owner_staff_id or '—'}")
+        owner = "—" if pd.isna(r.owner_staff_id) or r.owner_staff_id == "" else r.owner_staff_id
+        ws, we = (pd.Timestamp(v).date() for v in (r.window_start, r.window_end))
+        print(f"{r.alert_id}  {r.status:<12} {r.grid_id}  {r.category}  {ws}–{we}  "
+              f"实际/observed {r.observed:.0f} vs 期望/expected {r.expected:.2f}  "
+              f"重现期/recurrence {rec}  网格员/owner {owner}")
     return len(df)

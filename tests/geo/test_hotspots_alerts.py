@@ -77,6 +77,7 @@ def _units(ids):
 def test_status_is_kept_across_runs_and_open_alerts_print(tmp_path, capsys):
     y, days, ids, hh = simulate(n_grids=60, n_days=400, seed=3, per_day=40)
     y[7, -4:] += 6
+    y[30, -3:] += 6  # a second burst, in a grid without a worker
     det = al.detect(y, days, ids, households=hh)
     assert ids[7] in set(det.alerts["grid_id"])
     db = tmp_path / "gridgov.duckdb"
@@ -102,6 +103,9 @@ def test_status_is_kept_across_runs_and_open_alerts_print(tmp_path, capsys):
     out3 = al.write_alerts(con, det2.alerts, _units(ids))
     r3 = out3[out3["grid_id"] == ids[7]].iloc[0]
     assert r3["status"] == "acknowledged"
+    types = dict(con.execute("SELECT column_name, data_type FROM information_schema.columns "
+                             "WHERE table_name = 'alerts'").fetchall())
+    assert types["owner_staff_id"] == "VARCHAR" and types["window_start"] == "DATE"
     geom = con.execute("SELECT ST_AsText(geometry) FROM alerts WHERE grid_id = 'G007'").fetchone()[0]
     assert geom.startswith("POLYGON")
     al.set_alert_status(con, r3["alert_id"], "closed")
@@ -109,4 +113,5 @@ def test_status_is_kept_across_runs_and_open_alerts_print(tmp_path, capsys):
     n_open = al.print_open_alerts(tmp_path)
     text = capsys.readouterr().out
     assert "open alerts" in text and "G007" not in text.split("\n", 1)[1]
-    assert n_open == text.count("\n") - 1
+    assert n_open == text.count("\n") - 1 and n_open >= 1
+    assert "G030" in text and "owner —" in text
