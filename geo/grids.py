@@ -29,6 +29,7 @@ import shapely
 
 from geo.gridcodes import grid_codes, row_major_order
 from geo.partition import (
+    BARRIER_JOIN_M,
     DEFAULT_NORMS,
     DEFAULT_WEIGHTS,
     STATUSES,
@@ -52,11 +53,13 @@ from geo.tessellation import (
 )
 
 __all__ = [
-    "DEFAULT_DEDICATED_RULES", "DEFAULT_NORMS", "DEFAULT_WEIGHTS", "DEFAULT_WORKLOAD_WEIGHTS",
-    "STATUSES", "Adjacency", "CommunityPlan", "FusionReport", "build_cells", "building_members",
+    "CROSSING_M", "DEFAULT_DEDICATED_RULES", "DEFAULT_NORMS", "DEFAULT_WEIGHTS", "DEFAULT_WORKLOAD_WEIGHTS",
+    "OVERLAP_M2", "STATUSES", "Adjacency", "CommunityPlan", "FusionReport", "barrier_crossing",
+    "build_cells", "building_members",
     "can_move", "cell_adjacency", "choose_k", "community_adjacency", "dedicated_grids",
     "diff_plans", "fusion_report", "grid_codes", "grid_status", "grids_from_labels",
-    "labels_from_plan", "norm_for", "partition", "partition_community", "plan_metrics",
+    "labels_from_plan", "norm_for", "partition", "partition_community", "plan_integrity",
+    "plan_metrics",
     "redraw", "row_major_order", "synthetic_city", "validity_checklist", "within_norm",
 ]
 
@@ -484,8 +487,90 @@ def within_norm(grids: pd.DataFrame, norms: dict | None = None) -> pd.Series:
     return pd.Series(out, index=grids.index, dtype=bool)
 
 
+#: A basic grid with more than this many metres of barrier (road, railway, river) running
+#: through its inside is "crossed by a barrier" (issue #10: a grid straddling a railway); the
+#: engine's own limit for joining a small piece across a barrier.
+CROSSING_M = BARRIER_JOIN_M
+#: Two grids overlap when their common area exceeds this (m²) and is wider than 2 cm somewhere;
+#: below that it is the 1 mm coordinate snapping along a shared edge.
+OVERLAP_M2 = 1.0
+
+
+def barrier_crossing(grids: gpd.GeoDataFrame, barriers) -> np.ndarray:
+    """Metres of barrier line inside each grid (lines along a grid's edge do not count).
+
+    A line counts where it runs through the grid's inside, more than 1 m from its edge (the
+    grid shrunk by 1 m), so a road that is the grid's boundary measures 0.
+    """
+    geoms = np.asarray(grids.geometry.values, dtype=object)
+    out = np.zeros(len(geoms))
+    if barriers is None or not len(barriers) or not len(geoms):
+        return out
+    if isinstance(barriers, gpd.GeoDataFrame | gpd.GeoSeries):
+        if barriers.crs is not None and grids.crs is not None and barriers.crs != grids.crs:
+            barriers = barriers.to_crs(grids.crs)
+        lines = np.asarray(barriers.geometry.values, dtype=object)
+    else:
+        lines = np.asarray(barriers, dtype=object)
+    lines = lines[~shapely.is_missing(lines) & ~shapely.is_empty(lines)]
+    lines = shapely.get_parts(lines)
+    lines = np.where(shapely.get_type_id(lines) == 3, shapely.boundary(lines), lines)
+    lines = shapely.get_parts(lines)
+    lines = lines[np.isin(shapely.get_type_id(lines), [1, 2])]
+    if not len(lines):
+        return out
+    inner = shapely.buffer(geoms, -1.0, quad_segs=2)
+    gi, li = shapely.STRtree(lines).query(inner, predicate="intersects")
+    if len(gi):
+        ln = shapely.length(shapely.intersection(lines[li], inner[gi]))
+        np.add.at(out, gi, ln)
+    return out
+
+
+def plan_integrity(grids: gpd.GeoDataFrame, barriers=None, *, crossing_m: float = CROSSING_M,
+                   overlap_m2: float = OVERLAP_M2) -> dict:
+    """Geometry checks of a plan: barrier crossings, overlaps, invalid polygons.
+
+    Returns
+    -------
+    dict
+        ``n_barrier_crossed`` (basic grids with more than ``crossing_m`` metres of barrier
+        inside, see :func:`barrier_crossing`), ``n_overlaps`` (pairs of grids sharing more
+        than ``overlap_m2`` m²), ``n_invalid`` (grid polygons that are not one valid
+        polygon), ``flagged`` (any of these), and the ids: ``crossed_grids``,
+        ``overlap_pairs``, ``invalid_grids``.
+    """
+    geoms = np.asarray(grids.geometry.values, dtype=object)
+    ids = (grids["grid_id"].to_numpy() if "grid_id" in grids.columns
+           else np.asarray(grids.index))
+    basic = (grids["grid_type"].to_numpy() == "basic" if "grid_type" in grids.columns
+             else np.ones(len(grids), dtype=bool))
+    cross = barrier_crossing(grids, barriers)
+    crossed = [ids[i] for i in np.flatnonzero(basic & (cross > crossing_m))]
+    bad = ~shapely.is_valid(geoms) | (shapely.get_type_id(geoms) != 3)
+    invalid = [ids[i] for i in np.flatnonzero(bad)]
+    pairs = []
+    if len(geoms) > 1:
+        fixed = np.array([g if ok else shapely.make_valid(g, method="structure",
+                                                          keep_collapsed=False)
+                          for g, ok in zip(geoms, shapely.is_valid(geoms))], dtype=object)
+        a, b = shapely.STRtree(fixed).query(fixed, predicate="intersects")
+        keep = a < b
+        a, b = a[keep], b[keep]
+        if len(a):
+            inter = shapely.intersection(fixed[a], fixed[b])
+            big = shapely.area(inter) > overlap_m2
+            # wider than 2 cm somewhere: not the 1 mm snapping along a long shared edge
+            big[big] = ~shapely.is_empty(shapely.buffer(inter[big], -0.01, quad_segs=2))
+            pairs = [(ids[i], ids[j]) for i, j in zip(a[big], b[big])]
+    return {"n_barrier_crossed": len(crossed), "n_overlaps": len(pairs),
+            "n_invalid": len(invalid),
+            "flagged": bool(crossed or pairs or invalid),
+            "crossed_grids": crossed, "overlap_pairs": pairs, "invalid_grids": invalid}
+
+
 def plan_metrics(grids: gpd.GeoDataFrame, norms: dict | None = None, *,
-                 communities: gpd.GeoDataFrame | None = None) -> dict:
+                 communities: gpd.GeoDataFrame | None = None, barriers=None) -> dict:
     """Figures of a plan (the ``grid_metrics`` table row, plus a few more).
 
     Returns
@@ -497,7 +582,9 @@ def plan_metrics(grids: gpd.GeoDataFrame, norms: dict | None = None, *,
         over basic grids), ``mean_compactness`` (Polsby–Popper, basic grids), ``contiguous``
         (every grid a single polygon), and with ``communities``: ``coverage_gap_km2`` (area of
         communities not covered), ``overlap_km2`` and ``outside_km2`` (grid area outside its
-        community).
+        community); always ``n_barrier_crossed``, ``n_overlaps``, ``n_invalid`` and
+        ``flagged`` from :func:`plan_integrity` (crossings need ``barriers``: lines in the
+        grids' CRS).
     """
     basic = grids[grids["grid_type"] == "basic"] if "grid_type" in grids else grids
     geoms = np.asarray(grids.geometry.values, dtype=object)
@@ -537,6 +624,9 @@ def plan_metrics(grids: gpd.GeoDataFrame, norms: dict | None = None, *,
                 gap += c.area
         out.update(coverage_gap_km2=gap / 1e6, overlap_km2=overlap / 1e6,
                    outside_km2=outside / 1e6)
+    integ = plan_integrity(grids, barriers)
+    out.update({k: integ[k] for k in ("n_barrier_crossed", "n_overlaps", "n_invalid",
+                                      "flagged")})
     return out
 
 

@@ -3,9 +3,10 @@
 The engine works community by community on the cells of :mod:`geo.tessellation`:
 
 1. **Pieces.** The cells of a community form one or more connected pieces (a community made
-   of two polygons, an island cut off by a river, land cut off by a dedicated grid). A piece
-   with fewer households than the norm's minimum is joined to the neighbouring piece it
-   shares the longest *barrier* boundary with, if any; otherwise it becomes a grid of its own
+   of two polygons, land cut off by a road, railway or river, land cut off by a dedicated
+   grid). Barriers hold: a piece with fewer households than the norm's minimum joins the
+   neighbouring piece across a barrier only if at most ``BARRIER_JOIN_M`` (50 m) of barrier
+   separates them (a corner clipped by a road); otherwise it becomes a grid of its own
    flagged ``under_min_component``. A cell with more households than the maximum (a tower)
    becomes a grid of its own, flagged ``over_max_single_unit``.
 2. **Number of grids** per piece: ``k`` in ``[ceil(H/max), floor(H/min)]``, the one whose mean
@@ -81,6 +82,12 @@ DEFAULT_SEARCH_BUDGET = 60_000
 #: it stops and logs a warning (the plan is then no longer guaranteed to be reproducible).
 #: With the work budget above it should never fire; None disables it.
 DEFAULT_MAX_SECONDS = 60.0
+
+#: Metres of barrier a grid may have inside it: a piece of a community below the norm's
+#: minimum (say a corner clipped by a road) joins its neighbour across the barrier only when
+#: the barrier between them is at most this long; beyond it the barrier holds. The same figure
+#: counts a grid as "crossed by a barrier" in the plan's metrics (:data:`geo.grids.CROSSING_M`).
+BARRIER_JOIN_M = 50.0
 
 #: Statuses a basic grid can carry, most severe first.
 STATUSES = ("over_max_single_unit", "under_min_community", "under_min_component",
@@ -649,16 +656,33 @@ class CommunityPlan:
 
 
 def _pieces_plan(P: _Problem, nodes: list[int], lo: int, hi: int):
-    """Giant cells, and pieces with small ones joined across barriers / to giants."""
+    """Giant cells, and the pieces (connected parts) of the other cells.
+
+    Barriers hold: a piece below the norm's minimum joins the neighbouring piece across a
+    barrier only when the barrier between them is short — at most :data:`BARRIER_JOIN_M`
+    metres, e.g. a corner clipped by a road — so that no grid has more than that of barrier
+    inside it. Otherwise it becomes a grid of its own, flagged ``under_min_component``, for
+    the planner to decide.
+    """
     giants = [i for i in nodes if P.h[i] > hi]
     gset = set(giants)
     rest = [i for i in nodes if i not in gset]
     comps = P.components(rest)
-    # join pieces below the minimum to a neighbour piece across a barrier (longest boundary)
+    if len(comps) < 2 or not P.barrier:
+        return giants, comps
     comp_of = {}
     for c, comp in enumerate(comps):
         for i in comp:
             comp_of[i] = c
+    tot = [sum(P.h[i] for i in comp) for comp in comps]
+    # barrier length between each pair of pieces
+    between: dict[tuple[int, int], float] = {}
+    for a, b, s in P.barrier:
+        ca, cb = comp_of.get(a), comp_of.get(b)
+        if ca is None or cb is None or ca == cb:
+            continue
+        key = (min(ca, cb), max(ca, cb))
+        between[key] = between.get(key, 0.0) + s
     parent = list(range(len(comps)))
 
     def find(c):
@@ -667,39 +691,20 @@ def _pieces_plan(P: _Problem, nodes: list[int], lo: int, hi: int):
             c = parent[c]
         return c
 
-    tot = [sum(P.h[i] for i in comp) for comp in comps]
-    changed = True
-    while changed:
-        changed = False
-        roots = sorted({find(c) for c in range(len(comps))}, key=lambda r: tot[r])
-        for r in roots:
-            if find(r) != r or tot[r] >= lo:
-                continue
-            links: dict[int, float] = {}
-            best_pair: dict[int, tuple[int, int, float]] = {}
-            for a, b, s in P.barrier:
-                if a in gset or b in gset:
-                    continue
-                ra, rb = find(comp_of[a]), find(comp_of[b])
-                if ra == rb or r not in (ra, rb):
-                    continue
-                other = rb if ra == r else ra
-                links[other] = links.get(other, 0.0) + s
-                if other not in best_pair or s > best_pair[other][2]:
-                    best_pair[other] = (a, b, s)
-            if not links:
-                continue
-            other = max(links, key=links.get)
-            for a, b, s in P.barrier:
-                if a in gset or b in gset:
-                    continue
-                ra, rb = find(comp_of[a]), find(comp_of[b])
-                if {ra, rb} == {r, other}:
-                    P.link(a, b)
-            parent[r] = other
-            tot[other] += tot[r]
-            changed = True
-            break
+    for r in sorted(range(len(comps)), key=lambda c: (tot[c], c)):
+        if tot[r] >= lo:
+            continue
+        cands = [(s, o) for (x, y), s in between.items() for o in ((y,) if x == r else
+                 (x,) if y == r else ()) if find(o) != find(r)]
+        if not cands:
+            continue
+        s, other = max(cands, key=lambda t: (t[0], -t[1]))
+        if s > BARRIER_JOIN_M:
+            continue  # a long barrier between them: stays a grid of its own
+        for a, b, _ in P.barrier:
+            if {comp_of.get(a), comp_of.get(b)} == {r, other}:
+                P.link(a, b)
+        parent[find(r)] = find(other)
     merged: dict[int, list[int]] = {}
     for c, comp in enumerate(comps):
         merged.setdefault(find(c), []).extend(comp)
@@ -1141,8 +1146,9 @@ def partition(
 
 
 def _dissolve(geoms: np.ndarray):
+    """One grid polygon from its cells: valid, and one polygon whenever the cells are connected."""
     if len(geoms) == 1:
-        return geoms[0]
+        return _one_polygon(geoms[0])
     total = float(shapely.area(geoms).sum())
     try:
         u = shapely.coverage_union_all(geoms)
@@ -1151,7 +1157,26 @@ def _dissolve(geoms: np.ndarray):
             return u
     except shapely.errors.GEOSException:
         pass  # edges that do not match vertex for vertex (barrier / unit borders)
-    return shapely.union_all(geoms, grid_size=1e-3)
+    return _one_polygon(shapely.union_all(geoms, grid_size=1e-3))
+
+
+def _one_polygon(geom, debris_m2: float = 1.0):
+    """A valid polygon: repaired (holes stay holes) and rid of snapping debris.
+
+    Parts smaller than ``debris_m2`` next to a real part are dropped; a geometry that is
+    still several real polygons is returned as a MultiPolygon (the plan's metrics count it).
+    """
+    if geom is None or geom.is_empty:
+        return geom
+    if not geom.is_valid:
+        geom = shapely.make_valid(geom, method="structure", keep_collapsed=False)
+    parts = [p for p in shapely.get_parts(geom) if p.geom_type == "Polygon" and p.area > 0]
+    if not parts:
+        return geom
+    if len(parts) == 1:
+        return parts[0]
+    big = [p for p in parts if p.area >= debris_m2] or [max(parts, key=lambda p: p.area)]
+    return big[0] if len(big) == 1 else shapely.MultiPolygon(big)
 
 
 def grid_status(cells: pd.DataFrame, labels: pd.Series, adjacency: dict[str, Adjacency],
@@ -1374,8 +1399,10 @@ def redraw(
     boundary with. Then single-cell moves fix norm violations, preferring the moves that shift
     the fewest households (objective: norm penalty, then households moved); a grid still over
     the maximum is split in two, and one still under the minimum is merged into a neighbour,
-    followed by another round of moves. Barriers count as ordinary boundaries here: a current
-    grid that crosses a main road is kept, not split.
+    followed by another round of moves. Barriers hold here too: the part of a current grid
+    across a road, railway or river from the rest of it is treated like any cut-off bit (it
+    joins a grid on its own side, or becomes a grid of its own), except for the short joins
+    of small pieces that :func:`partition` makes too (``BARRIER_JOIN_M``).
 
     Parameters
     ----------
@@ -1434,10 +1461,10 @@ def redraw(
         norm = norm_for(code, ctab["kind"].get(code, "urban"), norms)
         lo, hi = norm["households_min"], norm["households_max"]
         P = _Problem(grp, adjacency[code])
-        for a, b, _ in P.barrier:
-            P.link(a, b)
         rng = np.random.default_rng(_seed_for(seed, code))
         curv = grp["_cur"].to_numpy()
+        # barriers hold, up to the short joins the engine itself makes (BARRIER_JOIN_M)
+        _pieces_plan(P, [i for i in range(P.n) if curv[i] not in locked], lo, hi)
         orig = current_labels.reindex(grp["cell_id"]).to_numpy()
         names: dict = {}
         for g in curv:
@@ -1476,6 +1503,11 @@ def redraw(
                 s.descend(work)
             changed = _structural_repair(P, labl, free_nodes, lo, hi, rng, locked_int)
             if not changed:
+                if free_nodes and _off_norm(P, labl, free_nodes, lo, hi):
+                    # stuck just outside the norm (e.g. 401 of 400 with full neighbours):
+                    # iterated local search, kicks and descents, keeps the best plan
+                    s = _Search(P, free_nodes, labl, lo, hi, W, rng, init=init)
+                    s.run(work, int(min(max(3000 / len(free_nodes), 12), 200)))
                 break
         for t in sorted(set(labl)):
             if t not in inv_names:
@@ -1499,6 +1531,22 @@ def redraw(
     bids = dict(zip(cells["cell_id"], cells["building_ids"]))
     moves.insert(1, "building_ids", moves["cell_id"].map(bids))
     return labels, moves
+
+
+def _off_norm(P: _Problem, lab: list[int], nodes: list[int], lo: float, hi: float) -> bool:
+    """Whether a grid of ``nodes`` has households outside ``[lo, hi]`` though its piece could meet it."""
+    H: dict[int, float] = {}
+    for i in nodes:
+        H[lab[i]] = H.get(lab[i], 0.0) + P.h[i]
+    bad = {g for g, h in H.items() if not lo <= h <= hi}
+    if not bad:
+        return False
+    # only worth a search where the grid's connected set of grids admits the norm
+    for comp in P.components(nodes):
+        gs = {lab[i] for i in comp}
+        if gs & bad and choose_k(sum(P.h[i] for i in comp), lo, hi)[1]:
+            return True
+    return False
 
 
 def _structural_repair(P: _Problem, lab: list[int], nodes: list[int], lo: float, hi: float,

@@ -28,6 +28,7 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 import shapely
+import shapely.ops
 from scipy.spatial import cKDTree
 
 log = logging.getLogger(__name__)
@@ -82,7 +83,11 @@ def _polygonal(geom) -> shapely.Geometry:
     if geom is None or geom.is_empty:
         return shapely.Polygon()
     if not geom.is_valid:
-        geom = shapely.make_valid(geom)
+        # "structure": shells unioned, holes subtracted. The default "linework" method can turn
+        # a hole whose ring touches the shell after snapping into a polygon of its own: a land
+        # cell then covered the special unit carved out of it (a basic grid overlapping a
+        # dedicated one, issue #10).
+        geom = shapely.make_valid(geom, method="structure", keep_collapsed=False)
     parts = [p for p in shapely.get_parts(geom) if p.geom_type in ("Polygon", "MultiPolygon")]
     if not parts:
         # a GeometryCollection nested one level deeper
@@ -121,18 +126,135 @@ def _generator_points(geoms: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------------------------
 # pieces: a community cut by barriers
 # --------------------------------------------------------------------------------------------
+#: How far (m) barrier lines are kept beyond a community's edge before noding, so that a line
+#: crossing the edge crosses it properly instead of ending a hair (≈1e-10 m) short of it.
+BARRIER_REACH = 1.0
+#: A barrier end this close (m) to the community's edge counts as reaching it (drawn data rarely
+#: meets a boundary exactly); the line is extended across the edge.
+BARRIER_SNAP = 0.5
+
+
+def _barrier_lines_for(part, barrier_lines: np.ndarray, hit: np.ndarray) -> list:
+    """Barrier lines near ``part``, clipped to a zone reaching ``BARRIER_REACH`` beyond it.
+
+    Lines are *not* clipped to the part itself: the intersection point of a line with the
+    edge is computed with rounding error and may fall just inside, leaving the cut open. A line
+    that ends inside the part within ``BARRIER_SNAP`` of the edge, or of another barrier (a
+    T-junction whose end point misses the other line by a hair), is extended across it.
+    """
+    zone = shapely.buffer(part, BARRIER_REACH, quad_segs=2)
+    clipped = [ln for ln in shapely.get_parts(shapely.intersection(barrier_lines[hit], zone))
+               if not ln.is_empty and ln.geom_type == "LineString" and ln.length > 0]
+    targets = [part.boundary, *clipped]  # what an end may snap to
+    out = []
+    for k_line, line in enumerate(clipped):
+        xy = np.asarray(line.coords)
+        ends = []
+        for k, (tip, prev) in enumerate(((xy[0], xy[1]), (xy[-1], xy[-2]))):
+            pt = shapely.Point(tip)
+            if not part.contains(pt):
+                continue  # outside the part: the line crosses the edge already
+            best, best_d = None, BARRIER_SNAP
+            for t_idx, target in enumerate(targets):
+                if t_idx == k_line + 1:
+                    continue  # not to itself
+                d = target.distance(pt)
+                if d <= best_d and not (t_idx > 0 and d == 0.0 and _ends_on(target, pt)):
+                    best, best_d = target, d
+            if best is None:
+                ext = _dangle_extension(part, line, targets, k_line, tip, prev)
+                if ext is not None:
+                    ends.append((k, ext))
+                continue  # else a stub: it does not cut
+            q = np.asarray(shapely.get_coordinates(shapely.ops.nearest_points(best, pt)[0]))[0]
+            u = q - tip
+            n = float(np.hypot(*u))
+            if n < 1e-6:  # on it up to rounding: go on in the line's own direction
+                u = tip - prev
+                n = float(np.hypot(*u)) or 1.0
+            u = u / n
+            ends.append((k, [tuple(q), tuple(q + u * BARRIER_REACH)]))
+        if ends:
+            pts = [tuple(c) for c in xy]
+            for k, extra in ends:
+                pts = (extra[::-1] + pts) if k == 0 else (pts + extra)
+            line = shapely.LineString(pts)
+        out.append(line)
+    return out
+
+
+def _dangle_extension(part, line, targets: list, k_line: int, tip, prev):
+    """Points extending a barrier that ends inside ``part`` straight on to the edge or the next
+    barrier, if that extension is shorter than the barrier's own run inside the part.
+
+    A major road or river that runs most of the way across a community and stops is drawn as
+    a grid boundary all the way across (the usual practice of closing a grid along the road's
+    line); a short stub into a community is not extended and does not cut. None if not.
+    """
+    u = np.asarray(tip, dtype=float) - np.asarray(prev, dtype=float)
+    n = float(np.hypot(*u))
+    if n == 0:
+        return None
+    u = u / n
+    inside = shapely.intersection(line, part).length
+    if inside <= BARRIER_SNAP:
+        return None
+    ray = shapely.LineString([tuple(tip), tuple(np.asarray(tip) + u * inside)])
+    best = None
+    for t_idx, target in enumerate(targets):
+        if t_idx == k_line + 1:
+            continue
+        hit = shapely.intersection(ray, target)
+        for q in shapely.get_parts(hit):
+            for c in shapely.get_coordinates(q):
+                d = float(np.hypot(*(c - np.asarray(tip))))
+                if d > 1e-9 and (best is None or d < best[0]):
+                    best = (d, c)
+    if best is None:
+        # nothing straight ahead within the barrier's own length: the shortest way on (never
+        # back: at most 90° off the barrier's direction) to the edge or another barrier, if it
+        # is not longer than that either
+        for t_idx, target in enumerate(targets):
+            if t_idx == k_line + 1:
+                continue
+            c = shapely.get_coordinates(shapely.ops.nearest_points(target, shapely.Point(tip))[0])[0]
+            v = c - np.asarray(tip)
+            d = float(np.hypot(*v))
+            if (1e-9 < d <= inside and float(v @ u) >= 0.0
+                    and (best is None or d < best[0])):
+                best = (d, c)
+        if best is None:
+            return None  # a stub: it does not cut
+        u = (best[1] - np.asarray(tip)) / best[0]
+    q = best[1]
+    return [tuple(q), tuple(q + u * BARRIER_REACH)]
+
+
+def _ends_on(line, pt) -> bool:
+    """Whether ``pt`` is an end point of ``line`` (two lines that simply join there)."""
+    c = shapely.get_coordinates(line)
+    return bool(np.all(c[0] == shapely.get_coordinates(pt)[0])
+                or np.all(c[-1] == shapely.get_coordinates(pt)[0]))
+
+
 def _pieces(community_geom, barrier_lines: np.ndarray, barrier_tree) -> list:
-    """Faces of the community cut by the barrier lines (polygons tiling the community)."""
+    """Faces of the community cut by the barrier lines (polygons tiling the community).
+
+    The lines are noded together with the community's boundary (``unary_union``) and the
+    result polygonized; the faces inside the community are its pieces. Lines run a little
+    beyond the boundary (:func:`_barrier_lines_for`), so every line that crosses the community
+    from edge to edge closes its cut, whatever the rounding of its end points. A line that
+    ends inside (a dangle) does not cut.
+    """
     parts = _poly_parts(community_geom)
     if barrier_tree is None or len(barrier_lines) == 0:
         return parts
-    hit = barrier_tree.query(community_geom, predicate="intersects")
+    hit = barrier_tree.query(community_geom, predicate="dwithin", distance=BARRIER_REACH)
     if len(hit) == 0:
         return parts
     pieces = []
     for part in parts:
-        lines = shapely.intersection(barrier_lines[hit], part)
-        lines = [g for g in lines if not g.is_empty and g.length > 0]
+        lines = _barrier_lines_for(part, barrier_lines, hit)
         if not lines:
             pieces.append(part)
             continue
@@ -147,8 +269,38 @@ def _pieces(community_geom, barrier_lines: np.ndarray, barrier_tree) -> list:
             cut = part.difference(shapely.buffer(shapely.union_all(lines), 1e-4))
             keep = _poly_parts(cut) or [part]
             keep = _regrow(keep, part)
-        pieces.extend(keep)
-    return pieces
+        pieces.extend(_merge_slivers([p for f in keep for p in _poly_parts(_polygonal(f))]))
+    return [p for f in pieces for p in _poly_parts(f)]
+
+
+#: A piece narrower than this (m) everywhere is a sliver between a barrier drawn along the
+#: community's edge and the edge itself, not land across a barrier: it joins its neighbour.
+SLIVER_WIDTH = 2.0
+
+
+def _merge_slivers(faces: list) -> list:
+    """Join every sliver face to the face it shares the longest boundary with."""
+    if len(faces) < 2:
+        return faces
+    thin = [shapely.is_empty(shapely.buffer(f, -SLIVER_WIDTH / 2, quad_segs=2)) for f in faces]
+    if not any(thin) or all(thin):
+        return faces
+    faces = list(faces)
+    for k in sorted((k for k, t in enumerate(thin) if t), key=lambda k: faces[k].area):
+        best, best_len = -1, 0.0
+        for j, f in enumerate(faces):
+            if j == k or thin[j] or f is None:
+                continue
+            ln = shapely.length(shapely.intersection(faces[k].boundary,
+                                                     shapely.buffer(f, 2 * PRECISION)))
+            if ln > best_len:
+                best, best_len = j, ln
+        if best < 0:
+            continue  # touches no real piece: stays as it is
+        u = _polygonal(shapely.union(faces[best], faces[k], grid_size=PRECISION))
+        if u.geom_type == "Polygon":
+            faces[best], faces[k] = u, None
+    return [f for f in faces if f is not None]
 
 
 def _regrow(faces: list, whole) -> list:

@@ -1026,7 +1026,9 @@ def _save_plan_locked(db_path: str | Path, ws: Workspace, labels, *, author: str
         metric_grids = all_grids.to_crs(ws.crs)
         metric_grids["kind"] = metric_grids["community_code"].astype(str).map(kinds).fillna(
             "urban")
-        city_metrics = plan_metrics(metric_grids, norms, communities=communities)
+        barriers = (read_gdf(con, "SELECT geometry FROM barriers").to_crs(ws.crs)
+                    if table_exists(con, "barriers") else None)
+        city_metrics = plan_metrics(metric_grids, norms, communities=communities, barriers=barriers)
         settings = {
             "norms": norms,
             "grids": {"weights": weights_with(ws, weights)},

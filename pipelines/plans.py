@@ -19,14 +19,18 @@ import duckdb
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 
-from pipelines.db import STORAGE_CRS, read_gdf, read_table, table_exists, write_gdf
+from pipelines.db import STORAGE_CRS, quote_ident, read_gdf, read_table, table_exists, write_gdf
 
 GRID_COLUMNS = ["grid_id", "plan_id", "grid_type", "community_code", "street_code", "households", "residents",
                 "workload", "area_km2", "compactness", "status", "n_cells", "unit_type", "unit_ids"]
 METRIC_COLUMNS = ["plan_id", "n_grids", "n_basic", "n_dedicated", "households_min", "households_max",
                   "share_within_norm", "share_within_norm_feasible", "workload_cv", "mean_compactness",
-                  "contiguous", "coverage_gap_km2", "overlap_km2", "outside_km2"]
+                  "contiguous", "coverage_gap_km2", "overlap_km2", "outside_km2",
+                  # geometry checks (geo.grids.plan_integrity): a plan with any of them is flagged
+                  "n_barrier_crossed", "n_overlaps", "n_invalid", "flagged"]
+_BOOL_METRICS = ("contiguous", "flagged")
 
 
 def new_plan_id(con: duckdb.DuckDBPyConnection) -> str:
@@ -77,6 +81,7 @@ def store_plan(
             g[c] = None
     g["unit_ids"] = g["unit_ids"].map(lambda v: ",".join(map(str, v)) if isinstance(v, list | tuple | np.ndarray) else v)
     g = gpd.GeoDataFrame(g[GRID_COLUMNS], geometry=g.geometry, crs=grids.crs).to_crs(STORAGE_CRS)
+    g, still_bad = _valid_polygons(g)
     for c in ("households", "residents", "n_cells"):
         g[c] = pd.to_numeric(g[c], errors="coerce").fillna(0).astype("int64")
     for c in ("workload", "area_km2", "compactness"):
@@ -87,10 +92,14 @@ def store_plan(
                       "grid_id": members["grid_id"].astype(str).to_numpy(), "plan_id": plan_id})
     row = {c: metrics.get(c) for c in METRIC_COLUMNS}
     row["plan_id"] = plan_id
+    if still_bad:  # what reprojection broke and could not be mended counts too
+        row["n_invalid"] = max(int(row.get("n_invalid") or 0), still_bad)
+        row["flagged"] = True
     mdf = pd.DataFrame([row])
-    mdf["contiguous"] = mdf["contiguous"].astype(bool)
+    for c in _BOOL_METRICS:
+        mdf[c] = mdf[c].fillna(False).astype(bool)
     for c in METRIC_COLUMNS[1:]:
-        if c != "contiguous":
+        if c not in _BOOL_METRICS:
             mdf[c] = pd.to_numeric(mdf[c], errors="coerce").astype(float)
     _append(con, "plan_grids", g)
     _append(con, "plan_members", m)
@@ -105,15 +114,48 @@ def store_plan(
     return plan_id
 
 
+def _valid_polygons(g: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, int]:
+    """Mend grid polygons that reprojection made invalid; return how many are still not one valid polygon.
+
+    Rounding in the transform to EPSG:4326 can make a ring touch itself; ``make_valid`` with the
+    "structure" method keeps holes as holes, and specks (< 1e-10 degrees², about 1 m²) are dropped.
+    """
+    geoms = np.asarray(g.geometry.values, dtype=object)
+    present = ~shapely.is_missing(geoms) & ~shapely.is_empty(geoms)
+    bad = present & (~shapely.is_valid(geoms) | (shapely.get_type_id(geoms) != 3))
+    if not bad.any():
+        return g, 0
+    fixed = geoms.copy()
+    for i in np.flatnonzero(bad):
+        geom = fixed[i]
+        if not geom.is_valid:
+            geom = shapely.make_valid(geom, method="structure", keep_collapsed=False)
+        parts = [p for p in shapely.get_parts(geom) if p.geom_type == "Polygon" and p.area > 0]
+        big = [p for p in parts if p.area >= 1e-10] or parts
+        if len(big) == 1:
+            geom = big[0]
+        elif big:
+            geom = shapely.MultiPolygon(big)
+        fixed[i] = geom
+    g = g.set_geometry(gpd.GeoSeries(fixed, index=g.index, crs=g.crs))
+    still = int((present & (~shapely.is_valid(fixed) | (shapely.get_type_id(fixed) != 3))).sum())
+    return g, still
+
+
 def _append(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame) -> None:
     if not table_exists(con, table):
         write_gdf(con, table, frame)
         return
     write_gdf(con, "__plan_append", frame)
-    cols = [r[0] for r in con.execute(f'DESCRIBE "{table}"').fetchall()]
+    cols = [r[0] for r in con.execute(f"DESCRIBE {quote_ident(table)}").fetchall()]
+    new = [(r[0], r[1]) for r in con.execute('DESCRIBE "__plan_append"').fetchall() if r[0] not in cols]
+    for name, dtype in new:  # a column added since the history table was made (e.g. a new metric)
+        if dtype.replace(" ", "").isalnum() or dtype in ("TIMESTAMP WITH TIME ZONE",):
+            con.execute(f"ALTER TABLE {quote_ident(table)} ADD COLUMN {quote_ident(name)} {dtype}")
+            cols.append(name)
     have = {r[0] for r in con.execute('DESCRIBE "__plan_append"').fetchall()}
-    sel = ", ".join(f'"{c}"' if c in have else f'NULL AS "{c}"' for c in cols)
-    con.execute(f'INSERT INTO "{table}" SELECT {sel} FROM "__plan_append"')
+    sel = ", ".join(quote_ident(c) if c in have else f"NULL AS {quote_ident(c)}" for c in cols)
+    con.execute(f'INSERT INTO {quote_ident(table)} SELECT {sel} FROM "__plan_append"')
     con.execute('DROP TABLE "__plan_append"')
 
 

@@ -101,7 +101,11 @@ def run(con, settings: dict, *, progress=None) -> dict:
                                    seed=cfg.get("seed", 0), dedicated=ded, n_jobs=int(cfg.get("n_jobs", 1)),
                                    progress=None, **_search_args(cfg))
         source, note, parent = "engine", "drawn by gridgov run", None
-    metrics = plan_metrics(grids, norms, communities=inp["communities"])
+    metrics = plan_metrics(grids, norms, communities=inp["communities"], barriers=inp["barriers"])
+    if metrics.get("flagged"):
+        log.warning("grids: plan flagged: %s basic grids crossed by a barrier, %s overlapping pairs, "
+                    "%s invalid polygons", metrics["n_barrier_crossed"], metrics["n_overlaps"],
+                    metrics["n_invalid"])
     bmembers = building_members(cells, members)
     cells_out = cells.drop(columns=["building_ids"]).assign(
         building_ids=cells["building_ids"].map(lambda v: ",".join(map(str, v)) if isinstance(v, list) else ""))

@@ -180,16 +180,21 @@ def test_river_island_is_not_joined_across_the_barrier():
     assert len(plan) == 2 or len(plan) == 4
 
 
-def test_small_piece_cut_off_by_a_road_joins_across_it():
+def test_small_piece_cut_off_by_a_road_stays_on_its_side():
+    # barriers hold (issue #10): the corner across the road is not joined to the rest; it is a
+    # grid of its own, flagged, and no grid straddles the road
     com = community(shapely.box(X0, Y0, X0 + 600, Y0 + 600))
-    b = buildings(lattice(6, 6), 25)  # 900 households
+    b = buildings(lattice(6, 6), 25)  # 900 households, one building (25) in the cut corner
     road = gpd.GeoDataFrame({"kind": ["major_road"]}, geometry=[
         shapely.LineString([(X0 + 480, Y0 + 610), (X0 + 610, Y0 + 480)])], crs=CRS)
     cells, adj, plan, members = run(b, com, road)
     assert cells["piece"].nunique() == 2
     assert_plan_valid(cells, adj, plan, members, com)
-    assert (plan["status"] == "ok").all()
-    assert sorted(plan["households"]) == [450, 450]
+    corner = plan[plan["households"] == 25]
+    assert len(corner) == 1 and corner["status"].iloc[0] == "under_min_component"
+    rest = plan[plan["households"] != 25]
+    assert (rest["status"] == "ok").all() and rest["households"].sum() == 875
+    assert G.plan_integrity(plan, road)["n_barrier_crossed"] == 0
 
 
 def test_single_oversized_building_is_its_own_grid():

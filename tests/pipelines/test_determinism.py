@@ -151,8 +151,10 @@ def test_a_spent_budget_stops_at_the_same_point_even_under_load(city):
 
 def test_the_wall_clock_safety_net_is_logged_when_it_fires(city, caplog):
     _, cells, adj, _ = city
-    code = min(adj)
-    sub = cells[cells["community_code"] == code]
+    for code in sorted(adj):  # a community with several grids, so that there is a search
+        sub = cells[cells["community_code"] == code]
+        if PT.partition_community(sub, adj[code], seed=5, budget=100).info["work"] > 0:
+            break
     with caplog.at_level(logging.WARNING, logger="geo.partition"):
         plan = PT.partition_community(sub, adj[code], seed=5, budget=None, max_seconds=1e-9)
     assert plan.info["safety_net"]
