@@ -316,23 +316,26 @@ def legend_html(breaks: list[float], unit_types: list[str], barrier_kinds: list[
 ALIASES = {"kind_label": "field.kind", "type_label": "field.unit_type"}
 
 
-def _features(
-    frame: gpd.GeoDataFrame, style: list[str], tooltip: list[str]
-) -> tuple[dict, list[str]]:
-    """GeoJSON with only the styling and tooltip properties; returns it and the tooltip fields.
+def _features(frame: gpd.GeoDataFrame, tooltip: list[str]) -> tuple[dict, list[str]]:
+    """GeoJSON whose properties are the tooltip fields only; returns it and those fields.
 
+    Each feature's ``id`` is its row position (``"0"``, ``"1"`` …): a style function looks its
+    style up by position (:func:`by_position`), so no styling column travels to the browser.
     Tooltip fields that are empty in every row (an optional column the project did not supply)
-    are left out; single missing values show as "—". Every text property is HTML-escaped
-    (:func:`esc`): folium's tooltip inserts the values as HTML, so a style function that looks
-    a text property up must key its table with :func:`esc` too.
+    are left out; single missing values show as "—". Every text is HTML-escaped (:func:`esc`):
+    folium's tooltip inserts the values as HTML.
     """
     fields = [f for f in tooltip if f in frame.columns and frame[f].notna().any()]
-    props = list(dict.fromkeys(style + fields))
-    sub = esc_frame(frame[props + [frame.geometry.name]], props)
+    sub = esc_frame(frame[fields + [frame.geometry.name]], fields).reset_index(drop=True)
     for f in fields:
         if sub[f].isna().any():
             sub[f] = sub[f].astype(object).where(sub[f].notna(), "—")
-    return json.loads(sub.to_json(drop_id=True, na="null")), fields
+    return json.loads(sub.to_json(drop_id=False, na="null")), fields
+
+
+def by_position(styles: list[dict]):
+    """A folium style function: the style of the feature at that row (see :func:`_features`)."""
+    return lambda f: styles[int(f["id"])]
 
 
 def _tooltip(fields: list[str], lang: str) -> folium.GeoJsonTooltip:
@@ -442,20 +445,15 @@ def build_map(
 
     if communities is not None and not communities.empty:
         info.breaks = breaks = density_breaks(communities["density"])
-        data, fields = _features(communities, ["community_code"], [
+        data, fields = _features(communities, [
             "community_name", "community_code", "households", "residents", "density", "area_km2"])
-        colors = {
-            esc(code): density_color(d, breaks)
-            for code, d in zip(communities["community_code"], communities["density"])
-        }
         opacity = 0.55 if tiles else 0.75  # let a basemap show through
+        styles = [{"fillColor": density_color(d, breaks), "color": "#ffffff", "weight": 0.8,
+                   "fillOpacity": opacity} for d in communities["density"]]
         fg = folium.FeatureGroup(name=t("layer.communities", lang), show=True)
         folium.GeoJson(
             data,
-            style_function=lambda f: {
-                "fillColor": colors.get(f["properties"]["community_code"], NO_DATA_COLOR),
-                "color": "#ffffff", "weight": 0.8, "fillOpacity": opacity,
-            },
+            style_function=by_position(styles),
             highlight_function=lambda f: {"weight": 2.5, "color": "#333333"},
             tooltip=_tooltip(fields, lang),
             smooth_factor=1.0,
@@ -469,13 +467,13 @@ def build_map(
         barriers = barriers.copy()
         kinds = sorted(barriers["kind"].dropna().astype(str).unique())
         barriers["kind_label"] = [label("kind", k, lang) for k in barriers["kind"]]
-        data, fields = _features(barriers, ["kind"], ["kind_label", "name"])
+        data, fields = _features(barriers, ["kind_label", "name"])
+        styles = [{**BARRIER_STYLES.get(k, BARRIER_DEFAULT), "opacity": 0.9}
+                  for k in barriers["kind"]]
         fg = folium.FeatureGroup(name=t("layer.barriers", lang), show=True)
         folium.GeoJson(
             data,
-            style_function=lambda f: {
-                **BARRIER_STYLES.get(f["properties"]["kind"], BARRIER_DEFAULT), "opacity": 0.9,
-            },
+            style_function=by_position(styles),
             tooltip=_tooltip(fields, lang),
         ).add_to(fg)
         fg.add_to(m)
@@ -487,7 +485,7 @@ def build_map(
             None if pd.isna(v) else label("function_type", v, lang)
             for v in streets["function_type"]
         ]
-        data, fields = _features(streets, [], ["street_name", "street_code", "function_type"])
+        data, fields = _features(streets, ["street_name", "street_code", "function_type"])
         fg = folium.FeatureGroup(name=t("layer.streets", lang), show=True)
         folium.GeoJson(
             data,
@@ -511,13 +509,14 @@ def build_map(
             sel = sel.copy()
             hh = pd.to_numeric(sel["households"], errors="coerce").fillna(0)
             sel["r"] = np.clip(2 + np.sqrt(hh) / 2.5, 2, 9).round(1)
-            data, fields = _features(sel, ["r"], ["building_id", "households", "residents"])
+            data, fields = _features(sel, ["building_id", "households", "residents"])
+            styles = [{"radius": float(r)} for r in sel["r"]]
             fg = folium.FeatureGroup(name=t("layer.buildings", lang), show=True)
             folium.GeoJson(
                 data,
                 marker=folium.CircleMarker(radius=3, weight=0.6, color="#08306b",
                                            fill=True, fill_color=BUILDING_COLOR, fill_opacity=0.7),
-                style_function=lambda f: {"radius": f["properties"]["r"]},
+                style_function=by_position(styles),
                 tooltip=_tooltip(fields, lang),
             ).add_to(fg)
             fg.add_to(m)
@@ -530,16 +529,15 @@ def build_map(
         unit_types = sorted(units["unit_type"].dropna().astype(str).unique(),
                             key=lambda u: list(UNIT_COLORS).index(u) if u in UNIT_COLORS else 99)
         units["type_label"] = [label("unit_type", u, lang) for u in units["unit_type"]]
-        data, fields = _features(units, ["unit_type"],
-                                 ["unit_name", "type_label", "households", "headcount"])
+        data, fields = _features(units, ["unit_name", "type_label", "households", "headcount"])
+        styles = [{"fillColor": UNIT_COLORS.get(u, UNIT_COLORS["other"])}
+                  for u in units["unit_type"]]
         fg = folium.FeatureGroup(name=t("layer.special_units", lang), show=True)
         folium.GeoJson(
             data,
             marker=folium.CircleMarker(radius=5, weight=1.2, color="#ffffff", fill=True,
                                        fill_opacity=0.95),
-            style_function=lambda f: {
-                "fillColor": UNIT_COLORS.get(f["properties"]["unit_type"], UNIT_COLORS["other"]),
-            },
+            style_function=by_position(styles),
             tooltip=_tooltip(fields, lang),
         ).add_to(fg)
         fg.add_to(m)

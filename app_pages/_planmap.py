@@ -20,6 +20,7 @@ from app_pages._mapbuild import (
     NO_DATA_COLOR,
     _features,
     base_map,
+    by_position,
     class_colors,
     density_breaks,
     esc,
@@ -166,19 +167,18 @@ def grid_map(grids: gpd.GeoDataFrame, *, column: str, breaks: list[float], lang:
     frame["_fill"] = [DEDICATED_COLOR if gt == "dedicated" else fill_color(v, breaks)
                       for gt, v in zip(frame["grid_type"], frame[column])]
     opacity = 0.55 if tiles else 0.8
-    data, fields = _features(frame, ["_fill", "locked"], [
+    data, fields = _features(frame, [
         "grid_id", "type_label", "households", "workload", "status_label"])
+    styles = [{"fillColor": fill, "fillOpacity": opacity,
+               "color": LOCKED_COLOR if lk else "#ffffff", "weight": 3.5 if lk else 1.6,
+               "opacity": 1} for fill, lk in zip(frame["_fill"], frame["locked"])]
     aliases = {"grid_id": "planner.tip.grid_id", "type_label": "planner.tip.type",
                "households": "planner.tip.households", "workload": "planner.tip.workload",
                "status_label": "planner.tip.status"}
     fg = folium.FeatureGroup(name=t("planner.layer.grids", lang), show=True)
     folium.GeoJson(
         data,
-        style_function=lambda f: {
-            "fillColor": f["properties"]["_fill"], "fillOpacity": opacity,
-            "color": LOCKED_COLOR if f["properties"]["locked"] else "#ffffff",
-            "weight": 3.5 if f["properties"]["locked"] else 1.6, "opacity": 1,
-        },
+        style_function=by_position(styles),
         highlight_function=lambda f: {"weight": 3, "color": "#333333"},
         tooltip=tooltip_for(fields, [t(aliases[f], lang) for f in fields]),
     ).add_to(fg)

@@ -26,7 +26,7 @@ from app_pages._mapbuild import (
     TOLERANCE_M,
     _features,
     base_map,
-    esc,
+    by_position,
     finish_map,
     outline_layer,
     round_coords,
@@ -179,7 +179,6 @@ def gap_map(
     """A choropleth of ``values['gap']`` on ``shapes`` (joined on ``code``), offline-ready."""
     frame = shapes.merge(values, on=code, how="left")
     step = gap_step(frame["gap"])
-    colors = {esc(c): gap_color(g, step) for c, g in zip(frame[code], frame["gap"])}
     frame["status_label"] = [
         label("leaders.status", s, lang) if isinstance(s, str) else None for s in frame["status"]]
     frame["ftype_label"] = [
@@ -198,7 +197,7 @@ def gap_map(
         "status_label": t("leaders.col.status", lang),
         "hours": t("leaders.tip.hours", lang),
     }
-    data, fields = _features(frame, [code], list(tip))
+    data, fields = _features(frame, list(tip))
 
     bounds = frame.total_bounds if not frame.empty else None
     m = base_map(bounds, lang=lang, tiles=tiles, zoom_start=11)
@@ -206,10 +205,9 @@ def gap_map(
     fg = folium.FeatureGroup(name=t(level_key, lang), show=True)
     folium.GeoJson(
         data,
-        style_function=lambda f: {
-            "fillColor": colors.get(f["properties"][code], NO_DATA_COLOR),
-            "color": "#555555", "weight": 0.8, "fillOpacity": opacity,
-        },
+        style_function=by_position([
+            {"fillColor": gap_color(g, step), "color": "#555555", "weight": 0.8,
+             "fillOpacity": opacity} for g in frame["gap"]]),
         highlight_function=lambda f: {"weight": 3, "color": "#222222"},
         tooltip=tooltip_for(fields, [tip[f] for f in fields]),
     ).add_to(fg)

@@ -139,3 +139,34 @@ def test_inline_assets_are_data_urls(display):
     js, css = _links(m)
     assert all(u.startswith("data:text/javascript;base64,") for u in js)
     assert all(u.startswith("data:text/css;base64,") for u in css)
+
+
+def _geojson_layers(m: folium.Map) -> list:
+    return [e for e in assets._walk(m) if isinstance(e, folium.GeoJson)]
+
+
+def test_only_tooltip_fields_travel_and_every_text_is_escaped(project):
+    """#9.2: the GeoJSON sent to the browser holds the tooltip fields only (no styling
+    columns), every text escaped; the legend and attribution escape the data's words."""
+    layers = {k: v.copy() for k, v in load_map_layers(str(project.db), 0.0).items()}
+    evil = '<img src=x onerror=alert(1)>'
+    layers["communities"]["community_name"] = evil
+    layers["streets"]["street_name"] = evil
+    layers["special_units"]["unit_name"] = evil
+    layers["barriers"]["kind"] = evil
+    layers["barriers"]["name"] = evil
+    code = next(iter(project.buildings_per_street))
+    m, info = build_map(prepare_display(layers), lang="zh", street_code=code, attribution=evil)
+    geo = _geojson_layers(m)
+    assert len(geo) == len(info.layers) == 5
+    for layer in geo:
+        tip = next(c for c in layer._children.values() if isinstance(c, folium.GeoJsonTooltip))
+        for feature in layer.data["features"]:
+            assert list(feature["properties"]) == list(tip.fields)
+            for value in feature["properties"].values():
+                assert not (isinstance(value, str) and "<" in value), value
+        assert all("<" not in alias for alias in tip.aliases)
+    html = m.get_root().render()
+    assert evil not in html  # neither in the data, the legend nor the attribution
+    # as escaped text (folium writes it JSON-encoded: & is \u0026)
+    assert html.count("\\u0026lt;img src=x onerror=alert(1)\\u0026gt;") >= 5

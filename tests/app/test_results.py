@@ -151,3 +151,25 @@ def test_no_sql_in_app_pages():
             if SQL.search(line) or QUERY_CALLS.search(line):
                 found.append(f"{Path(path).relative_to(REPO)}:{n}: {line.strip()}")
     assert not found, "\n".join(found)
+
+
+#: Modules of app_pages that are not pages (shared helpers, strings, the entry script).
+NOT_PAGES = ("__init__.py", "main.py", "assets.py", "i18n.py")
+CITY = re.compile(r"EPSG:4546|\b40\.8\d*\b|\b111\.[5-9]\d*\b")
+
+
+def test_pages_only_lay_out():
+    """#8.2: no page much over 300 lines, and no city built in (centre and metric CRS come
+    from the data); words of the regulation in the string tables are not coordinates."""
+    pages = [p for p in sorted((REPO / "app_pages").glob("*.py"))
+             if not p.name.startswith(("_", "strings_")) and p.name not in NOT_PAGES]
+    assert {p.name for p in pages} >= {"overview.py", "map.py", "planner.py", "hotspots.py",
+                                       "hotspot_risk.py", "case_timeliness.py", "leaders.py"}
+    sizes = {p.name: len(p.read_text(encoding="utf-8").splitlines()) for p in pages}
+    assert max(sizes.values()) <= 300, sizes
+    code = [p for p in sorted((REPO / "app_pages").glob("*.py"))
+            if not p.name.startswith("strings_")] + [REPO / "app.py"]
+    found = [f"{p.name}:{n}: {line.strip()}" for p in code
+             for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)
+             if CITY.search(line)]
+    assert not found, "\n".join(found)
