@@ -40,7 +40,8 @@ try:  # POSIX
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
-_WHAT = {"run": ("运行 gridgov run", "a `gridgov run`"), "save": ("规划方案保存", "a planner save")}
+_WHAT = {"run": ("另一个 gridgov run ", "another `gridgov run`"), "save": ("一次规划方案保存", "a planner save")}
+_MINE = {"run": ("本次运行", "this run"), "save": ("本次保存", "this save")}
 
 
 class ProjectLocked(GridgovError):
@@ -95,7 +96,7 @@ def _message(project_dir: Path, holder: dict, purpose: str, waited: float) -> tu
     what_zh, what_en = _WHAT.get(str(holder.get("purpose")), ("另一个写入进程", "another writer"))
     pid = holder.get("pid", "?")
     since = holder.get("since", "?")
-    mine_zh, mine_en = _WHAT.get(purpose, ("本操作", "this"))
+    mine_zh, mine_en = _MINE.get(purpose, ("本操作", "this operation"))
     wait_zh = f"已等待 {waited:g} 秒；" if waited else ""
     wait_en = f"waited {waited:g} s; " if waited else ""
     if purpose == "save":
