@@ -7,22 +7,13 @@ import streamlit as st
 from app_pages._shared import (
     COUNT_TABLES,
     current_db,
+    half,
     load_rejects_summary,
     load_runs,
     load_table_counts,
     show_db_error,
 )
 from app_pages.i18n import current_lang, label, t
-
-
-def reason_text(reason: object, lang: str) -> str:
-    """Reasons are stored as "中文 / English"; show the half in the interface language."""
-    text = "" if reason is None else str(reason)
-    if " / " in text:
-        zh, en = text.split(" / ", 1)
-        return zh if lang == "zh" else en
-    return text
-
 
 db, mtime = current_db()
 try:
@@ -100,7 +91,7 @@ else:
     lang = current_lang()
     detail = rejects.assign(
         layer=[label("layer_name", v) for v in rejects["layer"]],
-        reason=[reason_text(r, lang) for r in rejects["reason"]],
+        reason=[half(r, lang) for r in rejects["reason"]],  # stored as "中文 / English"
     )
     right.dataframe(
         detail.rename(columns={"layer": t("col.layer"), "reason": t("col.reason"),
