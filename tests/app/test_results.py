@@ -173,3 +173,20 @@ def test_pages_only_lay_out():
              for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)
              if CITY.search(line)]
     assert not found, "\n".join(found)
+
+
+def test_text_cells_and_markdown_escape():
+    """#9.2: a CSV cell that a spreadsheet would run as a formula opens as text; a name shown
+    through Markdown shows as typed."""
+    from app_pages._shared import md
+
+    frame = pd.DataFrame({"name": ['=HYPERLINK("http://x","y")', "+1", "-2", "@a", "\tb",
+                                   "普通街道"],
+                          "n": [-1, 2, 3, 4, 5, 6]})
+    out = results.text_cells(frame)
+    assert list(out["name"]) == ['\'=HYPERLINK("http://x","y")', "'+1", "'-2", "'@a", "'\tb",
+                                 "普通街道"]
+    assert list(out["n"]) == [-1, 2, 3, 4, 5, 6]  # numbers stay numbers
+    assert list(frame["name"])[0].startswith("=")  # the input is not changed
+    assert md("![m](http://e/m.png) **b** :red[x]") == (
+        "\\!\\[m\\]\\(http\\://e/m\\.png\\) \\*\\*b\\*\\* \\:red\\[x\\]")
