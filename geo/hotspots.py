@@ -1,4 +1,5 @@
-"""Hot spots: spatial weights, Getis–Ord Gi*, FDR, emerging hot spots, kernel density, risk index.
+"""Hot spots: the per-unit excess test, space–time classes, spatial weights, Getis–Ord Gi*, FDR,
+fishnet scale by incremental spatial autocorrelation, kernel density, risk index.
 
 Pure module (numpy, scipy, pandas, shapely, geopandas): no DuckDB, files or Streamlit. Every
 array of locations is in the order the caller gives; coordinates are metres in a projected CRS
@@ -15,6 +16,12 @@ Main entry points
   ``hot_99 … cold_99 / none`` classes of ArcGIS's Hot Spot Analysis.
 * :func:`mann_kendall`, :func:`classify_emerging`, :func:`emerging_hotspots` — Emerging Hot
   Spot Analysis with the 17 categories of ESRI's tool.
+* :func:`excess_test` — the leaders' verdict: more incidents than the unit's households (or
+  residents, area) lead one to expect, with robustly estimated over-dispersion
+  (:func:`robust_dispersion`), one-sided p-values (:func:`count_tail_p`) and BH;
+  :func:`excess_trends` — space–time classes from pooled early/recent windows + Mann–Kendall.
+* :func:`global_moran`, :func:`fishnet_counts`, :func:`incremental_cell_size` — an equal-area
+  fishnet whose cell size is the first peak of Moran's I z (Gi* on it is the second answer).
 * :func:`kernel_density` — quartic / Epanechnikov kernel density on a raster by binning + FFT;
   :func:`raster_to_zones` integrates it over polygons.
 * :func:`cell_grid` — a regular square or hexagonal cell grid over an area.
@@ -39,6 +46,19 @@ from scipy.spatial import cKDTree
 log = logging.getLogger(__name__)
 
 __all__ = [
+    "CHI2_1_MEDIAN",
+    "DISPERSIONS",
+    "ExcessResult",
+    "ExcessTrends",
+    "count_tail_p",
+    "count_variance",
+    "excess_classes",
+    "excess_test",
+    "excess_trends",
+    "fishnet_counts",
+    "global_moran",
+    "incremental_cell_size",
+    "robust_dispersion",
     "HOTSPOT_CLASSES",
     "MIN_PERIODS",
     "TREND_CLASSES",
