@@ -163,6 +163,17 @@ def run_summary(summary: dict, db: Path | None = None) -> str:
     if ing.get("rejected"):
         lines.append(f"拒收合计 / rejected in total: {_fmt(ing['rejected'])} "
                      "(见 rejects 表 / see table rejects)")
+    for note in ing.get("notes") or []:
+        lines.append(f"注意 / note: {note}")
+    layers = ing.get("layers") or {}
+    dropped = {n: c["pii_columns_dropped"] for n, c in layers.items() if c.get("pii_columns_dropped")}
+    masked = {n: c["pii_values_masked"] for n, c in layers.items() if c.get("pii_values_masked")}
+    if dropped:
+        lines.append("个人信息列未入库 / personal-data columns not stored: "
+                     + "; ".join(f"{n}: {', '.join(map(str, cols))}" for n, cols in dropped.items()))
+    if masked:
+        lines.append("个人信息已遮盖 / personal numbers masked: "
+                     + ", ".join(f"{n} {_fmt(v)}" for n, v in masked.items()))
     st = summary.get("stages") or {}
     facts: list[tuple[str, str]] = []
     if "grids" in st:

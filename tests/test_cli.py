@@ -68,9 +68,12 @@ def test_is_loopback(host, loop):
 def test_run_summary_is_a_short_table():
     summary = {
         "run_id": "R1", "seconds": 12.5,
-        "ingest": {"rejected": 3, "layers": {
+        "ingest": {"rejected": 3, "notes": ["incidents.csv 无数据行，已跳过 / has no data rows and was skipped"],
+                   "layers": {
             "streets": {"read": 1, "kept": 1, "rejected": 0},
-            "buildings": {"read": 2184, "kept": 2181, "rejected": 3}}},
+            "buildings": {"read": 2184, "kept": 2181, "rejected": 3},
+            "staff": {"read": 2, "kept": 2, "rejected": 0, "pii_columns_dropped": ["姓名", "phone"],
+                      "pii_values_masked": 4}}},
         "stages": {
             "grids": {"plan_id": "P0001", "source": "engine", "n_grids": 95, "n_basic": 82,
                       "n_dedicated": 13, "share_within_norm": 1.0, "seconds": 2.3},
@@ -86,6 +89,8 @@ def test_run_summary_is_a_short_table():
     row = next(line for line in lines if line.startswith("buildings"))
     assert row.split()[1:] == ["2,184", "2,181", "3"]
     assert "拒收合计 / rejected in total: 3" in text
+    assert "note: incidents.csv" in text
+    assert "personal-data columns not stored: staff: 姓名, phone" in text and "staff 4" in text
     assert "P0001 (engine)" in text and "95 = 82 basic + 13 dedicated" in text
     assert "8 hot, 0 cold of 95 units" in text
     assert "43 today, budget 47, workload needs 61" in text
