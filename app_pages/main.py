@@ -77,6 +77,9 @@ PAGES = [
     ("hotspot_risk.py", "nav.hotspot_risk", "risk"),
     ("case_timeliness.py", "nav.case_timeliness", "timeliness"),
     ("leaders.py", "nav.leaders", "leaders"),
+    ("cases.py", "nav.cases", "cases"),
+    ("fusion.py", "nav.fusion", "fusion"),
+    ("history.py", "nav.history", "history"),
 ]
 pages = [
     st.Page(HERE / f, title=t(key), url_path=url, default=(url == "overview"))
