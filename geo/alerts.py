@@ -319,10 +319,10 @@ def grid_owners(con) -> dict[str, str]:
 def write_alerts(con, alerts: pd.DataFrame, units4326=None) -> pd.DataFrame:
     """Write table ``alerts`` (contract columns + ``p_value``, geometry = the grid polygon).
 
-    ``owner_staff_id`` comes from ``staff.grid_id`` (the first staff id, full-time first, of the
-    grid); ``status`` from :func:`carry_status`. Creates ``alert_status`` when missing.
+    ``owner_staff_id`` comes from :func:`grid_owners` (``staff.grid_id`` first); ``status`` from
+    :func:`carry_status`. Creates ``alert_status`` when missing.
     """
-    from pipelines.db import table_exists, write_gdf  # the DB helpers live with the pipeline
+    from pipelines.db import write_gdf  # the DB helpers live with the pipeline
 
     df = alerts.copy()
     df["status"] = carry_status(df, _statuses(con))
