@@ -115,6 +115,9 @@ class _Rejects:
         if raw_rows.empty:
             return
         data = raw_rows.drop(columns=[c for c in raw_rows.columns if c.startswith("__")])
+        # The row as read may still hold a phone or ID number in a column that was not masked at
+        # read time (an id, a time, a count, a coordinate): mask it, column by column, before JSON.
+        data = privacy.mask_frame_values(data)
         if data.shape[1]:
             text = data.to_json(orient="records", lines=True, force_ascii=False, date_format="iso",
                                 default_handler=str)
@@ -134,9 +137,11 @@ class _Rejects:
         if not self.parts:
             return pd.DataFrame({c: pd.Series(dtype="int64" if c == "source_row" else "object") for c in REJECT_COLUMNS})
         out = pd.concat(self.parts, ignore_index=True)
-        # Reasons quote values and raw holds whole rows: neither may carry a phone or ID number.
-        for col in ("raw", "reason"):
-            out[col] = privacy.mask_series(out[col].astype(object))[0]
+        # Reasons quote values: mask each distinct reason once (raw was masked column by column).
+        uniq = pd.unique(out["reason"].to_numpy(dtype=object))
+        masked = privacy.mask_series(pd.Series(uniq, dtype=object))[0]
+        if not (masked.to_numpy(dtype=object) == uniq).all():
+            out["reason"] = out["reason"].map(dict(zip(uniq, masked)))
         return out
 
 

@@ -205,6 +205,27 @@ def mask_series(s: pd.Series) -> tuple[pd.Series, int]:
     return out, int(changed.sum())
 
 
+def mask_frame_values(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with every phone or ID number in any column masked: ``***`` inside text, and numbers
+    that are phone or ID numbers written as text ``***`` (a copy if anything changed)."""
+    out = frame
+    for col in frame.columns:
+        s = frame[col]
+        if pd.api.types.is_bool_dtype(s.dtype) or pd.api.types.is_datetime64_any_dtype(s.dtype):
+            continue
+        if pd.api.types.is_numeric_dtype(s.dtype):
+            m = pii_number_mask(s)
+            if m.any():
+                out = out.copy() if out is frame else out
+                out[col] = s.astype(object).where(~m, MASK)
+            continue
+        masked, n = mask_series(s)
+        if n:
+            out = out.copy() if out is frame else out
+            out[col] = masked
+    return out
+
+
 def pii_number_mask(s: pd.Series) -> np.ndarray:
     """For a numeric series: which values are phone or ID numbers written as numbers."""
     num = pd.to_numeric(s, errors="coerce").to_numpy(dtype=float, na_value=np.nan)

@@ -55,6 +55,10 @@ def _plant(project: Path) -> list[str]:
         {"incident_id": "E901", "occurred_at": "2024-03-01 10:00", "category": "dispute", "severity": "3",
          "lon": "138-1234-0097", "lat": str(LAT0), "备注": "坐标栏里写了电话", "description": "x",
          "负责人": NAMES[1], "lxdh": ""},
+        # a phone in a column that is not free text (a time): rejected, and masked in raw and reason
+        {"incident_id": "E902", "occurred_at": "13812340096", "category": "dispute", "severity": "3",
+         "lon": str(LON0 + 0.005), "lat": str(LAT0 + 0.005), "备注": "", "description": "x",
+         "负责人": NAMES[1], "lxdh": ""},
     ]
     inc = pd.concat([inc, pd.DataFrame(bad)], ignore_index=True)
     inc.to_csv(project / "incidents.csv", index=False, encoding="utf-8")
@@ -65,7 +69,8 @@ def _plant(project: Path) -> list[str]:
         f["properties"]["业主"] = NAMES[k % 2]
         f["properties"]["证件号"] = IDS[k % len(IDS)]
     (project / "special_units.geojson").write_text(json.dumps(gj, ensure_ascii=False), encoding="utf-8")
-    return values + ["13812340099", "110105194912310021", "13812340098", "138-1234-0097", "13812340100",
+    return values + ["13812340099", "110105194912310021", "13812340098", "138-1234-0097", "13812340096",
+                     "13812340100",
                      "13812340101", "13912345678", "110101199003071234", "11010119900307123X"]
 
 
@@ -117,7 +122,7 @@ def test_no_planted_personal_value_anywhere(tiny_project, tmp_path, caplog):
         assert con.execute("SELECT count(*) FROM incidents").fetchone()[0] == 30
         assert con.execute("SELECT count(DISTINCT reporter_key) FROM incidents").fetchone()[0] == 30
         rej = con.execute("SELECT source_row, raw FROM rejects WHERE layer='incidents' ORDER BY 1").fetchall()
-        assert [r[0] for r in rej] == [31, 32]
+        assert [r[0] for r in rej] == [31, 32, 33]
         assert "联系 *** 或 ***" in rej[0][1]
         cols = [r[0] for r in con.execute("DESCRIBE incidents").fetchall()]
         assert "备注" in cols and "description" in cols and "负责人" not in cols and "lxdh" not in cols
