@@ -378,3 +378,16 @@ def test_burst_in_the_last_days_raises_an_alert_with_owner():
     assert a["observed"] > 3 * a["expected"] and a["recurrence_days"] >= 365
     others = con.execute("SELECT count(*) FROM alerts WHERE grid_id <> ?", [target]).fetchone()[0]
     assert others <= 2
+
+
+def test_gi_star_verdict_is_still_available():
+    c, b, s, i = make_city(months=12, n_bg=3000, seed=5)
+    con = connect()
+    load(con, communities=c, buildings=b, special_units=s, incidents=i)
+    summary = stage_hotspots.run(con, {"hotspots": {"verdict": "gi_star",
+                                                    "forecast": {"enabled": False}}})
+    h = con.execute("SELECT * FROM hotspots WHERE period = 'all' AND category = 'all'").df()
+    assert (h["method"] == "gi_star_units_knn").all()
+    assert "any" not in set(con.execute("SELECT DISTINCT category FROM hotspots").df()["category"])
+    assert h.set_index("grid_id").loc[unit_at(con, *HOT), "hotspot_class"].startswith("hot")
+    assert summary["verdict"] == "gi_star"
