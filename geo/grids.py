@@ -59,7 +59,7 @@ __all__ = [
     "can_move", "cell_adjacency", "choose_k", "community_adjacency", "dedicated_grids",
     "diff_plans", "fusion_report", "grid_codes", "grid_status", "grids_from_labels",
     "labels_from_plan", "norm_for", "partition", "partition_community", "plan_integrity",
-    "plan_metrics",
+    "plan_metrics", "review_current_plan",
     "redraw", "row_major_order", "synthetic_city", "validity_checklist", "within_norm",
 ]
 
@@ -419,6 +419,104 @@ def can_move(cell_id, to_grid, labels: pd.Series, adjacency, *,
         return False, (f"网格 {src} 将被分成 {parts} 块 / grid {src} would split into "
                        f"{parts} pieces")
     return True, "ok"
+
+
+def review_current_plan(cells: gpd.GeoDataFrame, labels: pd.Series, adjacency: dict,
+                        grids: gpd.GeoDataFrame, *, communities: gpd.GeoDataFrame,
+                        norms: dict | None = None, barriers=None,
+                        grid_type: dict | None = None) -> pd.DataFrame:
+    """Which communities' current grids already meet every rule, so that a re-draw keeps them.
+
+    A community is kept when every cell of it has a current grid and each of its basic grids
+    holds households within the norm, is one piece (one valid polygon as given, and its cells
+    connected without crossing a barrier), lies inside the community (99 % of its area) and has
+    at most :data:`CROSSING_M` metres of barrier inside it.
+
+    Parameters
+    ----------
+    cells, adjacency
+        Cells and their adjacency (:func:`build_cells`, :func:`cell_adjacency`).
+    labels
+        ``cell_id -> grid_id`` of the current plan (:func:`labels_from_plan`).
+    grids
+        The current grid polygons as given (``grid_id``, geometry), same CRS as the cells.
+    communities, norms, barriers
+        As in :func:`plan_metrics`.
+    grid_type
+        ``grid_id -> 'basic'|'dedicated'`` (default basic); dedicated grids are not judged.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per community: ``community_code``, ``keep`` (bool), ``reason`` (the first
+        rule broken, '' when kept), ``grids`` (its basic grid ids).
+    """
+    grid_type = grid_type or {}
+    lab = labels.reindex(cells["cell_id"])
+    comm = cells["community_code"].astype(str).to_numpy()
+    hh = cells["households"].to_numpy(float)
+    frame = pd.DataFrame({"cell_id": cells["cell_id"].to_numpy(), "c": comm, "h": hh,
+                          "g": lab.to_numpy()})
+    ctab = communities.set_index(communities["community_code"].astype(str))
+    kinds = ctab["kind"] if "kind" in ctab.columns else pd.Series("urban", index=ctab.index)
+    poly = dict(zip(grids["grid_id"], grids.geometry.values))
+    cross = dict(zip(grids["grid_id"], barrier_crossing(grids, barriers)))
+    comms_of = frame.dropna(subset=["g"]).groupby("g")["c"].agg(lambda v: set(v))
+    rows = []
+    for code, grp in frame.groupby("c", sort=True):
+        basic = [g for g in pd.unique(grp["g"].dropna()) if grid_type.get(g, "basic") != "dedicated"]
+        reason = ""
+        if grp["g"].isna().any():
+            reason = "incomplete"
+        norm = norm_for(code, kinds.get(code, "urban"), norms)
+        cgeom = ctab.geometry.get(code)
+        adj = adjacency[code]
+        for g in sorted(basic, key=str):
+            if reason:
+                break
+            mem = grp[grp["g"] == g]
+            h = float(mem["h"].sum())
+            whole = len(basic) == 1
+            if not (norm["households_min"] <= h <= norm["households_max"]
+                    or (norm.get("allow_small_whole") and whole and h <= norm["households_max"])):
+                reason = f"{g}: {h:.0f} households outside the norm"
+            elif comms_of.get(g, {code}) != {code}:
+                reason = f"{g}: in several communities"
+            elif g not in poly or poly[g] is None or not poly[g].is_valid \
+                    or poly[g].geom_type != "Polygon":
+                reason = f"{g}: not one valid polygon"
+            elif cgeom is not None and poly[g].area > 0 and \
+                    poly[g].intersection(cgeom).area < 0.99 * poly[g].area:
+                reason = f"{g}: outside its community"
+            elif cross.get(g, 0.0) > CROSSING_M:
+                reason = f"{g}: crossed by {cross[g]:.0f} m of barrier"
+            else:
+                pos = {adj.position[c] for c in mem["cell_id"]}
+                if _n_parts_strict(adj, pos) > 1:
+                    reason = f"{g}: in several pieces"
+        rows.append({"community_code": code, "keep": not reason, "reason": reason,
+                     "grids": sorted(basic, key=str)})
+    return pd.DataFrame(rows)
+
+
+def _n_parts_strict(adj: Adjacency, members: set) -> int:
+    """Connected parts through contiguity only (never across a barrier)."""
+    seen: set = set()
+    parts = 0
+    for s in members:
+        if s in seen:
+            continue
+        parts += 1
+        stack = [s]
+        seen.add(s)
+        while stack:
+            u = stack.pop()
+            for v in adj.neighbors(u):
+                v = int(v)
+                if v in members and v not in seen:
+                    seen.add(v)
+                    stack.append(v)
+    return parts
 
 
 def validity_checklist(cells: gpd.GeoDataFrame, labels: pd.Series, adjacency, *,

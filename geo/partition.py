@@ -1389,7 +1389,7 @@ def redraw(
     seed: int = 0,
     budget: int | None = DEFAULT_SEARCH_BUDGET,
     max_seconds: float | None = DEFAULT_MAX_SECONDS,
-    max_repairs: int = 6,
+    max_repairs: int = 60,
 ) -> tuple[pd.Series, pd.DataFrame]:
     """Fix a current plan with as few household moves as possible.
 
@@ -1557,9 +1557,16 @@ def _structural_repair(P: _Problem, lab: list[int], nodes: list[int], lo: float,
     for i in nodes:
         H[lab[i]] = H.get(lab[i], 0.0) + P.h[i]
         mem.setdefault(lab[i], []).append(i)
+    # pieces with too few grids for the maximum: a grid over it may split even below 2 * min
+    # (the search then fills both halves from the neighbours)
+    short = set()
+    for comp in P.components(nodes):
+        gs = {lab[i] for i in comp}
+        if len(gs) < math.ceil(sum(P.h[i] for i in comp) / hi - 1e-9):
+            short |= gs
     # over the maximum and splittable (not a single tower)
     for g in sorted(H, key=lambda g: -H[g]):
-        if H[g] > hi and H[g] >= 2 * lo and max(P.h[i] for i in mem[g]) <= hi:
+        if H[g] > hi and (H[g] >= 2 * lo or g in short) and max(P.h[i] for i in mem[g]) <= hi:
             parts = _bisect(P, mem[g], 2, rng)
             if len(parts) == 2:
                 small = min(parts, key=lambda p: sum(P.h[i] for i in p))

@@ -34,14 +34,15 @@ _BOOL_METRICS = ("contiguous", "flagged")
 
 
 def new_plan_id(con: duckdb.DuckDBPyConnection) -> str:
-    """``P0001``, ``P0002`` … (the next free number)."""
+    """``P0001``, ``P0002`` … (one more than the highest number so far; ``P0000`` is today's map)."""
     if not table_exists(con, "plans"):
         return "P0001"
-    n = con.execute("SELECT count(*) FROM plans").fetchone()[0]
     ids = {r[0] for r in con.execute("SELECT plan_id FROM plans").fetchall()}
-    while f"P{n + 1:04d}" in ids:
+    nums = [int(i[1:]) for i in ids if isinstance(i, str) and len(i) > 1 and i[0] == "P" and i[1:].isdigit()]
+    n = max(nums, default=0) + 1
+    while f"P{n:04d}" in ids:
         n += 1
-    return f"P{n + 1:04d}"
+    return f"P{n:04d}"
 
 
 def _ensure(con: duckdb.DuckDBPyConnection) -> None:
@@ -70,10 +71,17 @@ def store_plan(
     settings: dict,
     source: str,
     make_current: bool = True,
+    plan_id: str | None = None,
 ) -> str:
-    """Append a plan (grids in any CRS, members ``building_id, grid_id``, metrics dict); return its id."""
+    """Append a plan (grids in any CRS, members ``building_id, grid_id``, metrics dict); return its id.
+
+    ``plan_id`` names it (e.g. ``P0000`` for today's map as given); default the next free number.
+    """
     _ensure(con)
-    plan_id = new_plan_id(con)
+    if plan_id is None:
+        plan_id = new_plan_id(con)
+    elif con.execute("SELECT count(*) FROM plans WHERE plan_id = ?", [plan_id]).fetchone()[0]:
+        raise ValueError(f"plan {plan_id} exists already")
     g = grids.copy()
     g["plan_id"] = plan_id
     for c in GRID_COLUMNS:
