@@ -78,6 +78,13 @@ DEFAULTS: dict[str, Any] = {
         # digitising and GCJ-02 rounding error, not a wrong district.
         "location_tolerance_m": 50.0,
     },
+    # --- where per-community work runs (pipelines/compute.py, docs/scale.md) ------------------
+    "compute": {
+        # "" = [grids] n_jobs processes on this machine (default); "local" = a Dask LocalCluster of
+        # `workers` processes; "tcp://host:8786" = an existing Dask scheduler. Same plan in every case.
+        "scheduler": "",
+        "workers": 2,  # worker processes of the "local" Dask cluster
+    },
     "run": {
         # A second `gridgov run` on the same project waits this long for the first, then stops with a
         # message (0 = stop at once). A planner save during a run is refused after this wait too.
