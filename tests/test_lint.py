@@ -40,6 +40,18 @@ def _requirement_name(req: str) -> str:
     return _norm(re.match(r"\s*([A-Za-z0-9._-]+)", req).group(1))
 
 
+def _provided(reqs: list[str]) -> set[str]:
+    """Distributions a list of requirements installs by name: ``dask[distributed]`` also names
+    ``distributed`` (the package extra of that name pulls in the distribution of that name)."""
+    out = set()
+    for r in reqs:
+        out.add(_requirement_name(r))
+        m = re.match(r"\s*[A-Za-z0-9._-]+\[([^]]*)\]", r)
+        if m:
+            out |= {_norm(e) for e in m.group(1).split(",") if e.strip()}
+    return out
+
+
 def _pyproject() -> dict:
     return tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
 
@@ -103,9 +115,7 @@ def test_dependencies_are_declared_exactly_as_imported():
     extras = _pyproject()["project"]["optional-dependencies"]
     for module, extra in OPTIONAL.items():
         dist = distributions_of([module])[module]
-        # the extra names the distribution itself, or a package's extra of that name (dask[distributed])
-        assert any(_requirement_name(r) == dist or re.search(rf"\[[^]]*\b{dist}\b", r)
-                   for r in extras[extra]), f"{module} is not provided by the {extra!r} extra"
+        assert dist in _provided(extras[extra]), f"{module} is not provided by the {extra!r} extra"
         imported.pop(module, None)
     used = distributions_of(imported)
     missing = {m: d for m, d in used.items() if d not in declared}
@@ -119,8 +129,7 @@ def test_dependencies_are_declared_exactly_as_imported():
 @pytest.mark.parametrize("extra, paths", [("test", ["tests"]), ("notebook", ["notebooks"])])
 def test_extras_cover_their_imports(extra, paths):
     project = _pyproject()["project"]
-    have = {_requirement_name(r) for r in project["dependencies"]}
-    have |= {_requirement_name(r) for r in project["optional-dependencies"][extra]}
+    have = _provided(project["dependencies"]) | _provided(project["optional-dependencies"][extra])
     used = distributions_of(imported_modules(paths))
     missing = {m: d for m, d in used.items() if d not in have}
     assert not missing, f"imported by {paths} but neither a dependency nor in the {extra!r} extra: {missing}"
