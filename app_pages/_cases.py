@@ -128,9 +128,14 @@ def unit_label(row) -> str:
     return f"{name} ({sid})"
 
 
-def table(part: pd.DataFrame, lang: str, n_min: int, *, note: bool = True) -> pd.DataFrame:
+#: Columns of the side-by-side red and black lists (narrow: half the page each).
+LIST_COLUMNS = ["rank", "scope_name", "scope_id", "cases", "score", "satisfaction_rate"]
+
+
+def table(part: pd.DataFrame, lang: str, n_min: int, *, note: bool = True,
+          columns: list[str] | None = None) -> pd.DataFrame:
     """The rows as shown: translated headers, rates 0–1, a note on rows not ranked."""
-    cols = ["rank", "scope_name", "scope_id", "cases", "score", *RATES]
+    cols = columns or ["rank", "scope_name", "scope_id", "cases", "score", *RATES]
     out = part[cols].copy()
     out["rank"] = pd.to_numeric(out["rank"], errors="coerce").astype("Int64")
     out["scope_name"] = out["scope_name"].fillna(out["scope_id"])

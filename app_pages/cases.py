@@ -52,7 +52,7 @@ for col, which, color in ((left, "red", "red"), (right, "black", "gray")):
         if listed.empty:
             st.caption(t("cases.board_none"))
             continue
-        view = cs.table(listed, lang, n_min, note=False)
+        view = cs.table(listed, lang, n_min, note=False, columns=cs.LIST_COLUMNS)
         st.dataframe(cs.styled(view, listed["small_n"], lang), hide_index=True,
                      width="stretch", key=f"cases_{which}")
 

@@ -39,11 +39,15 @@ ids = plans["plan_id"].astype(str).tolist()  # newest first
 current = plans.loc[plans["is_current"], "plan_id"].astype(str).tolist()
 current_id = current[0] if current else ids[0]
 parent_of = dict(zip(plans["plan_id"].astype(str), plans["parent_plan_id"]))
+authors = dict(zip(plans["plan_id"].astype(str), plans["author"]))
+st.caption(t("history.current", plan=current_id))
 
 
 def plan_label(pid: str) -> str:
-    mark = f" · {t('history.current_mark')}" if pid == current_id else ""
-    return f"{pid}{mark}"
+    """An option's label: the plan id and its author (fixed for a plan: option labels must
+    not change between runs — Streamlit matches the chosen option by its label)."""
+    who = authors.get(pid)
+    return f"{pid} · {who}" if isinstance(who, str) and who else str(pid)
 
 
 # ---- compare -----------------------------------------------------------------------------
@@ -111,6 +115,8 @@ if go:
             st.error(exc.text(lang))
         else:
             st.session_state["history_restored"] = (new_id, pick)
+            for key in ("history_a", "history_b", "history_report_plan"):
+                st.session_state.pop(key, None)  # compare the new current plan next
             st.rerun()
 
 # ---- realignment workbook ----------------------------------------------------------------

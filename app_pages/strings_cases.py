@@ -43,9 +43,9 @@ STRINGS: dict[str, tuple[str, str]] = {
     ),
     "cases.ranking": ("完整排名", "Full ranking"),
     "cases.ranking_caption": (
-        "灰色行：案件少于 {min_cases} 件，不排名（一件案件就会使比率变化超过 {step} 个百分点）。",
-        "Grey rows: fewer than {min_cases} cases, not ranked (one case moves a rate by more "
-        "than {step} points).",
+        "灰色行：案件少于 {min_cases} 件，不排名（一件案件就会使比率变化至少 {step} 个百分点）。",
+        "Grey rows: fewer than {min_cases} cases, not ranked (one case moves a rate by at "
+        "least {step} points).",
     ),
     "cases.small_n_note": ("案件少于 {n} 件，不排名", "fewer than {n} cases, not ranked"),
     "cases.trend": ("趋势", "Trend"),

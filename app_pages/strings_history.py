@@ -21,7 +21,7 @@ STRINGS: dict[str, tuple[str, str]] = {
         "The project database has no grid plans yet (no plans table). Run the grids stage:",
     ),
     "history.plans": ("全部方案", "All plans"),
-    "history.current_mark": ("当前", "current"),
+    "history.current": ("当前方案：{plan}", "Current plan: {plan}"),
     "history.compare": ("比较两个方案", "Compare two plans"),
     "history.plan_a": ("调整前 / Before", "调整前 / Before"),
     "history.plan_b": ("调整后 / After", "调整后 / After"),
