@@ -75,6 +75,7 @@ PAGES = [
     ("planner.py", "nav.planner", "planner"),
     ("hotspots.py", "nav.hotspots", "hotspots"),
     ("hotspot_risk.py", "nav.hotspot_risk", "risk"),
+    ("alerts.py", "nav.alerts", "alerts"),
     ("case_timeliness.py", "nav.case_timeliness", "timeliness"),
     ("leaders.py", "nav.leaders", "leaders"),
     ("cases.py", "nav.cases", "cases"),

@@ -1,0 +1,90 @@
+"""Interface strings of the early-warning page (预警): ``key: (中文, English)``.
+
+Loaded into :data:`app_pages.i18n.STRINGS` automatically.
+"""
+from __future__ import annotations
+
+STRINGS: dict[str, tuple[str, str]] = {
+    "nav.alerts": ("预警", "Early warning"),
+    "alerts.title": ("预警：近期异常增多的网格", "Early warning: grids with an unusual recent rise"),
+    "alerts.intro": (
+        "每次运行都在最新数据上检查：最近几天（1、3、7、14 天的时段）某个网格的事件是否比它平常在全市"
+        "事件中所占的份额多出很多，多到偶然难以解释。**重现期**说明仅凭偶然，全市多久才会出现一次这么"
+        "极端的信号；默认只有偶然约每 {threshold} 天（或更少）才出现一次的信号才会成为预警。每条预警"
+        "交给该网格的网格员（以工号显示），并由工作人员在下方设为**已确认**或**已关闭**；状态在以后的"
+        "运行中保留。",
+        "Each run checks the latest data: did a grid, in the last days (windows of 1, 3, 7 and "
+        "14 days), get many more incidents than its usual share of the city's incidents — more "
+        "than chance explains? The **recurrence interval** says how often chance alone would "
+        "raise a signal this extreme somewhere in the city; by default only signals that chance "
+        "raises about once every {threshold} days or less often become alerts. Each alert goes "
+        "to the grid's worker (shown by staff id) and staff set it to **acknowledged** or "
+        "**closed** below; the status is kept in later runs.",
+    ),
+    "alerts.none": (
+        "当前数据中没有预警：最近的事件没有在任何网格异常增多。",
+        "No alert in the current data: no grid had an unusual rise in recent incidents.",
+    ),
+    "alerts.no_table": (
+        "数据库中还没有预警表：请用当前版本重新运行流程。",
+        "The database has no alerts table yet: run the pipeline again with this version.",
+    ),
+    "alerts.kpi.open": ("待处理预警", "Open alerts"),
+    "alerts.kpi.new": ("新预警", "New"),
+    "alerts.kpi.acknowledged": ("已确认", "Acknowledged"),
+    "alerts.kpi.closed": ("已关闭", "Closed"),
+    "alerts.table": ("预警列表", "Alerts"),
+    "alerts.table_caption": (
+        "待处理（新、已确认）的预警在前，按重现期从长到短排列。“实际 / 期望”是时段内的事件数与按该网格"
+        "平常份额期望的事件数。",
+        "Open alerts (new, acknowledged) first, the rarest first. “Observed / expected” are the "
+        "incidents in the window and the number the grid's usual share leads one to expect.",
+    ),
+    "alerts.show_closed": ("显示已关闭的预警", "Show closed alerts"),
+    "alerts.map": ("预警地图", "Map of the alerts"),
+    "alerts.map_caption": (
+        "红色：新预警；橙色：已确认；灰色：已关闭。圆点标出预警网格的位置，悬停可查看详情。",
+        "Red: new; orange: acknowledged; grey: closed. Dots mark the alerted grids; hover for "
+        "details.",
+    ),
+    "alerts.layer.grids": ("网格", "Grids"),
+    "alerts.layer.alerts": ("预警网格", "Alerted grids"),
+    "alerts.legend.title": ("预警状态", "Alert status"),
+    "alerts.set": ("设置预警状态", "Set an alert's status"),
+    "alerts.set_caption": (
+        "选择一条预警，设为已确认（已知悉、正在处理）或已关闭（已处理完毕或确认无需处理），可附备注。"
+        "状态写入项目数据库，下次运行仍保留；运行进行中时无法保存。",
+        "Choose an alert and set it to acknowledged (seen, being handled) or closed (handled, or "
+        "nothing to do), with an optional note. The status is written to the project database "
+        "and kept by later runs; it cannot be saved while a run is in progress.",
+    ),
+    "alerts.choose": ("预警", "Alert"),
+    "alerts.new_status": ("新状态", "New status"),
+    "alerts.note": ("备注（可选）", "Note (optional)"),
+    "alerts.by": ("操作人工号（可选）", "Your staff id (optional)"),
+    "alerts.save": ("保存状态", "Save status"),
+    "alerts.saved": ("预警 {alert_id} 已设为“{status}”。", "Alert {alert_id} is now “{status}”."),
+    "alerts.status.new": ("新预警", "new"),
+    "alerts.status.acknowledged": ("已确认", "acknowledged"),
+    "alerts.status.closed": ("已关闭", "closed"),
+    "alerts.rec.days": ("偶然出现约每 {n} 天一次", "by chance about once every {n} days"),
+    "alerts.rec.years": ("偶然出现约每 {n} 年一次", "by chance about once every {n} years"),
+    "alerts.rec.century": ("偶然出现不到每 100 年一次", "by chance less than once in 100 years"),
+    "alerts.window": ("{start} 至 {end}（{days} 天）", "{start} to {end} ({days} days)"),
+    "alerts.no_owner": ("未指定", "none"),
+    "alerts.col.status": ("状态", "Status"),
+    "alerts.col.grid_id": ("网格", "Grid"),
+    "alerts.col.community": ("社区", "Community"),
+    "alerts.col.street": ("街道", "Street"),
+    "alerts.col.category": ("事件类别", "Category"),
+    "alerts.col.window": ("时段", "Window"),
+    "alerts.col.observed": ("实际", "Observed"),
+    "alerts.col.expected": ("期望", "Expected"),
+    "alerts.col.ratio": ("实际/期望", "Observed/expected"),
+    "alerts.col.recurrence": ("重现期", "Recurrence interval"),
+    "alerts.col.recurrence_days": ("重现期（天）", "Recurrence (days)"),
+    "alerts.col.owner": ("网格员工号", "Grid worker (staff id)"),
+    "alerts.col.note": ("备注", "Note"),
+    "alerts.col.detected_at": ("发现日期", "Detected"),
+    "alerts.col.alert_id": ("预警编号", "Alert id"),
+}
