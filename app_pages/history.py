@@ -28,6 +28,9 @@ if plans is None or plans.empty:
 st.markdown(t("history.intro"))
 done = st.session_state.pop("history_restored", None)
 if done:
+    # compare the new current plan with the plan it restored: set before the widgets exist
+    # (the browser keeps showing a widget's old choice when its state is only dropped)
+    st.session_state.update(history_a=done[1], history_b=done[0], history_report_plan=done[0])
     st.success(t("history.restored", new=done[0], old=done[1]))
 
 # ---- all plans ---------------------------------------------------------------------------
@@ -115,8 +118,6 @@ if go:
             st.error(exc.text(lang))
         else:
             st.session_state["history_restored"] = (new_id, pick)
-            for key in ("history_a", "history_b", "history_report_plan"):
-                st.session_state.pop(key, None)  # compare the new current plan next
             st.rerun()
 
 # ---- realignment workbook ----------------------------------------------------------------

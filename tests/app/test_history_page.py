@@ -133,7 +133,10 @@ def test_restore_from_the_page(hist, monkeypatch):
     grids = stored(hist, "SELECT grid_id FROM grids ORDER BY grid_id")["grid_id"].tolist()
     old = stored(hist, "SELECT grid_id FROM plan_grids WHERE plan_id = 'P0001' ORDER BY grid_id")
     assert grids == old["grid_id"].tolist()
-    # the new row is in the page's table after the rerun
+    # after the rerun: the new plan compared with the restored one (no moves), in the table
+    assert at.selectbox(key="history_a").value == "P0001"
+    assert at.selectbox(key="history_b").value == new["plan_id"]
+    assert kit.metrics(at)["调整户数"] == "0"
     assert new["plan_id"] in at.dataframe[0].value["方案"].tolist()
 
 
