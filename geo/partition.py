@@ -1160,7 +1160,7 @@ def _dissolve(geoms: np.ndarray):
     return _one_polygon(shapely.union_all(geoms, grid_size=1e-3))
 
 
-def _one_polygon(geom, debris_m2: float = 1.0):
+def _one_polygon(geom, debris_m2: float = 10.0):
     """A valid polygon: repaired (holes stay holes) and rid of snapping debris.
 
     Parts smaller than ``debris_m2`` next to a real part are dropped; a geometry that is

@@ -126,7 +126,7 @@ def _valid_polygons(g: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, int]:
     """Mend grid polygons that reprojection made invalid; return how many are still not one valid polygon.
 
     Rounding in the transform to EPSG:4326 can make a ring touch itself; ``make_valid`` with the
-    "structure" method keeps holes as holes, and specks (< 1e-10 degrees², about 1 m²) are dropped.
+    "structure" method keeps holes as holes, and specks (< 1e-9 degrees², about 10 m²) are dropped.
     """
     geoms = np.asarray(g.geometry.values, dtype=object)
     present = ~shapely.is_missing(geoms) & ~shapely.is_empty(geoms)
@@ -139,7 +139,7 @@ def _valid_polygons(g: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, int]:
         if not geom.is_valid:
             geom = shapely.make_valid(geom, method="structure", keep_collapsed=False)
         parts = [p for p in shapely.get_parts(geom) if p.geom_type == "Polygon" and p.area > 0]
-        big = [p for p in parts if p.area >= 1e-10] or parts
+        big = [p for p in parts if p.area >= 1e-9] or parts
         if len(big) == 1:
             geom = big[0]
         elif big:

@@ -1,11 +1,17 @@
 """Stage ``grids``: cells, dedicated and basic grids, a new plan version, fusion report.
 
-First run: a fresh plan from the engine (:func:`geo.partition.partition`). Later runs, when a
-current plan exists: a *re-draw* from it (:func:`geo.partition.redraw`) that keeps grids within the
-norm and moves as few households as it can, so ten new buildings do not reshuffle the city.
+First run: a fresh plan from the engine (:func:`geo.partition.partition`), or, with
+``[grids] start_from_current_grids`` and a ``current_grids`` layer, today's map stored as plan
+``P0000`` as given and a proposal ``P0001`` that keeps every community meeting the rules and
+re-draws the others (:func:`geo.grids.review_current_plan`, :func:`geo.partition.redraw`).
+Later runs, when a current plan exists: a *re-draw* from it that keeps grids within the norm and
+moves as few households as it can, so ten new buildings do not reshuffle the city. The search
+stops on a work budget (``search_budget`` cell visits per community), never on the clock: the
+same inputs and settings give the same plan on any machine, under any load, with any ``n_jobs``.
 Tables written: ``grid_cells`` (the atoms, for the planner page), the plan history (``plans``,
-``plan_grids``, ``plan_members``, ``grid_metrics``; see :mod:`pipelines.plans`), the contract's
-current-plan tables ``grids`` and ``grid_members``, ``plan_moves`` (what a re-draw moved) and
+``plan_grids``, ``plan_members``, ``grid_metrics`` with the geometry checks; see
+:mod:`pipelines.plans`), the contract's current-plan tables ``grids`` and ``grid_members``,
+``plan_moves`` and ``staff_assignments`` (after a re-draw or a start from today's grids) and
 ``grid_fusion`` (department grids against the basic grids).
 """
 from __future__ import annotations
