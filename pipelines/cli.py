@@ -280,6 +280,20 @@ def app_command(project: Path, port: int, host: str = "127.0.0.1") -> list[str]:
     return cmd + ["--", "--project", str(project)]
 
 
+def _vendor_assets(script: Path) -> None:
+    """Copy Leaflet and jQuery into the ``static/`` folder next to the entry script before
+    Streamlit starts, so the static route serves them from the first request (the pages would
+    copy them on first use otherwise). A failure (read-only install) only warns: the pages then
+    try again, or inline the files."""
+    try:
+        from app_pages.assets import ensure_vendor
+
+        ensure_vendor(script.parent / "static")
+    except Exception as exc:  # noqa: BLE001 - any failure leaves the pages' own fallback
+        print(f"警告 / warning: 未能复制地图脚本 / could not copy the map's scripts ({type(exc).__name__}: {exc})",
+              file=sys.stderr)
+
+
 def cmd_app(args) -> int:
     project = Path(args.dir).resolve()
     if not project.is_dir():
@@ -290,6 +304,7 @@ def cmd_app(args) -> int:
               "it, and it has no login. 应用对外开放且无登录；共享时请放在带登录的反向代理之后 "
               "(put it behind a reverse proxy with a login when shared).", file=sys.stderr)
     cmd = app_command(project, args.port, args.host)
+    _vendor_assets(app_script())
     env = dict(os.environ, GRIDGOV_PROJECT=str(project))
     shown = "localhost" if is_loopback(args.host) else args.host
     print(f"gridgov app → http://{shown}:{args.port}  (project {project})", file=sys.stderr)

@@ -157,7 +157,10 @@ def test_wheel_runs_demo_run_and_app_from_another_folder(installed):
         assert status == 200, f"the app did not answer: {app.poll()} {app.stdout.read() if app.poll() is not None else ''}"
         status, body = _get(url + "/")
         assert status == 200 and b"<html" in body.lower()
-        _open_map_and_check_leaflet_is_served(url)
+        leaflet = f"{url}/app/static/vendor/leaflet/leaflet.js"  # vendored by `gridgov app`
+        status, body = _get(leaflet)
+        assert status == 200 and b"leaflet" in body[:3000].lower(), f"{leaflet} answered {status}"
+        _open_map_and_check_it_draws(url)
     finally:
         if app.poll() is None:
             os.killpg(app.pid, signal.SIGTERM)
@@ -168,27 +171,31 @@ def test_wheel_runs_demo_run_and_app_from_another_folder(installed):
                 app.wait(15)
 
 
-def _open_map_and_check_leaflet_is_served(url: str) -> None:
-    """A browser session runs the app's script once (Streamlit runs nothing before one), which
-    copies Leaflet next to the installed entry script; the static route must then serve it."""
+def _open_map_and_check_it_draws(url: str) -> None:
+    """The installed app's map page draws a Leaflet map in headless Chromium, offline."""
     if not Path(CHROMIUM).exists():
         if os.environ.get("CI"):
             pytest.fail(f"no Chromium at {CHROMIUM}: scripts/test.sh installs it")
-        return  # the page and health answered; the static check needs a browser session
+        return  # health, page and static route answered; the drawing needs a browser
     sync_api = pytest.importorskip("playwright.sync_api")
     with sync_api.sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
         try:
             page = browser.new_page()
+            external = []
+
+            def only_the_app(route):
+                if route.request.url.startswith(url):
+                    route.continue_()
+                else:  # offline: nothing may come from elsewhere
+                    external.append(route.request.url)
+                    route.abort()
+
+            page.route("**/*", only_the_app)
             page.goto(url + "/map", wait_until="domcontentloaded", timeout=60_000)
-            leaflet = f"{url}/app/static/vendor/leaflet/leaflet.js"
-            status = 0
-            for _ in range(120):  # at most ~60 s for the page's script to run
-                status, body = _get(leaflet)
-                if status == 200:
-                    break
-                page.wait_for_timeout(500)
-            assert status == 200, f"{leaflet} answered {status}"
-            assert b"Leaflet" in body[:2000] or b"leaflet" in body[:2000]
+            frame = page.frame_locator("iframe[title='streamlit_folium.st_folium']").first
+            frame.locator(".leaflet-container").first.wait_for(timeout=60_000)
+            frame.locator("path.leaflet-interactive").first.wait_for(timeout=60_000)  # data drawn
+            assert not [u for u in external if "leaflet" in u or "jquery" in u], external
         finally:
             browser.close()
