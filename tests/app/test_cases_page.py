@@ -134,3 +134,10 @@ def test_english(demo, monkeypatch):
     at = open_page(demo, monkeypatch, lang="en")
     assert at.title[0].value == "Case handling: the red–black list"
     assert "Satisfaction" in at.dataframe[0].value.columns
+
+
+def test_without_case_rates(project, monkeypatch):
+    """A project whose cases stage has not run: a message and the command, no traceback."""
+    at = open_page(project.dir, monkeypatch)
+    assert "case_rates" in at.info[0].value
+    assert any(c.value == f"gridgov run {project.dir}" for c in at.code)

@@ -107,3 +107,9 @@ def test_map_escapes_names():
     # escaped once, then JSON-encoded (& as \u0026) inside the map's script
     assert "\\u0026lt;img src=x onerror=alert(1)\\u0026gt;" in html
     assert "B1, B2" in html  # the proposal in the tooltip
+
+
+def test_without_department_grids(project, monkeypatch):
+    """A project without department grids: a message and the command, no traceback."""
+    at = kit.open_page(project.dir, monkeypatch, PAGE, timeout=TIMEOUT)
+    assert "department_grids" in at.info[0].value

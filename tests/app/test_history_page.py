@@ -162,3 +162,9 @@ def test_english(hist, monkeypatch):
     at = kit.open_page(hist, monkeypatch, PAGE, lang="en", timeout=TIMEOUT)
     assert at.title[0].value == "Grid plan history"
     assert "Households moved" in kit.metrics(at)
+
+
+def test_without_plans(project, monkeypatch):
+    """A project without grid plans: a message and the command, no traceback."""
+    at = kit.open_page(project.dir, monkeypatch, PAGE, timeout=TIMEOUT)
+    assert "plans" in at.info[0].value
