@@ -134,12 +134,6 @@ def _database(project_dir: PathLike) -> Path:
     return db
 
 
-def _table_names(con) -> list[str]:
-    rows = con.execute("SELECT table_name FROM information_schema.tables "
-                       "WHERE table_schema = 'main' ORDER BY table_name").fetchall()
-    return [r[0] for r in rows]
-
-
 def tables(project_dir: PathLike) -> list[str]:
     """Names of the tables (and views) in a project's database, sorted.
 
@@ -152,13 +146,10 @@ def tables(project_dir: PathLike) -> list[str]:
     --------
     See :func:`run`.
     """
-    from pipelines.db import connect
+    from pipelines import results
 
-    con = connect(_database(project_dir), read_only=True)
-    try:
-        return _table_names(con)
-    finally:
-        con.close()
+    with results.open_project(_database(project_dir)) as con:
+        return results.table_names(con)
 
 
 def read_table(project_dir: PathLike, name: str) -> gpd.GeoDataFrame | pd.DataFrame:
@@ -190,43 +181,35 @@ def read_table(project_dir: PathLike, name: str) -> gpd.GeoDataFrame | pd.DataFr
     >>> type(rejects).__name__
     'DataFrame'
     """
-    from pipelines.db import connect, read_gdf
+    from pipelines import results
+    from pipelines.db import read_gdf
     from pipelines.errors import GridgovError
 
-    con = connect(_database(project_dir), read_only=True)
-    try:
-        names = _table_names(con)
+    with results.open_project(_database(project_dir)) as con:
+        names = results.table_names(con)
         if name not in names:
             near = difflib.get_close_matches(name, names, n=1)
             hint_zh = f"是否要读取 {near[0]}？" if near else ""
             hint_en = f" Did you mean {near[0]!r}?" if near else ""
             raise GridgovError(f"数据库中没有表 {name}。{hint_zh}可用：{', '.join(names)}",
                                f"No table {name!r} in the database.{hint_en} Tables: {', '.join(names)}")
-        quoted = '"' + name.replace('"', '""') + '"'  # an existing table's name, quoted
-        cols = {r[0]: str(r[1]).upper() for r in con.execute(
-            "SELECT column_name, data_type FROM information_schema.columns "
-            "WHERE table_schema = 'main' AND table_name = ?", [name]).fetchall()}
-        if cols.get("geometry", "").startswith("GEOMETRY"):
-            return read_gdf(con, f"SELECT * FROM {quoted}")
-        return con.execute(f"SELECT * FROM {quoted}").df()
-    finally:
-        con.close()
+        sql = f"SELECT * FROM {results.quote_ident(name)}"  # an existing table's name, quoted
+        if "geometry" in results.columns(con, name):
+            return read_gdf(con, sql)
+        return con.execute(sql).df()
 
 
 def _project_inputs(project_dir: PathLike) -> dict:
     """Buildings, communities, barriers and special units of a project, in its metric CRS."""
+    from pipelines import results
     from pipelines.config import load_settings
-    from pipelines.db import connect
     from pipelines.stage_grids import load_engine_inputs
 
     project = Path(project_dir)
     db = _database(project)
     settings = load_settings(project if project.is_dir() else project.parent)
-    con = connect(db, read_only=True)
-    try:
+    with results.open_project(db) as con:
         return load_engine_inputs(con, settings)
-    finally:
-        con.close()
 
 
 def draw_grids(
