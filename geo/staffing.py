@@ -15,6 +15,9 @@ what it returns. The model, every default and where each comes from are explaine
 4. :func:`equity_summary`, :func:`extremes`, :func:`gini` — how evenly staff match need.
 5. :func:`worker_performance` (Art. 28 绩效考核) — per-worker case figures with a Wilson
    interval and a small-numbers flag.
+6. :func:`split_forecast`, :func:`forecast_workload` (issue #11.5) — next month's predicted
+   incidents per grid as hours (same minutes per incident as :func:`incident_hours`, the
+   ``wl_incidents`` component), the change against today and in full-time workers.
 """
 from __future__ import annotations
 
@@ -46,13 +49,16 @@ __all__ = [
     "equity_summary",
     "extremes",
     "fill_function_type",
+    "forecast_workload",
     "gap_explanation",
     "gap_notes",
     "gini",
     "grid_staffing",
     "headcount",
+    "incident_hours",
     "lookup_by_category",
     "monthly_capacity",
+    "split_forecast",
     "unit_workload",
     "whatif",
     "wilson_interval",
@@ -302,16 +308,7 @@ def unit_workload(
     ids = units[id_col]
     out["wl_incidents"] = 0.0
     if incidents is not None and len(incidents):
-        inc = incidents
-        n = _num(inc, "n", 1.0)
-        sev = _num(inc, "severity", 3.0).round().clip(1, 5).astype(int).astype(str)
-        factor = sev.map({str(k): float(v) for k, v in p["severity_factor"].items()}).fillna(1.0)
-        text = inc["category"].astype(object)
-        if "service_type" in inc.columns:  # 12345 complaints: the service type says more
-            service = inc["service_type"].astype(object)
-            text = text.where(service.isna(), text.fillna("").astype(str) + " " + service.astype(str))
-        minutes = lookup_by_category(text, p["incident_minutes"])
-        hours = (n * minutes * factor / 60 / months).groupby(inc[id_col].values).sum()
+        hours = incident_hours(incidents, months=months, params=params, id_col=id_col)
         out["wl_incidents"] = ids.map(hours).fillna(0.0).astype(float).values
 
     out["wl_special_units"] = 0.0
@@ -339,6 +336,140 @@ def unit_workload(
     out["wl_patrol"] = _num(units, "area_km2").clip(lower=0) * kind.map(hours_per_km2).astype(float)
     out["workload"] = out[list(COMPONENTS)].sum(axis=1)
     return out
+
+
+def incident_hours(
+    incidents: pd.DataFrame,
+    *,
+    months: float = 1.0,
+    params: Mapping | None = None,
+    id_col: str = "grid_id",
+    count_col: str = "n",
+) -> pd.Series:
+    """Hours per month of a grid worker's own time to handle ``incidents``, per unit.
+
+    ``hours = Σ count × minutes(category [+ service_type]) × severity factor / 60 / months``
+    with ``[workload] incident_minutes`` and ``severity_factor`` (the ``wl_incidents`` component
+    of :func:`unit_workload`). ``count_col`` (default ``n``; 1 per row when absent) may be
+    fractional: predicted incidents give predicted hours.
+
+    Examples
+    --------
+    >>> inc = pd.DataFrame({"grid_id": ["a", "a", "b"], "category": ["dispute", "x", "garbage"],
+    ...                     "n": [3, 1, 2.5]})
+    >>> incident_hours(inc).round(2).to_dict()  # 3 x 120 + 1 x 60 min; 2.5 x 30 min
+    {'a': 7.0, 'b': 1.25}
+    """
+    p = deep_merge(DEFAULTS, params)["workload"]
+    if months <= 0:
+        raise ValueError(f"months must be positive; got {months}.")
+    if incidents is None or not len(incidents):
+        return pd.Series(dtype=float)
+    inc = incidents
+    n = _num(inc, count_col, 1.0)
+    sev = _num(inc, "severity", 3.0).round().clip(1, 5).astype(int).astype(str)
+    factor = sev.map({str(k): float(v) for k, v in p["severity_factor"].items()}).fillna(1.0)
+    text = inc["category"].astype(object)
+    if "service_type" in inc.columns:  # 12345 complaints: the service type says more
+        service = inc["service_type"].astype(object)
+        text = text.where(service.isna(), text.fillna("").astype(str) + " " + service.astype(str))
+    minutes = lookup_by_category(text, p["incident_minutes"])
+    return (n * minutes * factor / 60 / months).groupby(inc[id_col].values).sum()
+
+
+#: Columns that describe an incident's handling time (its "mix").
+MIX_COLUMNS = ("category", "service_type", "severity")
+
+
+def split_forecast(
+    predicted: pd.DataFrame, history: pd.DataFrame, *, id_col: str = "grid_id",
+    predicted_col: str = "predicted",
+) -> pd.DataFrame:
+    """Spread each unit's predicted incident count over its own recent mix of incidents.
+
+    ``predicted``: ``id_col`` and ``predicted_col`` (incidents expected next month, all
+    categories). ``history``: ``id_col``, ``category`` (optional ``service_type``,
+    ``severity``) and ``n`` (incidents of the recent window, e.g. the staffing window). A unit's
+    forecast is split in proportion to its own rows of ``history``; a unit without history
+    takes the city's mix. Returns one row per unit × mix with ``predicted`` (summing back to each
+    unit's forecast), ready for :func:`incident_hours` with ``count_col="predicted"``.
+
+    Examples
+    --------
+    >>> pred = pd.DataFrame({"grid_id": ["a", "b"], "predicted": [4.0, 2.0]})
+    >>> hist = pd.DataFrame({"grid_id": ["a", "a"], "category": ["dispute", "garbage"],
+    ...                      "n": [3, 1]})
+    >>> split_forecast(pred, hist)[["grid_id", "category", "predicted"]].values.tolist()
+    [['a', 'dispute', 3.0], ['a', 'garbage', 1.0], ['b', 'dispute', 1.5], ['b', 'garbage', 0.5]]
+    """
+    mix = [c for c in MIX_COLUMNS if c in history.columns]
+    cols = [id_col, *mix, "predicted"]
+    pred = predicted[[id_col, predicted_col]].rename(columns={predicted_col: "predicted"})
+    pred = pred.assign(predicted=pd.to_numeric(pred["predicted"], errors="coerce")
+                       .astype(float).fillna(0.0))
+    if pred.empty:
+        return pd.DataFrame(columns=cols)
+    hist = history[[id_col, *mix]].assign(n=_num(history, "n", 1.0))
+    hist = hist[hist["n"] > 0]
+    if hist.empty:  # nothing to learn a mix from: every incident at the default time
+        return pred.assign(category=None)[[id_col, "category", "predicted"]]
+    key = [c for c in mix]
+    own = hist.groupby([id_col, *key], dropna=False, sort=True)["n"].sum().reset_index()
+    own["share"] = own["n"] / own.groupby(id_col)["n"].transform("sum")
+    city = hist.groupby(key, dropna=False, sort=True)["n"].sum().reset_index()
+    city["share"] = city["n"] / city["n"].sum()
+    with_own = pred[pred[id_col].isin(set(own[id_col]))]
+    without = pred[~pred[id_col].isin(set(own[id_col]))]
+    a = with_own.merge(own[[id_col, *key, "share"]], on=id_col, how="left")
+    b = without.merge(city[[*key, "share"]], how="cross")
+    out = pd.concat([x for x in (a, b) if len(x)], ignore_index=True)
+    out["predicted"] = out["predicted"] * out["share"]
+    return out.sort_values([id_col, *key], kind="stable").reset_index(drop=True)[cols]
+
+
+def forecast_workload(
+    predicted: pd.DataFrame,
+    *,
+    current_hours: pd.Series | None = None,
+    params: Mapping | None = None,
+    id_col: str = "grid_id",
+) -> pd.DataFrame:
+    """Next month's predicted incidents as a workload what-if in hours, per unit.
+
+    ``predicted``: one row per unit × mix (``id_col``, ``category``, optional ``service_type``,
+    ``severity``) with ``predicted`` incidents, e.g. from :func:`split_forecast`.
+    ``current_hours``: today's incident hours per month per unit (the ``wl_incidents`` of
+    :func:`unit_workload`), indexed by unit id.
+
+    Returns one row per unit of ``predicted``: ``predicted_incidents``, ``predicted_hours``
+    (:func:`incident_hours` of the predicted counts, same minutes and severity factors),
+    ``current_hours``, ``delta_hours = predicted_hours − current_hours`` and
+    ``required_fte_delta = delta_hours / monthly_capacity`` (full-time workers more (+) or less
+    (−) needed next month for incidents alone).
+
+    Examples
+    --------
+    >>> pred = pd.DataFrame({"grid_id": ["a", "a"], "category": ["dispute", "garbage"],
+    ...                      "predicted": [3.0, 2.0]})
+    >>> fw = forecast_workload(pred, current_hours=pd.Series({"a": 5.0}))
+    >>> fw[["predicted_incidents", "predicted_hours", "delta_hours"]].values.tolist()
+    [[5.0, 7.0, 2.0]]
+    """
+    cols = [id_col, "predicted_incidents", "predicted_hours", "current_hours", "delta_hours",
+            "required_fte_delta"]
+    if predicted is None or predicted.empty:
+        return pd.DataFrame(columns=cols)
+    ids = pd.Index(pd.unique(predicted[id_col].astype(object)), name=id_col)
+    count = _num(predicted, "predicted").groupby(predicted[id_col].values).sum()
+    hours = incident_hours(predicted, params=params, id_col=id_col, count_col="predicted")
+    out = pd.DataFrame({id_col: ids})
+    out["predicted_incidents"] = out[id_col].map(count).fillna(0.0).astype(float)
+    out["predicted_hours"] = out[id_col].map(hours).fillna(0.0).astype(float)
+    cur = current_hours if current_hours is not None else pd.Series(dtype=float)
+    out["current_hours"] = out[id_col].map(cur).fillna(0.0).astype(float)
+    out["delta_hours"] = out["predicted_hours"] - out["current_hours"]
+    out["required_fte_delta"] = out["delta_hours"] / monthly_capacity(params)
+    return out[cols]
 
 
 def _isin(x: pd.Series, values: Any) -> pd.Series:

@@ -17,6 +17,12 @@ are the unit), ``buildings``, ``incidents``, ``special_units``, ``staff``, ``str
   ``explanation_zh``/``explanation_en``, the sentence that says why units are short when the
   total is not (``geo.staffing.gap_explanation``).
 
+* ``forecast_workload`` (issue #11.5) — when the hotspot stage wrote a ``forecast`` on these
+  grids: next month's predicted incidents per grid as a what-if in hours
+  (``geo.staffing.forecast_workload``): ``predicted_incidents``, ``predicted_hours``,
+  ``current_hours`` (today's incident hours a month), ``delta_hours``, ``required_fte_delta``,
+  and the grid's whole workload and required staff today and with the forecast.
+
 ``street_allocation`` also carries ``gap_note_zh``/``gap_note_en`` (one sentence per street),
 ``required_headcount`` (whole people: required FTE rounded up) and ``function_type_assumed``
 (True where the street had no 功能定位 and ``[staffing.score] default_function_type``,
@@ -398,6 +404,10 @@ def run(
     comm_out = community_table[
         comm_first + [c for c in community_table.columns if c not in comm_first]]
 
+    say("staffing: next month's forecast as hours / 预测工作量")
+    fw, fw_info = _forecast_workload(con, mode, inc, months, grid, cfg)
+    if fw is None:
+        con.execute("DROP TABLE IF EXISTS forecast_workload")
     rows = {
         "staffing": write_gdf(con, "staffing", staffing_out),
         "street_allocation": write_gdf(con, "street_allocation", street_out),
@@ -418,6 +428,8 @@ def run(
             "streets_function_type_assumed": int(streets["function_type_assumed"].sum()),
         }])),
     }
+    if fw is not None:
+        rows["forecast_workload"] = write_gdf(con, "forecast_workload", fw)
     eq = equity.set_index(["level", "metric"])
     ext = model.extremes(street_table, id_col="street_code")
     summary = {
@@ -447,10 +459,87 @@ def run(
         "most_under": ext["under"],
         "most_over": ext["over"],
         "workers_small_n": int(perf["small_n"].sum()),
+        "forecast_workload": fw_info,
         "rows": rows,
     }
     log.info("staffing: %s", {k: v for k, v in summary.items() if k != "rows"})
     return summary
+
+
+#: Columns of ``forecast_workload``, in order.
+FORECAST_WORKLOAD_COLUMNS = [
+    "grid_id", "community_code", "street_code", "period", "method", "predicted_incidents",
+    "current_incidents", "predicted_hours", "current_hours", "delta_hours", "required_fte_delta",
+    "workload", "predicted_workload", "required_staff", "predicted_required_staff",
+    "current_staff",
+]
+
+
+def _forecast_method(con: duckdb.DuckDBPyConnection, methods: set[str]) -> str | None:
+    """The forecast to use: the one recommended for grids (``forecast_recommendation``, unit
+    ``grid``) when it beats random, else the model's."""
+    if table_exists(con, "forecast_recommendation"):
+        cols = _columns(con, "forecast_recommendation")
+        if {"unit", "method"} <= cols:
+            row = con.execute("SELECT method FROM forecast_recommendation WHERE unit = 'grid' "
+                              "AND method IS NOT NULL LIMIT 1").fetchone()
+            if row is not None and row[0] in methods:
+                return str(row[0])
+    return "model" if "model" in methods else (min(methods) if methods else None)
+
+
+def _forecast_workload(
+    con: duckdb.DuckDBPyConnection, mode: str, inc: pd.DataFrame, months: float,
+    grid: pd.DataFrame, cfg: dict,
+) -> tuple[pd.DataFrame | None, dict]:
+    """``forecast_workload`` rows (None without a forecast on these grids) and a summary.
+
+    The forecast's count per grid is spread over the grid's own incident mix of the staffing
+    window (``geo.staffing.split_forecast``) and turned into hours with the same minutes per
+    category and severity as today's workload (``geo.staffing.forecast_workload``).
+    """
+    info: dict[str, Any] = {"written": False}
+    if mode != "grid" or not table_exists(con, "forecast"):
+        info["reason"] = "no grids" if mode != "grid" else "no forecast"
+        return None, info
+    if not {"grid_id", "period", "method", "predicted"} <= _columns(con, "forecast"):
+        info["reason"] = "forecast without the contract columns"
+        return None, info
+    methods = {r[0] for r in con.execute(
+        "SELECT DISTINCT method FROM forecast WHERE method IS NOT NULL").fetchall()}
+    method = _forecast_method(con, methods)
+    pred = con.execute(
+        "SELECT CAST(grid_id AS VARCHAR) AS grid_id, CAST(period AS VARCHAR) AS period, "
+        "sum(predicted) AS predicted FROM forecast WHERE method = ? GROUP BY ALL",
+        [method]).df()
+    pred = pred[pred["grid_id"].isin(set(grid["grid_id"].astype(str)))]
+    if pred.empty:
+        info["reason"] = "forecast units are not these grids"
+        return None, info
+    g = grid.assign(grid_id=grid["grid_id"].astype(str)).set_index("grid_id")
+    history = inc.assign(grid_id=inc["grid_id"].astype(str)) if len(inc) else inc
+    split = model.split_forecast(pred, history)
+    fw = model.forecast_workload(split, current_hours=g["wl_incidents"], params=cfg)
+    fw = fw.merge(pred[["grid_id", "period"]], on="grid_id", how="left")
+    fw["method"] = method
+    for c in ("community_code", "street_code", "workload", "required_staff", "current_staff"):
+        fw[c] = fw["grid_id"].map(g[c]) if c in g.columns else None
+    n_now = (inc.groupby(inc["grid_id"].astype(str))["n"].sum() / months) if len(inc) \
+        else pd.Series(dtype=float)
+    fw["current_incidents"] = fw["grid_id"].map(n_now).fillna(0.0).astype(float)
+    fw["predicted_workload"] = fw["workload"].astype(float) + fw["delta_hours"]
+    fw["predicted_required_staff"] = fw["predicted_workload"] / model.monthly_capacity(cfg)
+    fw = fw[FORECAST_WORKLOAD_COLUMNS].sort_values("delta_hours", ascending=False,
+                                                   kind="stable").reset_index(drop=True)
+    info.update({
+        "written": True, "method": method, "period": str(fw["period"].iloc[0]),
+        "grids": len(fw), "predicted_incidents": float(fw["predicted_incidents"].sum()),
+        "predicted_hours": float(fw["predicted_hours"].sum()),
+        "current_hours": float(fw["current_hours"].sum()),
+        "delta_hours": float(fw["delta_hours"].sum()),
+        "required_fte_delta": float(fw["required_fte_delta"].sum()),
+    })
+    return fw, info
 
 
 def load_allocation(con: duckdb.DuckDBPyConnection, settings: dict | None = None) -> model.Allocation:

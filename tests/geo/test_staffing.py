@@ -393,3 +393,54 @@ def test_gap_explanation_distribution_total_and_both():
     e3 = gap_explanation(t3, budget=13, required_fte=20)
     assert e3["cause"] == "both" and e3["movable"] == 1
     assert "少 7 人" in e3["explanation_zh"]  # budget 13 below the 20 people the workload needs
+
+
+# --- risk feeds staffing (#11.5): predicted incidents as hours --------------------------------
+
+def test_incident_hours_is_the_workload_component():
+    inc = pd.DataFrame({"grid_id": ["g", "g", "h"], "category": ["dispute", "garbage", "x"],
+                        "severity": [3, 5, 3], "n": [6, 3, 4]})
+    units = pd.DataFrame({"grid_id": ["g", "h"]})
+    wl = st.unit_workload(units, incidents=inc, months=2)
+    hours = st.incident_hours(inc, months=2)
+    # g: (6 x 120 + 3 x 30 x 1.6) / 60 / 2 = 7.2 h; h: 4 x 60 / 60 / 2 = 2 h
+    assert hours.to_dict() == {"g": HOURS(7.2), "h": HOURS(2.0)}
+    assert wl["wl_incidents"].tolist() == HOURS([7.2, 2.0])
+
+
+def test_forecast_workload_hours_are_incidents_times_minutes():
+    pred = pd.DataFrame({"grid_id": ["a", "a", "b"], "category": ["dispute", "garbage", "other"],
+                         "predicted": [3.0, 2.0, 4.5]})
+    fw = st.forecast_workload(pred, current_hours=pd.Series({"a": 5.0, "b": 6.0})).set_index("grid_id")
+    assert fw.loc["a", "predicted_incidents"] == HOURS(5.0)
+    assert fw.loc["a", "predicted_hours"] == HOURS(3 * 120 / 60 + 2 * 30 / 60)  # 7 h
+    assert fw.loc["b", "predicted_hours"] == HOURS(4.5 * 60 / 60)  # default 60 min
+    assert fw["current_hours"].tolist() == [5.0, 6.0]
+    assert fw["delta_hours"].tolist() == HOURS([2.0, -1.5])
+    cap = st.monthly_capacity()  # 125 h
+    assert fw["required_fte_delta"].tolist() == HOURS([2.0 / cap, -1.5 / cap])
+    # a grid not in current_hours starts from 0; minutes follow the settings
+    fast = st.forecast_workload(pred, params={"workload": {"incident_minutes": {"default": 6.0}}})
+    assert fast.set_index("grid_id").loc["b", "predicted_hours"] == HOURS(4.5 * 6 / 60)
+    assert fast["current_hours"].tolist() == [0.0, 0.0]
+    assert st.forecast_workload(pred.iloc[:0]).empty
+
+
+def test_split_forecast_uses_each_grids_own_mix_else_the_citys():
+    pred = pd.DataFrame({"grid_id": ["a", "b", "c"], "predicted": [8.0, 2.0, 0.0]})
+    hist = pd.DataFrame({"grid_id": ["a", "a", "a", "b"],
+                         "category": ["dispute", "garbage", "garbage", "garbage"],
+                         "severity": [3, 3, 5, 3], "n": [2, 1, 1, 4]})
+    sp = st.split_forecast(pred, hist)
+    a = sp[sp["grid_id"] == "a"].set_index(["category", "severity"])["predicted"]
+    assert a.to_dict() == {("dispute", 3): HOURS(4.0), ("garbage", 3): HOURS(2.0),
+                           ("garbage", 5): HOURS(2.0)}
+    assert sp[sp["grid_id"] == "b"]["predicted"].tolist() == [2.0]
+    assert sp.groupby("grid_id")["predicted"].sum().to_dict() == {"a": 8.0, "b": 2.0, "c": 0.0}
+    # c has no history: the city's mix (dispute 2, garbage@3 5, garbage@5 1 of 8)
+    c = st.split_forecast(pd.DataFrame({"grid_id": ["c"], "predicted": [16.0]}), hist)
+    assert c.set_index(["category", "severity"])["predicted"].to_dict() == {
+        ("dispute", 3): HOURS(4.0), ("garbage", 3): HOURS(10.0), ("garbage", 5): HOURS(2.0)}
+    # whole chain: a's 8 predicted incidents are 4 x 120 + 2 x 30 + 2 x 30 x 1.6 minutes
+    fw = st.forecast_workload(sp).set_index("grid_id")
+    assert fw.loc["a", "predicted_hours"] == HOURS((4 * 120 + 2 * 30 + 2 * 30 * 1.6) / 60)

@@ -10,7 +10,7 @@ import pytest
 from shapely.geometry import Point, box
 
 from geo.apportion import BudgetTooSmall
-from geo.staffing import COMPONENTS
+from geo.staffing import COMPONENTS, monthly_capacity
 from pipelines import stage_staffing
 from pipelines.db import connect, read_table, table_exists, write_gdf
 
@@ -331,3 +331,61 @@ def test_stage_writes_whole_people_and_a_gap_explanation(city):
     assert f"全区编制 12 人，现有 {int(ex['current_staff'])} 人" in ex["explanation_zh"]
     assert ex["explanation_en"].startswith("The district shares 12 posts among 2 streets")
     assert "个街道缺员" in ex["explanation_zh"]
+
+
+# --- risk feeds staffing (#11.5) ----------------------------------------------------------------
+
+def _forecast(con, *, recommended: str | None = "last_period") -> None:
+    rows = []
+    for method, values in {"model": {"G1": 99.0, "G5": 99.0, "G2": 99.0},
+                           "last_period": {"G1": 10.0, "G5": 2.0, "G2": 0.0}}.items():
+        for gid, v in values.items():
+            rows.append({"grid_id": gid, "period": "2025-01", "method": method, "predicted": v,
+                         "rank": 1})
+    write_gdf(con, "forecast", pd.DataFrame(rows))
+    write_gdf(con, "forecast_recommendation", pd.DataFrame([
+        {"unit": "grid", "area_share": 0.1, "method": recommended, "pai": 2.0}]))
+
+
+def test_stage_turns_next_months_forecast_into_hours(city):
+    _forecast(city)
+    summary = stage_staffing.run(city, SETTINGS)
+    fw = read_table(city, "forecast_workload").set_index("grid_id")
+    assert list(read_table(city, "forecast_workload").columns) == \
+        stage_staffing.FORECAST_WORKLOAD_COLUMNS
+    assert sorted(fw.index) == ["G1", "G2", "G5"]  # grids with a forecast
+    assert (fw["method"] == "last_period").all()  # the recommended forecast, not the model's
+    # G1's incidents are half disputes (120 min), half sanitation (45 min), severity 3:
+    # 10 predicted = 5 x 120 + 5 x 45 minutes = 13.75 h; G5 likewise: 1 x 120 + 1 x 45 = 2.75 h
+    assert fw.loc["G1", "predicted_hours"] == pytest.approx(13.75)
+    assert fw.loc["G5", "predicted_hours"] == pytest.approx(2.75)
+    assert fw.loc["G2", "predicted_hours"] == 0.0
+    s = read_table(city, "staffing").set_index("grid_id")
+    for g in fw.index:
+        assert fw.loc[g, "current_hours"] == pytest.approx(s.loc[g, "wl_incidents"])
+        assert fw.loc[g, "delta_hours"] == pytest.approx(
+            fw.loc[g, "predicted_hours"] - s.loc[g, "wl_incidents"])
+        assert fw.loc[g, "predicted_workload"] == pytest.approx(
+            s.loc[g, "workload"] + fw.loc[g, "delta_hours"])
+        assert fw.loc[g, "required_fte_delta"] == pytest.approx(
+            fw.loc[g, "delta_hours"] / monthly_capacity())  # 20.83 days x 6 h
+    assert fw.loc["G1", "community_code"] == "C1" and fw.loc["G5", "street_code"] == "S2"
+    assert fw.loc["G1", "predicted_incidents"] == 10.0
+    info = summary["forecast_workload"]
+    assert info["written"] and info["method"] == "last_period" and info["grids"] == 3
+    assert info["predicted_hours"] == pytest.approx(16.5)
+    # nothing recommended (nothing beats random): the model's forecast
+    _forecast(city, recommended=None)
+    stage_staffing.run(city, SETTINGS)
+    fw = read_table(city, "forecast_workload").set_index("grid_id")
+    assert (fw["method"] == "model").all() and fw.loc["G1", "predicted_incidents"] == 99.0
+
+
+def test_stage_without_forecast_writes_no_forecast_workload(city):
+    _forecast(city)
+    stage_staffing.run(city, SETTINGS)
+    assert table_exists(city, "forecast_workload")
+    city.execute("DROP TABLE forecast")
+    summary = stage_staffing.run(city, SETTINGS)
+    assert not table_exists(city, "forecast_workload")  # no stale table from an earlier run
+    assert summary["forecast_workload"] == {"written": False, "reason": "no forecast"}
