@@ -43,12 +43,15 @@ current = plans.loc[plans["is_current"], "plan_id"].astype(str).tolist()
 current_id = current[0] if current else ids[0]
 parent_of = dict(zip(plans["plan_id"].astype(str), plans["parent_plan_id"]))
 authors = dict(zip(plans["plan_id"].astype(str), plans["author"]))
+sources = dict(zip(plans["plan_id"].astype(str), plans["source"]))
 st.caption(t("history.current", plan=current_id))
 
 
 def plan_label(pid: str) -> str:
     """An option's label: the plan id and its author (fixed for a plan: option labels must
     not change between runs — Streamlit matches the chosen option by its label)."""
+    if sources.get(pid) == "current_grids":  # P0000: the city's grids as given
+        return f"{pid} · {t('history.today')}"
     who = authors.get(pid)
     return f"{pid} · {who}" if isinstance(who, str) and who else str(pid)
 
@@ -125,10 +128,12 @@ st.subheader(t("history.report"))
 st.caption(t("history.report_caption"))
 PARENT = "__parent__"
 r1, r2 = st.columns(2)
-plan = r1.selectbox(t("history.report_plan"), ids, key="history_report_plan",
-                    format_func=plan_label)
+plan = r1.selectbox(t("history.report_plan"), ids, index=ids.index(current_id),
+                    key="history_report_plan", format_func=plan_label)
 has_parent = isinstance(parent_of.get(plan), str) and parent_of.get(plan) in ids
-against_opts = ([PARENT] if has_parent else []) + [p for p in ids if p != plan]
+# the parent first, then today's map (plans stored from current_grids), then the others
+others = sorted((p for p in ids if p != plan), key=lambda p: sources.get(p) != "current_grids")
+against_opts = ([PARENT] if has_parent else []) + others
 against = r2.selectbox(
     t("history.report_against"), against_opts, key=f"history_report_against_{plan}",
     format_func=lambda p: f"{t('history.report_parent')} ({parent_of.get(plan)})"

@@ -98,5 +98,6 @@ STRINGS: dict[str, tuple[str, str]] = {
     "history.source.planner": ("规划编辑", "planner"),
     "history.source.restore": ("恢复", "restore"),
     "history.source.redraw": ("按现状修正", "re-draw"),
-    "history.source.current": ("现状网格", "today's grids"),
+    "history.source.current_grids": ("现状网格", "today's grids"),
+    "history.today": ("现状网格 / today's map", "现状网格 / today's map"),  # option label: fixed
 }
