@@ -18,8 +18,8 @@ Kinds:
 ``hotspots``  analysis units coloured by hot/cold-spot class (``category``, default ``all``,
               whole period), the colours of the hot-spot page;
 ``alerts``    grids with early-warning alerts, by status (``category`` filters);
-``staffing``  staffing gap in whole people by street (by community with ``street_code`` or
-              when the project has one street).
+``staffing``  staffing gap in whole people by street (by community with ``street_code``,
+              ``level="community"`` or when the project has one street).
 """
 from __future__ import annotations
 
@@ -396,10 +396,10 @@ def _alerts(con, ctx: dict, street_code: str | None, category: str | None, **_) 
     return m
 
 
-def _staffing(con, ctx: dict, street_code: str | None, **_) -> _Map:
+def _staffing(con, ctx: dict, street_code: str | None, level: str | None = None, **_) -> _Map:
     m = _Map("staffing")
     streets = _street_rows(con, street_code)
-    by_street = street_code is None and len(streets) >= 2
+    by_street = level == "street" or (level is None and street_code is None and len(streets) >= 2)
     label = "缺口（人）gap, people: + 缺员 short, − 超员 over"
     if by_street and table_exists(con, "street_allocation"):
         t = read_table(con, results.select_columns(con, "street_allocation", [
@@ -615,13 +615,16 @@ def _draw(mp: _Map, ctx: dict, credit: str):
 
 def render_map(project_dir: str | Path, kind: str, *, fmt: str = "png",
                street_code: str | None = None, category: str | None = None,
-               plan_id: str | None = None) -> bytes:
+               plan_id: str | None = None, level: str | None = None) -> bytes:
     """The map as PNG or PDF bytes (for a download button); see :func:`export_map`."""
     import matplotlib
 
     if kind not in KINDS:
         raise MapExportError(f"未知地图类型 {kind}；可选：{'、'.join(KINDS)}。",
                              f"Unknown map kind {kind}; choose one of: {', '.join(KINDS)}.")
+    if level not in (None, "street", "community"):
+        raise MapExportError(f"未知层级 {level}；可选：street、community。",
+                             f"Unknown level {level}; choose street or community.")
     if fmt not in FORMATS:
         raise MapExportError(f"未知格式 {fmt}；可选：png、pdf。",
                              f"Unknown format {fmt}; choose png or pdf.")
@@ -638,7 +641,7 @@ def render_map(project_dir: str | Path, kind: str, *, fmt: str = "png",
         if ctx["crs"] is None:
             ctx["crs"] = "EPSG:3857"
         mp = _BUILDERS[kind](con, ctx, street_code=street_code, category=category,
-                             plan_id=plan_id)
+                             plan_id=plan_id, level=level)
         fig = _draw(mp, ctx, attribution(project_dir))
         buf = io.BytesIO()
         if fmt == "pdf":
@@ -653,7 +656,7 @@ def render_map(project_dir: str | Path, kind: str, *, fmt: str = "png",
 
 def export_map(project_dir: str | Path, kind: str, out: str | Path, *, fmt: str = "png",
                street_code: str | None = None, category: str | None = None,
-               plan_id: str | None = None) -> Path:
+               plan_id: str | None = None, level: str | None = None) -> Path:
     """Write one map of the project as an A4 landscape PNG (150 dpi) or PDF; return its path.
 
     Parameters
@@ -669,6 +672,9 @@ def export_map(project_dir: str | Path, kind: str, out: str | Path, *, fmt: str 
     street_code, category, plan_id
         Narrow the map to one street, one incident category (hot spots, alerts) or one plan
         (grids; default the current plan).
+    level
+        Staffing only: ``"street"`` or ``"community"`` (default: streets when the project has
+        several and no ``street_code`` is given, else communities).
 
     Raises
     ------
@@ -676,7 +682,7 @@ def export_map(project_dir: str | Path, kind: str, out: str | Path, *, fmt: str 
         Unknown kind, format, street, plan or category, or no database (bilingual message).
     """
     data = render_map(project_dir, kind, fmt=fmt, street_code=street_code, category=category,
-                      plan_id=plan_id)
+                      plan_id=plan_id, level=level)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")

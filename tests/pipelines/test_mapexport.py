@@ -113,6 +113,10 @@ def test_content_of_each_kind(demo, maps, tmp_path):
     # one street: the gap is drawn by community, gaps in whole people
     assert re.search(r"[+-]\d+\b", text)
     assert not re.search(r"[+-]\d+\.\d", text)
+    assert "社区 communities" in text
+    text = _pdf_text(mapexport.export_map(root, "staffing", tmp_path / "fs.pdf", fmt="pdf",
+                                          level="street"))
+    assert "街道 streets" in text
 
 
 def test_bad_choices_say_what_to_pick(demo, tmp_path):
@@ -127,6 +131,8 @@ def test_bad_choices_say_what_to_pick(demo, tmp_path):
         mapexport.render_map(root, "grids", plan_id="P9999")
     with pytest.raises(mapexport.MapExportError, match="all"):
         mapexport.render_map(root, "hotspots", category="no such category")
+    with pytest.raises(mapexport.MapExportError, match="street or community"):
+        mapexport.render_map(root, "staffing", level="district")
     with pytest.raises(mapexport.MapExportError, match="gridgov run"):
         mapexport.render_map(tmp_path, "overview")
 
