@@ -65,8 +65,9 @@ def proposal_view(prop: pd.DataFrame, lang: str) -> pd.DataFrame:
     view = prop.copy()
     view["status"] = view["status"].map(lambda s: status_label(s, lang))
     view["adopt"] = view["adopt"].map(lambda v: ", ".join(v))
-    cols = ["dept_grid_id", "status", "n_adopt", "merge_with", "split", "n_overlapping",
-            "max_share", "covered_share", "area_kept_share", "adopt"]  # the long list last
+    cols = ["dept_grid_id", "status", "n_adopt", "merge_with", "aligned", "split",
+            "n_overlapping", "max_share", "covered_share", "area_kept_share",
+            "adopt"]  # the long list last
     return view[cols].rename(columns={c: t(f"fusion.col.{c}", lang) for c in cols})
 
 

@@ -9,14 +9,17 @@ STRINGS: dict[str, tuple[str, str]] = {
     "fusion.title": ("多网融合：部门网格与统一网格", "Grid fusion: department grids on the unified grids"),
     "fusion.intro": (
         "各部门（城管、应急、公安等）自有的网格与统一的基础网格对照：一个部门网格被多个基础网格分割即为"
-        "**被分割**，落在一个基础网格之内（≥ {aligned:.0%}）即为**已对齐**。**融合建议**：每个基础网格"
-        "归入覆盖它面积最大的部门网格，部门网格改划为其所得基础网格的并集；一个都没有得到的部门网格并入"
-        "相邻的部门网格。",
+        "**被分割**，落在一个基础网格之内（≥ {aligned:.0%}）即为**已对齐**。**融合建议**遵循“一个基础网格"
+        "只属于一个部门网格”：每个基础网格归入覆盖它面积最大的部门网格，部门网格改划为其所得基础网格的并集；"
+        "一个基础网格都没有得到的部门网格（例如同在一个基础网格内的几个小网格中较小的那些）并入取得该基础网格"
+        "的部门网格。",
         "Each department's own grids (city management, emergency, police …) against the unified "
         "basic grids: a department grid cut by several basic grids is **split**, one inside a "
-        "single basic grid (≥ {aligned:.0%}) is **aligned**. **Proposal**: every basic grid goes "
-        "to the department grid that covers most of it, and each department grid is redrawn as "
-        "the union of the basic grids it gets; one that gets none joins a neighbour.",
+        "single basic grid (≥ {aligned:.0%}) is **aligned**. The **proposal** follows “one basic "
+        "grid belongs to one department grid”: every basic grid goes to the department grid that "
+        "covers most of it, and each department grid is redrawn as the union of the basic grids "
+        "it gets; one that gets none (say the smaller of several grids inside one basic grid) "
+        "joins the department grid that took its basic grid.",
     ),
     "fusion.none": (
         "本项目没有部门网格（department_grids），或者还没有运行网格阶段（grid_fusion 表）。"

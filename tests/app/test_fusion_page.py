@@ -55,6 +55,7 @@ def test_fusion_page_figures(demo, monkeypatch):
     assert shown["部门网格编号"].tolist() == want["dept_grid_id"].tolist()
     assert shown["采用的基础网格"].tolist() == [", ".join(v) for v in want["adopt"]]
     assert int(shown["被分割"].sum()) == int(row["n_split"])
+    assert shown["已对齐"].mean() == pytest.approx(row["share_aligned"])
     # every basic grid a department grid adopts is one of today's grids, adopted once
     basic = set(stored(demo, "SELECT grid_id FROM grids WHERE grid_type = 'basic'")["grid_id"])
     adopted = [b for v in want["adopt"] for b in v]
