@@ -61,11 +61,26 @@ def plans(project: Path):
         con.close()
 
 
+def stored_plan(project: Path, code: str = CODE) -> dict:
+    """The current plan id, and the community's households and basic grids in it."""
+    from pipelines import results
+
+    with results.open_project(project) as con:
+        grids = results.plan_grids(con)
+        current = pl.current_plan_id(con)
+        households = con.execute("SELECT sum(households) FROM grid_cells "
+                                 "WHERE community_code = ?", [code]).fetchone()[0]
+    basic = (grids["community_code"] == code) & (grids["grid_type"] == "basic")
+    return {"plan_id": current, "households": int(households), "basic": int(basic.sum())}
+
+
 def test_page_shows_the_current_plan(grids_demo, monkeypatch):
     at = open_page(grids_demo, monkeypatch)
     assert at.title[0].value == "网格规划"
     m = metrics(at)
-    assert m["当前方案"] == "P0001" and m["户数"] == "2,058" and m["现行基础网格"] == "5"
+    want = stored_plan(grids_demo)
+    assert m["当前方案"] == want["plan_id"] and m["户数"] == f"{want['households']:,}"
+    assert m["现行基础网格"] == str(want["basic"]) and want["basic"] > 1
     assert m["方案户数达标率"] == "—"  # no proposal yet
     assert at.selectbox(key="planner_street").value == "150102001000"
     table = compare_table(at)
@@ -163,6 +178,11 @@ def test_english_page(grids_demo, monkeypatch):
 
 
 def test_save_writes_a_new_plan(writable, monkeypatch):
+    from pipelines.plans import new_plan_id
+
+    before = plans(writable)["plan_id"].tolist()
+    with connect(writable / "gridgov.duckdb", read_only=True) as con:
+        parent, new_id = pl.current_plan_id(con), new_plan_id(con)
     at = open_page(writable, monkeypatch)
     at.number_input(key=f"planner_max_{CODE}").set_value(420).run()
     at.button(key="planner_redraw").click().run()
@@ -170,12 +190,13 @@ def test_save_writes_a_new_plan(writable, monkeypatch):
     at.text_input(key="planner_note").input("300–420 户")
     at.button(key="planner_save").click().run()
     assert not at.exception, at.exception
-    assert any("已保存新方案 P0002" in s.value for s in at.success), [s.value for s in at.success]
+    assert any(f"已保存新方案 {new_id}" in s.value for s in at.success), \
+        [s.value for s in at.success]
     rows = plans(writable)
-    assert rows["plan_id"].tolist() == ["P0001", "P0002"]
-    new = rows.set_index("plan_id").loc["P0002"]
-    assert new["parent_plan_id"] == "P0001" and bool(new["is_current"])
+    assert rows["plan_id"].tolist() == before + [new_id]
+    new = rows.set_index("plan_id").loc[new_id]
+    assert new["parent_plan_id"] == parent and bool(new["is_current"])
     assert new["author"] == "王工" and new["note"] == "300–420 户" and new["source"] == "planner"
     # the page now shows the saved plan as the current one, with no proposal
-    assert metrics(at)["当前方案"] == "P0002"
+    assert metrics(at)["当前方案"] == new_id
     assert metrics(at)["方案户数达标率"] == "—"

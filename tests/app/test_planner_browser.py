@@ -158,7 +158,7 @@ def test_planner_redraw_click_and_save_offline(page, server, project):
     page.get_by_role("heading", name="网格规划").wait_for(timeout=DRAW_TIMEOUT)
     _, current = _map_frame(page, 0)
     current.locator(".leaflet-container").wait_for(timeout=DRAW_TIMEOUT)
-    kit.wait_for_paths(current, 5, rerendering=True)
+    kit.wait_for_paths(current, 3, rerendering=True)  # the first community's grids
     _settle(page)
 
     # pick the community
@@ -213,9 +213,16 @@ def test_planner_redraw_click_and_save_offline(page, server, project):
     # reassign the selected unit: applied, or refused with the reason (never silently)
     move = page.get_by_role("button", name="调整", exact=True)
     if move.count():
+        _settle(page)
         _only(move).click()
-        page.get_by_text("已将单元").or_(page.get_by_text("无法调整")).first.wait_for(
-            timeout=DRAW_TIMEOUT)
+        try:
+            page.wait_for_function(
+                "() => [...document.querySelectorAll('[data-testid=stAlert]')].some(a => "
+                "a.innerText.includes('已将单元') || a.innerText.includes('无法调整'))",
+                timeout=DRAW_TIMEOUT)
+        except Exception:
+            alerts = page.locator("[data-testid=stAlert]").all_inner_texts()
+            raise AssertionError(f"no outcome of the move; messages on the page: {alerts}")
         _settle(page)
 
     # save as a new plan
@@ -223,15 +230,21 @@ def test_planner_redraw_click_and_save_offline(page, server, project):
     page.get_by_label("说明").fill("按 300–400 户重新划分")
     page.get_by_label("说明").press("Enter")
     _settle(page)
+    before = _plans(project)
+    parent = before.loc[before["is_current"].astype(bool), "plan_id"].iloc[0]
+    from pipelines.plans import new_plan_id
+
+    with kit.project_db(project) as con:
+        new_id = new_plan_id(con)
     _only(page.get_by_role("button", name="另存为新方案")).click()
-    page.get_by_text("已保存新方案 P0002").first.wait_for(timeout=DRAW_TIMEOUT)
+    page.get_by_text(f"已保存新方案 {new_id}").first.wait_for(timeout=DRAW_TIMEOUT)
     _settle(page)
-    assert _metric(page, "当前方案") == "P0002"
+    assert _metric(page, "当前方案") == new_id
 
     rows = _plans(project)
-    assert rows["plan_id"].tolist() == ["P0001", "P0002"]
-    new = rows.set_index("plan_id").loc["P0002"]
-    assert new["parent_plan_id"] == "P0001" and bool(new["is_current"])
+    assert rows["plan_id"].tolist() == before["plan_id"].tolist() + [new_id]
+    new = rows.set_index("plan_id").loc[new_id]
+    assert new["parent_plan_id"] == parent and bool(new["is_current"])
     assert new["author"] == "王工" and new["source"] == "planner"
 
     assert page.external_requests == [], "the planner page must not need the internet"
