@@ -95,7 +95,7 @@ def _text(v) -> str | None:
 
 
 def described(frame: pd.DataFrame, lang: str) -> pd.DataFrame:
-    """The alerts with the shown texts added (status, place, category, window, ratio,
+    """The alerts with the shown texts added (status, place, category, window,
     recurrence in words, owner)."""
     out = frame.copy()
     out["status_text"] = out["status"].map(lambda s: t(f"alerts.status.{s}", lang))
@@ -105,9 +105,6 @@ def described(frame: pd.DataFrame, lang: str) -> pd.DataFrame:
     out["category_text"] = out["category"].map(lambda c: category_text(c, lang))
     out["window"] = [window_text(s, e, lang) for s, e in zip(out["window_start"],
                                                               out["window_end"])]
-    exp = pd.to_numeric(out["expected"], errors="coerce").astype(float)
-    out["ratio"] = (pd.to_numeric(out["observed"], errors="coerce").astype(float)
-                    / exp.where(exp > 0)).round(1)
     out["recurrence"] = out["recurrence_days"].map(lambda d: recurrence_text(d, lang))
     out["owner"] = out["owner_staff_id"].map(lambda v: _text(v) or t("alerts.no_owner", lang))
     out["note"] = out["note"].map(_text)
@@ -117,17 +114,27 @@ def described(frame: pd.DataFrame, lang: str) -> pd.DataFrame:
 
 TABLE = [("status_text", "status"), ("grid_id", "grid_id"), ("community", "community"),
          ("street", "street"), ("category_text", "category"), ("window", "window"),
-         ("observed", "observed"), ("expected", "expected"), ("ratio", "ratio"),
-         ("recurrence", "recurrence"), ("owner", "owner"), ("note", "note"),
-         ("detected", "detected_at"), ("alert_id", "alert_id")]
+         ("obs_exp", "obs_exp"), ("recurrence", "recurrence"), ("owner", "owner"),
+         ("note", "note"), ("detected", "detected_at"), ("alert_id", "alert_id")]
+
+
+def obs_exp_text(observed, expected) -> str:
+    """``observed / expected (×ratio)``, e.g. ``25 / 1.37 (×18.2)``.
+
+    >>> obs_exp_text(25.0, 1.3737)
+    '25 / 1.37 (×18.2)'
+    """
+    o, e = pd.to_numeric(pd.Series([observed, expected]), errors="coerce").astype(float)
+    if math.isnan(o) or math.isnan(e):
+        return "—"
+    return f"{o:,.0f} / {e:,.2f}" + (f" (×{o / e:,.1f})" if e > 0 else "")
 
 
 def table_view(frame: pd.DataFrame, lang: str) -> pd.DataFrame:
     """The alerts table as shown (translated headers; data text shown as typed)."""
     d = described(frame, lang)
+    d["obs_exp"] = [obs_exp_text(o, e) for o, e in zip(d["observed"], d["expected"])]
     view = d[[c for c, _ in TABLE]].copy()
-    view["observed"] = pd.to_numeric(view["observed"], errors="coerce").round(0)
-    view["expected"] = pd.to_numeric(view["expected"], errors="coerce").round(2)
     return view.rename(columns={c: t(f"alerts.col.{k}", lang) for c, k in TABLE})
 
 

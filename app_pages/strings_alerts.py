@@ -80,7 +80,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "alerts.col.window": ("时段", "Window"),
     "alerts.col.observed": ("实际", "Observed"),
     "alerts.col.expected": ("期望", "Expected"),
-    "alerts.col.ratio": ("实际/期望", "Observed/expected"),
+    "alerts.col.obs_exp": ("实际 / 期望（倍数）", "Observed / expected (ratio)"),
     "alerts.col.recurrence": ("重现期", "Recurrence interval"),
     "alerts.col.recurrence_days": ("重现期（天）", "Recurrence (days)"),
     "alerts.col.owner": ("网格员工号", "Grid worker (staff id)"),

@@ -100,6 +100,9 @@ def test_page_lists_open_alerts_with_words_and_map(burst_project, monkeypatch):
     assert view[col("recurrence")].iloc[0] == al.recurrence_text(a["recurrence_days"].iloc[0], "zh")
     assert view[col("recurrence")].iloc[0].startswith("偶然出现")
     assert view[col("status")].iloc[0] == "新预警"
+    top = a.iloc[0]
+    assert view[col("obs_exp")].iloc[0] == (
+        f"{top['observed']:,.0f} / {top['expected']:,.2f} (×{top['observed'] / top['expected']:,.1f})")
     # the map: one folium component holding every open alert's grid, recurrence in words
     comps = [c for c in at.get("component_instance")
              if c.proto.component_name.endswith("st_folium")]
