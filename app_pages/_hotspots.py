@@ -190,6 +190,13 @@ def category_label(cat: str) -> str:
     return STRINGS[key][0] if key in STRINGS else str(cat)
 
 
+def category_periods(data: dict, category: str) -> list[str]:
+    """The periods ``category`` has rows for ('all' first, then months)."""
+    h = data["hotspots"]
+    have = set(h.loc[h["category"] == category, "period"].astype(str))
+    return [p for p in ["all"] + list(data["periods"]) if p in have]
+
+
 def period_label(period: str) -> str:
     return t("hs.period_all") if period == "all" else str(period)
 

@@ -15,6 +15,7 @@ from app_pages._hotspots import (
     MAP_KEY,
     TOP_HOT,
     category_label,
+    category_periods,
     class_counts,
     class_label,
     hotspot_map,
@@ -55,8 +56,12 @@ for key, options in (("hs_category", categories), ("hs_period", periods)):
 f1, f2 = st.columns([1, 3], gap="large")
 category = f1.selectbox(t("hs.category"), categories, key="hs_category",
                         format_func=category_label)
-period = f2.select_slider(t("hs.period"), periods, key="hs_period", format_func=period_label,
-                          help=t("hs.period_help"))
+if category_periods(data, category) == ["all"]:  # e.g. 'any': hot in any category
+    period = "all"
+    f2.caption(t("hs.period_whole"))
+else:
+    period = f2.select_slider(t("hs.period"), periods, key="hs_period",
+                              format_func=period_label, help=t("hs.period_help"))
 g1, g2 = st.columns(2)
 trend_mode = g1.toggle(t("hs.trend_toggle"), key="hs_trend", help=t("hs.trend_toggle_help"))
 show_kde = g2.toggle(t("hs.kde_toggle"), key="hs_kde", help=t("hs.kde_toggle_help"),

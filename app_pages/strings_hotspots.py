@@ -157,6 +157,9 @@ STRINGS: dict[str, tuple[str, str]] = {
     "hs.cat.public_order": ("社会治安 Public order", "社会治安 Public order"),
     "hs.cat.complaint_12345": ("12345 热线诉求 12345 hotline", "12345 热线诉求 12345 hotline"),
     "hs.cat.unknown": ("未分类 Unknown", "未分类 Unknown"),
+    "hs.cat.any": ("任一类别为热点 Hot in any category", "任一类别为热点 Hot in any category"),
+    "hs.period_whole": ("该类别只有全时段结果（不分月份）。",
+                        "This category has results for the whole period only (not by month)."),
     # risk
     "hs.risk": ("风险指数最高的单元", "Units with the highest risk index"),
     "hs.risk_caption": (

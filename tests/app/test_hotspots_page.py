@@ -366,3 +366,19 @@ def test_short_series_without_trends(tmp_path, monkeypatch):
     at.toggle(key="hs_kde").set_value(True).run()
     assert not at.exception
     assert any("至少需要 10 个月" in i.value for i in at.info)
+
+
+def test_category_with_whole_period_only(hotspot_project, monkeypatch):
+    """A category the stage wrote for the whole period only ('any': hot in any category) has
+    no month slider; its counts are those of the stored rows."""
+    only_all = query(hotspot_project, "SELECT category FROM hotspots GROUP BY category "
+                                      "HAVING bool_and(period = 'all')")["category"].tolist()
+    if not only_all:
+        pytest.skip("the hotspot stage wrote no whole-period-only category")
+    category = only_all[0]
+    at = open_page(hotspot_project, monkeypatch)
+    at.selectbox(key="hs_category").set_value(category).run()
+    assert not at.exception
+    assert not [s for s in at.select_slider if s.key == "hs_period"]
+    assert any("只有全时段结果" in c.value for c in at.caption)
+    check_classes(at, hotspot_project, category, "all")
