@@ -208,3 +208,14 @@ def test_map_escapes_text():
     assert hostile not in html
     assert "\\u0026lt;img src=x onerror=alert(1)\\u0026gt;" in html
     assert json.dumps("偶然出现约每 1.1 年一次")[1:-1] in html  # recurrence in words, in the tooltip
+
+
+def test_without_alerts_the_page_says_so(project, small_demo, monkeypatch):
+    # the tiny fixture project has no alerts table (an older run): say how to get one
+    at = kit.open_page(project.dir, monkeypatch, PAGE)
+    assert [i.value for i in at.info] == [t("alerts.no_table", "zh")]
+    # the plain small demo raises no alert: say so, no table, no map, no form
+    at = kit.open_page(small_demo, monkeypatch, PAGE)
+    assert stored(small_demo).empty
+    assert [i.value for i in at.info] == [t("alerts.none", "zh")]
+    assert not at.dataframe and not at.get("component_instance")
