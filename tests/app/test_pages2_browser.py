@@ -113,3 +113,56 @@ def test_history_restores_a_plan(page, server, project):
     kit.screenshot(page, "history.png", max_height=6000, relayout_ms=1500)
     assert page.external_requests == []
     assert page.page_errors == []
+
+
+# ---- hostile names ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory) -> tuple:
+    from tests.app.hostile import build_hostile_project
+
+    root = tmp_path_factory.mktemp("pages2-hostile") / "hostile-city"
+    return root, build_hostile_project(root)
+
+
+@pytest.fixture(scope="module")
+def hostile_server(hostile, tmp_path_factory):
+    with kit.start_app(hostile[0], tmp_path_factory.mktemp("streamlit-pages2-hostile")) as url:
+        yield url
+
+
+def test_hostile_names_stay_text(browser, hostile, hostile_server):
+    """Script and Markdown payloads in street and community names: no dialog opens, nothing
+    loads from elsewhere, and the drill-down's Markdown line shows the name as typed."""
+    from tests.app.hostile import IMG
+
+    root, planted = hostile
+    with kit.project_db(root) as con:
+        code = con.execute("SELECT community_code FROM communities WHERE community_name = ?",
+                           [planted["communities"][0]]).fetchone()[0]
+    with kit.new_blocked_page(browser, hostile_server) as page:
+        dialogs: list[str] = []
+        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        for path, heading in (("/cases", "接诉即办红黑榜"),
+                              ("/fusion", "多网融合：部门网格与统一网格"),
+                              ("/history", "网格方案历史")):
+            page.goto(hostile_server + path)
+            page.get_by_text(heading).first.wait_for(timeout=kit.DRAW_TIMEOUT)
+            kit.settle(page)
+            page.wait_for_timeout(300)  # an onerror fires once the broken image is tried
+        # the drill-down: pick the community whose name is an <img onerror> payload
+        page.goto(hostile_server + "/cases")
+        page.get_by_text("接诉即办红黑榜").first.wait_for(timeout=kit.DRAW_TIMEOUT)
+        kit.settle(page)
+        box = page.get_by_role("combobox", name="社区 / Community", exact=True)
+        box.wait_for(timeout=kit.DRAW_TIMEOUT)  # the drill-down's (a street is chosen)
+        box.click()
+        page.keyboard.type(code)
+        page.keyboard.press("Enter")
+        page.get_by_text(f"{IMG}社区 的网格").first.wait_for(timeout=kit.DRAW_TIMEOUT)
+        kit.settle(page)
+        page.wait_for_timeout(300)
+        assert dialogs == [], dialogs
+        assert page.external_requests == []
+        assert page.page_errors == []
