@@ -87,4 +87,34 @@ STRINGS: dict[str, tuple[str, str]] = {
     "alerts.col.note": ("备注", "Note"),
     "alerts.col.detected_at": ("发现日期", "Detected"),
     "alerts.col.alert_id": ("预警编号", "Alert id"),
+    # staffing page: next month's forecast as hours (#11.5, app_pages/_forecast_workload.py)
+    "fw.title": ("下月预测工作量", "Next month's forecast workload"),
+    "fw.caption": (
+        "{period} 的事件预测（{method}）按各网格近期的事件类别构成，用与工作量模型相同的每件处理时间换算为"
+        "网格员工时：哪里会多、多几个小时、相当于多少名专职网格员。仅供排班参考，不改变上面的编制分配。",
+        "The incident forecast for {period} ({method}), split by each grid's recent mix of "
+        "categories and turned into grid-worker hours with the workload model's own minutes per "
+        "incident: where next month gets busier, by how many hours, and how many full-time "
+        "workers that is. For planning visits and patrols; the allocation above is unchanged.",
+    ),
+    "fw.kpi.incidents": ("预测事件数", "Predicted incidents"),
+    "fw.kpi.hours": ("预测事件工时（小时/月）", "Predicted incident hours / month"),
+    "fw.kpi.delta": ("较目前（小时）", "Change from today (hours)"),
+    "fw.kpi.fte": ("折合专职网格员", "In full-time workers"),
+    "fw.summary": (
+        "{n} 个网格中有 {up} 个下月事件工时增加；全部网格合计由目前每月 {cur} 小时变为 {pred} 小时。",
+        "{up} of {n} grids get more incident hours next month; all grids together go from "
+        "{cur} hours a month today to {pred}.",
+    ),
+    "fw.show_all": ("显示全部 {n} 个网格（默认只显示工时增加最多的 20 个）",
+                    "Show all {n} grids (by default the 20 largest rises)"),
+    "fw.col.grid_id": ("网格", "Grid"),
+    "fw.col.community": ("社区", "Community"),
+    "fw.col.street": ("街道", "Street"),
+    "fw.col.predicted_incidents": ("下月预测事件", "Predicted incidents"),
+    "fw.col.current_incidents": ("目前每月事件", "Incidents a month today"),
+    "fw.col.predicted_hours": ("下月事件工时", "Incident hours next month"),
+    "fw.col.current_hours": ("目前每月事件工时", "Incident hours a month today"),
+    "fw.col.delta_hours": ("工时变化", "Change in hours"),
+    "fw.col.required_fte_delta": ("折合专职网格员变化", "Change in full-time workers"),
 }

@@ -1,5 +1,6 @@
 """Early-warning alerts (预警, issue #11.4) for the app: read them with their place, and set a
-status from the app under the project's write lock.
+status from the app under the project's write lock; and next month's forecast workload per
+grid (``forecast_workload``, issue #11.5) for the staffing page.
 
 Reading follows :mod:`pipelines.results` (read-only connection, bound values, identifiers from
 this module's constants through :func:`pipelines.results.select_columns`). Writing goes through
@@ -17,10 +18,10 @@ import pandas as pd
 from geo.alerts import STATUSES, set_alert_status
 from pipelines.db import read_gdf, table_exists
 from pipelines.errors import GridgovError
-from pipelines.results import names, select_columns
+from pipelines.results import latest_run, names, select_columns
 
-__all__ = ["ALERT_FIELDS", "OPEN", "SAVE_LOCK_WAIT", "AlertStatusError", "alerts",
-           "save_alert_status"]
+__all__ = ["ALERT_FIELDS", "FORECAST_WORKLOAD_FIELDS", "OPEN", "SAVE_LOCK_WAIT",
+           "AlertStatusError", "alerts", "forecast_workload", "save_alert_status"]
 
 #: Columns of ``alerts`` the app reads (``p_value`` is optional).
 ALERT_FIELDS = ["alert_id", "detected_at", "window_start", "window_end", "grid_id", "category",
@@ -135,3 +136,29 @@ def _set(con, alert_id: str, status: str, *, note, by) -> None:
         raise AlertStatusError(f"没有编号为 {alert_id} 的预警（数据可能已重新运行），请刷新页面。",
                                f"There is no alert {alert_id!r} (the data may have been re-run); "
                                "reload the page.") from exc
+
+
+#: Columns of ``forecast_workload`` the app reads (as written by the staffing stage).
+FORECAST_WORKLOAD_FIELDS = [
+    "grid_id", "community_code", "street_code", "period", "method", "predicted_incidents",
+    "current_incidents", "predicted_hours", "current_hours", "delta_hours", "required_fte_delta",
+    "workload", "predicted_workload", "required_staff", "predicted_required_staff",
+    "current_staff",
+]
+
+
+def forecast_workload(con) -> dict:
+    """Next month's forecast as hours per grid: ``table`` (None without the table; largest
+    rise first, with ``community_name`` and ``street_name``) and ``summary`` (the run's
+    ``stages.staffing.forecast_workload`` totals, ``{}`` when absent)."""
+    if not table_exists(con, "forecast_workload"):
+        return {"table": None, "summary": {}}
+    table = con.execute(
+        select_columns(con, "forecast_workload", FORECAST_WORKLOAD_FIELDS, geometry=None)
+        + " ORDER BY delta_hours DESC NULLS LAST, grid_id").df()
+    table["community_name"] = table["community_code"].map(names(con, "communities"))
+    table["street_name"] = table["street_code"].map(names(con, "streets"))
+    run = latest_run(con)
+    summary = ((run.get("summary") or {}).get("stages", {}).get("staffing", {})
+               .get("forecast_workload", {})) if run else {}
+    return {"table": table, "summary": summary if isinstance(summary, dict) else {}}
