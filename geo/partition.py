@@ -186,8 +186,14 @@ class _Problem:
                     nbr[li].append(int(lj))
                     geo[li].append((int(lj), float(shared[k])))
         self.barrier: list[tuple[int, int, float]] = []
+        #: metres of barrier along each cell, whoever is on the other side (a dedicated cell too)
+        self.bfront = [0.0] * n
         for (a, b), s in zip(adjacency.barrier_pairs, adjacency.barrier_shared):
             la, lb = local[a], local[b]
+            if la >= 0:
+                self.bfront[la] += float(s)
+            if lb >= 0:
+                self.bfront[lb] += float(s)
             if la >= 0 and lb >= 0:
                 geo[la].append((int(lb), float(s)))
                 geo[lb].append((int(la), float(s)))
@@ -659,8 +665,8 @@ def _pieces_plan(P: _Problem, nodes: list[int], lo: int, hi: int):
     """Giant cells, and the pieces (connected parts) of the other cells.
 
     Barriers hold: a piece below the norm's minimum joins the neighbouring piece across a
-    barrier only when the barrier between them is short — at most :data:`BARRIER_JOIN_M`
-    metres, e.g. a corner clipped by a road — so that no grid has more than that of barrier
+    barrier only when the barrier along it is short — at most :data:`BARRIER_JOIN_M` metres in
+    all, e.g. a corner clipped by a road — so that no grid has more than that of barrier
     inside it. Otherwise it becomes a grid of its own, flagged ``under_min_component``, for
     the planner to decide.
     """
@@ -691,6 +697,7 @@ def _pieces_plan(P: _Problem, nodes: list[int], lo: int, hi: int):
             c = parent[c]
         return c
 
+    front = [sum(P.bfront[i] for i in comp) for comp in comps]
     for r in sorted(range(len(comps)), key=lambda c: (tot[c], c)):
         if tot[r] >= lo:
             continue
@@ -699,8 +706,8 @@ def _pieces_plan(P: _Problem, nodes: list[int], lo: int, hi: int):
         if not cands:
             continue
         s, other = max(cands, key=lambda t: (t[0], -t[1]))
-        if s > BARRIER_JOIN_M:
-            continue  # a long barrier between them: stays a grid of its own
+        if front[r] > BARRIER_JOIN_M:
+            continue  # a long barrier along it: stays a grid of its own
         for a, b, _ in P.barrier:
             if {comp_of.get(a), comp_of.get(b)} == {r, other}:
                 P.link(a, b)
@@ -1049,6 +1056,7 @@ def partition(
     budget: int | None = DEFAULT_SEARCH_BUDGET,
     max_seconds: float | None = DEFAULT_MAX_SECONDS,
     progress=None,
+    executor=None,
 ) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
     """Draw the basic grids of every community (and add the dedicated grids).
 
@@ -1080,6 +1088,10 @@ def partition(
         :func:`partition_community`.
     progress
         Optional callable ``progress(message)``.
+    executor
+        Optional ``concurrent.futures.Executor``-like object (e.g. a Dask
+        ``Client.get_executor()``) to map the communities over instead of ``n_jobs`` local
+        processes; the plan is the same (results are ordered by community code).
 
     Returns
     -------
@@ -1104,7 +1116,13 @@ def partition(
         tasks.append((code, grp, adjacency[code], norm_for(code, kind, norms), W,
                       _seed_for(seed, code), budget, max_seconds))
     results = []
-    if n_jobs > 1 and len(tasks) > 1:
+    if executor is not None and tasks:
+        tasks.sort(key=lambda t: -len(t[1]))  # big first: better load balance
+        for i, res in enumerate(executor.map(_run_community, tasks), 1):
+            results.append(res)
+            if progress:
+                progress(f"grids: community {i}/{len(tasks)} done")
+    elif n_jobs > 1 and len(tasks) > 1:
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor
         tasks.sort(key=lambda t: -len(t[1]))  # big first: better load balance

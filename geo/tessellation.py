@@ -860,6 +860,15 @@ def community_adjacency(cells: gpd.GeoDataFrame, *, tolerance: float = 0.05) -> 
     i, j, s = _shared_lengths(geoms, tolerance)
     piece = cells["piece"].to_numpy() if "piece" in cells.columns else np.zeros(len(cells))
     same = piece[i] == piece[j]
+    if (~same).any():
+        # across a barrier the two sides' vertices rarely match one for one, and exact edge
+        # matching may catch only part of the shared stretch: measure it geometrically (these
+        # lengths decide whether a small piece may join its neighbour, §3 of the docs)
+        bi, bj = i[~same], j[~same]
+        fl = shapely.length(shapely.intersection(
+            shapely.boundary(geoms[bi]), shapely.buffer(geoms[bj], 2 * PRECISION, quad_segs=2)))
+        s = s.copy()
+        s[~same] = np.maximum(np.maximum(fl - 4 * PRECISION, 0.0), s[~same])
     indptr, indices, shared = _csr(len(cells), i[same], j[same], s[same])
     return Adjacency(
         community_code=str(codes[0]) if len(codes) else "",
