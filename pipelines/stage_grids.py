@@ -36,6 +36,7 @@ from geo.partition import (
 )
 from geo.tessellation import build_cells, cell_adjacency
 from pipelines import config
+from pipelines.compute import executor_for
 from pipelines.db import read_gdf, read_table, table_exists, write_gdf
 from pipelines.plans import current_plan_id, load_plan, store_plan
 
@@ -270,9 +271,11 @@ def run(con, settings: dict, *, progress=None) -> dict:
         source, note = "redraw", f"re-draw of {parent}: {len(moves)} cells moved"
     else:
         say(f"grids: partition {cells['community_code'].nunique()} communities")
-        grids, members = partition(cells, adj, inp["communities"], norms=norms, weights=cfg.get("weights") or None,
-                                   seed=cfg.get("seed", 0), dedicated=ded, n_jobs=int(cfg.get("n_jobs", 1)),
-                                   progress=None, **_search_args(cfg))
+        with executor_for(settings) as ex:  # a Dask cluster when [compute] scheduler is set
+            grids, members = partition(cells, adj, inp["communities"], norms=norms,
+                                       weights=cfg.get("weights") or None, seed=cfg.get("seed", 0),
+                                       dedicated=ded, n_jobs=int(cfg.get("n_jobs", 1)), progress=None,
+                                       executor=ex, **_search_args(cfg))
         source, note, parent = "engine", "drawn by gridgov run", None
     metrics = plan_metrics(grids, norms, communities=inp["communities"], barriers=inp["barriers"])
     if metrics.get("flagged"):

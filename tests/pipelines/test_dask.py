@@ -1,0 +1,178 @@
+"""The grids stage on a Dask cluster gives exactly the single-process plan (issue #13).
+
+A scheduler and two single-threaded workers are started as separate processes on 127.0.0.1
+(what an operator does on several machines, see docs/scale.md); the project's
+``[compute] scheduler`` points at them. A second test maps the engine over a 2-worker
+``LocalCluster``. Both compare ``grid_members`` with a run in one process.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+pytest.importorskip("distributed")
+
+from pipelines.db import connect, read_table  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.slow
+
+DRAW = textwrap.dedent("""
+    import sys
+    from pathlib import Path
+    from pipelines import stage_grids
+    from pipelines.config import load_settings
+    from pipelines.db import connect
+    if __name__ == "__main__":
+        project = Path(sys.argv[1])
+        con = connect(project / "gridgov.duckdb")
+        try:
+            stage_grids.run(con, load_settings(project))
+        finally:
+            con.close()
+""")
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
+    return env
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _with_settings(project: Path, text: str) -> None:
+    toml = project / "gridgov.toml"
+    toml.write_text(toml.read_text(encoding="utf-8") + "\n" + text + "\n", encoding="utf-8")
+
+
+def _draw(project: Path, tmp: Path) -> None:
+    script = tmp / "draw_grids.py"  # a file, not -c: Dask's worker processes re-import __main__
+    script.write_text(DRAW, encoding="utf-8")
+    res = subprocess.run([sys.executable, str(script), str(project)], cwd=ROOT, env=_env(),
+                         capture_output=True, text=True, timeout=900, check=False)
+    assert res.returncode == 0, res.stderr[-3000:]
+
+
+def _members(project: Path) -> pd.Series:
+    con = connect(project / "gridgov.duckdb", read_only=True)
+    try:
+        m = read_table(con, "SELECT building_id, grid_id FROM grid_members ORDER BY building_id")
+    finally:
+        con.close()
+    return pd.Series(m["grid_id"].to_numpy(), index=m["building_id"].to_numpy())
+
+
+def _wait_for_port(port: int, procs: list[subprocess.Popen], timeout: float = 120) -> None:
+    end = time.monotonic() + timeout  # start-up wait only; no result depends on it
+    while time.monotonic() < end:
+        for p in procs:
+            if p.poll() is not None:
+                raise AssertionError(f"a Dask process ended early: {p.args}")
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.5)
+    raise AssertionError(f"no Dask scheduler on 127.0.0.1:{port}")
+
+
+@pytest.fixture(scope="module")
+def ingested(tmp_path_factory):
+    from pipelines.demo import build_demo
+    from pipelines.run import run_project
+
+    base = tmp_path_factory.mktemp("dask") / "demo"
+    build_demo(base, size="small")
+    run_project(base, stages=[])  # ingest once; each draw runs the grids stage on a copy
+    return base
+
+
+@pytest.fixture(scope="module")
+def single(ingested, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("single")
+    one = tmp / "one"
+    shutil.copytree(ingested, one)
+    _with_settings(one, "[grids]\nn_jobs = 1")
+    _draw(one, tmp)
+    return _members(one)
+
+
+def test_tcp_cluster_of_two_workers_gives_the_single_process_plan(ingested, single, tmp_path):
+    port = _free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    procs = [subprocess.Popen(
+        [sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
+         "--port", str(port), "--no-dashboard"],
+        env=_env(), cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    try:
+        _wait_for_port(port, procs)
+        for i in range(2):
+            procs.append(subprocess.Popen(
+                [sys.executable, "-m", "distributed.cli.dask_worker", address,
+                 "--nthreads", "1", "--nworkers", "1", "--host", "127.0.0.1",
+                 "--no-dashboard", "--name", f"w{i}"],
+                env=_env(), cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        from distributed import Client
+
+        with Client(address, timeout="60s") as client:
+            client.wait_for_workers(2, timeout=120)
+            assert len(client.scheduler_info()["workers"]) == 2
+        project = tmp_path / "tcp"
+        shutil.copytree(ingested, project)
+        _with_settings(project, f'[compute]\nscheduler = "{address}"')
+        _draw(project, tmp_path)
+    finally:
+        for p in reversed(procs):
+            p.terminate()
+        for p in procs:
+            try:
+                p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+    got = _members(project)
+    assert len(single) > 1000 and single.nunique() > 20
+    assert got.index.equals(single.index)
+    differ = got[got != single]
+    assert differ.empty, f"{len(differ)} buildings in other grids, e.g. {differ.head().to_dict()}"
+
+
+def test_local_cluster_gives_the_single_process_plan(ingested, single, tmp_path):
+    project = tmp_path / "local"
+    shutil.copytree(ingested, project)
+    _with_settings(project, '[compute]\nscheduler = "local"\nworkers = 2')
+    _draw(project, tmp_path)
+    got = _members(project)
+    assert got.index.equals(single.index)
+    assert (got == single).all()
+
+
+def test_a_scheduler_that_is_not_there_is_a_clear_error():
+    from pipelines.compute import executor_for
+    from pipelines.errors import SettingsError
+
+    port = _free_port()
+    with pytest.raises(SettingsError, match="Dask"):
+        with executor_for({"compute": {"scheduler": f"tcp://127.0.0.1:{port}", "workers": 1}}):
+            pass
+
+
+def test_a_wrong_scheduler_setting_names_the_fix():
+    from pipelines.compute import executor_for
+    from pipelines.errors import SettingsError
+
+    with pytest.raises(SettingsError, match="tcp://host:8786"):
+        with executor_for({"compute": {"scheduler": "http://x", "workers": 1}}):
+            pass
