@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 
+import pandas as pd
 import streamlit as st
 
 from app_pages import _cases as cs
@@ -64,7 +65,8 @@ st.dataframe(cs.styled(cs.table(part, lang, n_min), part["small_n"], lang), hide
 
 # ---- trend -------------------------------------------------------------------------------
 st.subheader(t("cases.trend"))
-units = part.drop_duplicates("scope_id")
+# this month's ranking first, then the scope's other units (the choice survives a month change)
+units = pd.concat([part, cs.rows(rates, scope, "all")]).drop_duplicates("scope_id")
 labels = {r["scope_id"]: cs.unit_label(r) for _, r in units.iterrows()}
 options = list(labels)
 if options:

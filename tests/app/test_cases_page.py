@@ -141,3 +141,18 @@ def test_without_case_rates(project, monkeypatch):
     at = open_page(project.dir, monkeypatch)
     assert "case_rates" in at.info[0].value
     assert any(c.value == f"gridgov run {project.dir}" for c in at.code)
+
+
+def test_trend_unit_kept_when_the_month_changes(demo, monkeypatch):
+    at = open_page(demo, monkeypatch)
+    scope = at.selectbox(key="cases_scope").value
+    ranking = next(d.value for d in at.dataframe if "备注" in d.value.columns)
+    unit = ranking["编码"].iloc[-1]  # the last of this month's ranking, not the default
+    at.selectbox(key=f"cases_unit_{scope}").set_value(unit).run()
+    assert at.selectbox(key=f"cases_unit_{scope}").value == unit
+    months = at.selectbox(key="cases_period").options
+    at.selectbox(key="cases_period").set_value(months[-1]).run()  # the oldest month
+    assert not at.exception
+    assert at.selectbox(key="cases_period").value == months[-1]
+    assert at.selectbox(key=f"cases_unit_{scope}").value == unit
+    assert len(at.get("vega_lite_chart")) == 1  # the trend is drawn
