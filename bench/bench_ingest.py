@@ -75,15 +75,18 @@ def make_incidents(pool, n: int, bad_share: float, seed: int = 0):
 
 
 _CHILD = (
-    "import sys,time,json;from pipelines.config import load_settings;from pipelines.db import connect;"
-    "from pipelines.ingest import ingest;p=sys.argv[1];con=connect(p+'/gridgov.duckdb');t=time.perf_counter();"
-    "r=ingest(p,con,load_settings(p));print('RESULT',time.perf_counter()-t,r.layers['incidents']['rejected'])"
+    "import resource,sys,time;from pipelines.config import load_settings;from pipelines.db import connect;"
+    "from pipelines.ingest import ingest;p=sys.argv[1];con=connect(p+'/gridgov.duckdb');"
+    "t=time.perf_counter();c=time.process_time();r=ingest(p,con,load_settings(p));"
+    "print('RESULT',time.perf_counter()-t,r.layers['incidents']['rejected'],time.process_time()-c,"
+    "resource.getrusage(resource.RUSAGE_SELF).ru_maxrss/1024)"
 )
 
 
 def bench_bad_rows(n: int, bad_share: float, workdir: Path, repeats: int = 2) -> None:
     """Time ingest of ``n`` clean incidents and of ``n`` with ``bad_share`` broken rows, each in a fresh
-    process, alternating clean and broken ``repeats`` times (the machine is shared: compare pairs)."""
+    process, alternating clean and broken ``repeats`` times. Wall and CPU time (user + system of the
+    process; DuckDB's threads included) are printed: on a shared machine CPU time is the steadier."""
     import pandas as pd
 
     from pipelines.demo import build_demo
@@ -102,7 +105,8 @@ def bench_bad_rows(n: int, bad_share: float, workdir: Path, repeats: int = 2) ->
         projects[share] = proj
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
           f"load average {os.getloadavg()[0]:.1f}")
-    print("| incidents | bad rows | rejected | ingest s | s per 100k rows |\n|---:|---:|---:|---:|---:|")
+    print("| incidents | bad rows | rejected | ingest wall s | ingest CPU s | CPU s per 100k rows | peak RSS MB |\n"
+          "|---:|---:|---:|---:|---:|---:|---:|")
     for _ in range(repeats):
         for share, proj in projects.items():
             (proj / "gridgov.duckdb").unlink(missing_ok=True)
@@ -112,8 +116,10 @@ def bench_bad_rows(n: int, bad_share: float, workdir: Path, repeats: int = 2) ->
             if not line:
                 sys.stderr.write(out.stderr)
                 raise SystemExit("ingest failed")
-            dt, rej = float(line[-1].split()[1]), int(line[-1].split()[2])
-            print(f"| {n:,} | {share:.0%} | {rej:,} | {dt:.1f} | {dt / n * 1e5:.2f} |", flush=True)
+            _, dt, rej, cpu, rss = line[-1].split()
+            dt, rej, cpu, rss = float(dt), int(rej), float(cpu), float(rss)
+            print(f"| {n:,} | {share:.0%} | {rej:,} | {dt:.1f} | {cpu:.1f} | {cpu / n * 1e5:.2f} | {rss:.0f} |",
+                  flush=True)
     for proj in projects.values():
         shutil.rmtree(proj, ignore_errors=True)
 
