@@ -1194,7 +1194,15 @@ def _one_polygon(geom, debris_m2: float = 10.0):
     if len(parts) == 1:
         return parts[0]
     big = [p for p in parts if p.area >= debris_m2] or [max(parts, key=lambda p: p.area)]
-    return big[0] if len(big) == 1 else shapely.MultiPolygon(big)
+    if len(big) == 1:
+        return big[0]
+    # cells the adjacency calls neighbours may touch only within its 2 mm tolerance (a sliver of
+    # another cell between them): close such hairline gaps, never more
+    closed = shapely.buffer(shapely.buffer(shapely.MultiPolygon(big), 0.002, join_style="mitre"),
+                            -0.002, join_style="mitre")
+    if closed.geom_type == "Polygon" and closed.is_valid:
+        return closed
+    return shapely.MultiPolygon(big)
 
 
 def grid_status(cells: pd.DataFrame, labels: pd.Series, adjacency: dict[str, Adjacency],
