@@ -250,9 +250,25 @@ def _validate(raw: RawLayer, spec: LayerSpec, settings: dict, salt: bytes, rejec
     frame = stripped.rename(columns=mapping)
     label = {t: s for s, t in mapping.items()}
     n = len(frame)
-    counts = {"read": n, "kept": 0, "rejected": 0, "repaired": 0, "pii_columns_dropped": priv.dropped,
+    if raw.bad_lines:
+        width = len([c for c in raw.frame.columns if not c.startswith("__")]) + (
+            raw.geom_source.shape[1] if raw.geom_source is not None else 0)
+        lines = pd.DataFrame({"__row": [r for r, _, _ in raw.bad_lines], "line": [t for _, _, t in raw.bad_lines]})
+        rejects.add(spec.name, raw.source_file, lines,
+                    [f"该行有 {k} 个字段，多于表头的 {width} 个（可能有未加引号的逗号）；请修正该行" for _, k, _ in raw.bad_lines],
+                    [f"this line has {k} fields, more than the header's {width} (an unquoted comma?); fix the line"
+                     for _, k, _ in raw.bad_lines])
+    counts = {"read": n + len(raw.bad_lines), "kept": 0, "rejected": 0, "repaired": 0, "pii_columns_dropped": priv.dropped,
               "pii_values_masked": int(sum(priv.masked.values()))}
     report.layers[spec.name] = counts
+    if n == 0 and raw.bad_lines:
+        if spec.required_layer:
+            raise MostlyRejectedError(
+                f"{raw.source_file}（图层 {spec.name}）的每一行字段数都多于表头；请检查分隔符和引号。",
+                f"Every line of {raw.source_file} (layer {spec.name}) has more fields than the header; check the "
+                "delimiter and the quotes.",
+            )
+        return None  # every line rejected: the share check at the end stops the run
     if n == 0:
         if spec.required_layer:
             raise InputFileError(

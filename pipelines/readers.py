@@ -42,6 +42,7 @@ class RawLayer:
     file_crs: str | None = None  # CRS declared inside the file, if any
     encoding: str | None = None
     geom_source: pd.DataFrame | None = None  # the user's lon/lat or WKT columns as read (for rejects.raw)
+    bad_lines: list[tuple[int, int, str]] = field(default_factory=list)  # (row, fields, text): unreadable lines
 
 
 def find_layer_file(project_dir: Path, layer: str, override: str | None = None) -> Path | None:
@@ -136,10 +137,10 @@ def clean_columns(columns) -> list[str]:
     return out
 
 
-def _with_rows(df: pd.DataFrame) -> pd.DataFrame:
+def _with_rows(df: pd.DataFrame, rows: np.ndarray | None = None) -> pd.DataFrame:
     df = df.reset_index(drop=True)
     df.columns = clean_columns(df.columns)
-    df.insert(0, "__row", np.arange(1, len(df) + 1))
+    df.insert(0, "__row", np.arange(1, len(df) + 1) if rows is None else np.asarray(rows, dtype=np.int64))
     return df
 
 
@@ -281,9 +282,42 @@ def _excel_text(s: pd.Series) -> pd.Series:
 
 def _read_csv(layer: str, path: Path, encoding: str) -> RawLayer:
     enc = detect_encoding(path, encoding)
-    df = pd.read_csv(path, dtype=str, encoding=enc, keep_default_na=False, na_values=[""], skipinitialspace=True)
+    rows, bad = None, []
+    try:
+        df = pd.read_csv(path, dtype=str, encoding=enc, keep_default_na=False, na_values=[""],
+                         skipinitialspace=True)
+    except pd.errors.ParserError:
+        df, rows, bad = _read_csv_lenient(path, enc)  # a line with too many fields: a reject, not a stop
     df.columns = [str(c).strip() for c in df.columns]
-    return _table_geometry(layer, path, df, enc)
+    raw = _table_geometry(layer, path, df, enc, rows)
+    raw.bad_lines = bad
+    return raw
+
+
+def _read_csv_lenient(path: Path, enc: str) -> tuple[pd.DataFrame, np.ndarray, list[tuple[int, int, str]]]:
+    """Read a CSV line by line: lines with more fields than the header are set aside with their
+    data-row number (blank lines skipped and not counted, as pandas does)."""
+    import csv
+
+    good: list[list[str]] = []
+    rows: list[int] = []
+    bad: list[tuple[int, int, str]] = []
+    with open(path, encoding=enc, newline="") as fh:
+        reader = csv.reader(fh, skipinitialspace=True)
+        header = next(reader, [])
+        k = 0
+        for rec in reader:
+            if not rec or (len(rec) == 1 and not rec[0].strip()):
+                continue
+            k += 1
+            if len(rec) > len(header):
+                bad.append((k, len(rec), ",".join(rec)[:1000]))
+            else:
+                good.append(rec + [""] * (len(header) - len(rec)))
+                rows.append(k)
+    df = pd.DataFrame(good, columns=header, dtype="str") if good else pd.DataFrame(columns=header, dtype="str")
+    df = df.where(df != "", None)
+    return df, np.asarray(rows, dtype=np.int64), bad
 
 
 def _pick(columns: list[str], names: tuple[str, ...]) -> str | None:
@@ -294,9 +328,10 @@ def _pick(columns: list[str], names: tuple[str, ...]) -> str | None:
     return None
 
 
-def _table_geometry(layer: str, path: Path, df: pd.DataFrame, enc: str | None) -> RawLayer:
+def _table_geometry(layer: str, path: Path, df: pd.DataFrame, enc: str | None,
+                    rows: np.ndarray | None = None) -> RawLayer:
     """Geometry of a plain table: lon/lat columns, or WKT / WKB in a geometry column."""
-    frame = _with_rows(df)
+    frame = _with_rows(df, rows)
     cols = [c for c in frame.columns if c != "__row"]
     lon_c, lat_c, wkt_c = _pick(cols, LON_NAMES), _pick(cols, LAT_NAMES), _pick(cols, WKT_NAMES)
     n = len(frame)

@@ -323,3 +323,22 @@ def test_project_path_with_quote_and_space(tmp_path):
         assert con.execute("SELECT count(*) FROM buildings").fetchone()[0] == 40
     finally:
         con.close()
+
+
+def test_a_line_with_too_many_fields_is_a_reject(tiny_project):
+    lines = (tiny_project / "buildings.csv").read_text(encoding="utf-8").splitlines()
+    lines.insert(3, f"B100,10,20,0,{LON0 + 0.005},{LAT0 + 0.005},多出,的字段")  # data row 3
+    lines.insert(6, "")  # a blank line is skipped, not counted
+    (tiny_project / "buildings.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    summary = run_project(tiny_project, stages=[])
+    rej = _rejects(tiny_project)
+    r = _reason(rej, "buildings", 3)
+    assert "this line has 8 fields, more than the header's 6" in r and "字段" in r
+    assert json.loads(rej.raw.iloc[0])["line"].startswith("B100,10,20,0,")
+    assert summary["ingest"]["layers"]["buildings"] == {**summary["ingest"]["layers"]["buildings"],
+                                                         "read": 41, "kept": 40, "rejected": 1}
+    con = _con(tiny_project)
+    try:
+        assert con.execute("SELECT count(*) FROM buildings").fetchone()[0] == 40
+    finally:
+        con.close()
