@@ -164,9 +164,10 @@ def test_map_page_payload(browser, server, target):  # noqa: F811
 
 
 def test_hotspot_page_payload(browser, server, target):  # noqa: F811
-    from app_pages._hotspots import category_label
+    from app_pages.i18n import STRINGS
 
-    category = category_label(_category(target))  # the option's fixed bilingual label
+    raw = _category(target)
+    category = STRINGS.get(f"hs.cat.{raw}", (raw,))[0]  # the option's fixed bilingual label
     with kit.project_db(target) as con:
         units = int(con.execute("SELECT count(*) FROM hotspot_units").fetchone()[0])
     with kit.new_blocked_page(browser, server) as page:
@@ -184,6 +185,7 @@ def test_hotspot_page_payload(browser, server, target):  # noqa: F811
         rows.append(meter.take("hotspots: another category"))
 
         page.get_by_text("按时空趋势着色").first.click()
+        _wait_legend(page, "时空趋势类别")  # the map redrawn by trend class
         kit.wait_for_paths(page.frame_locator(kit.IFRAME), units, rerendering=True)
         _wait_view(page)
         rows.append(meter.take("hotspots: trend colouring"))
