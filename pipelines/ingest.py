@@ -239,6 +239,8 @@ def _validate(raw: RawLayer, spec: LayerSpec, settings: dict, salt: bytes, rejec
     protected = {c for c, t in mapping.items() if t in protected_targets} | (protected_targets & set(raw.frame.columns))
     stripped, priv = privacy.strip_frame(raw.frame, keep=keep, protected=protected, salt=salt,
                                          hash_phones=spec.name == "incidents")
+    priv.dropped = [privacy.mask_text(c) for c in priv.dropped]  # a column *named* like a phone number
+    priv.masked = {privacy.mask_text(c): k for c, k in priv.masked.items()}
     if priv.dropped:
         log.info("%s: personal columns dropped / 已删除个人信息列: %s", spec.name, ", ".join(priv.dropped))
     if priv.masked:
@@ -282,7 +284,7 @@ def _validate(raw: RawLayer, spec: LayerSpec, settings: dict, salt: bytes, rejec
         return None
     missing = [c for c in spec.required if c not in frame.columns]
     if missing:
-        found = ", ".join(c for c in raw.frame.columns if not c.startswith("__"))
+        found = privacy.mask_text(", ".join(c for c in raw.frame.columns if not c.startswith("__")))
         raise InputFileError(
             f"{raw.source_file}（图层 {spec.name}）缺少必需列 {missing}；现有列：{found}。"
             f"请重命名这些列，或在 gridgov.toml 的 [columns.{spec.name}] 中写明对应关系（如 \"楼栋编号\" = \"building_id\"）。",

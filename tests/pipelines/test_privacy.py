@@ -47,6 +47,7 @@ def _plant(project: Path) -> list[str]:
     inc["description"] = [f"caller id {values[(k + 5) % len(values)]}, see file" for k in range(len(inc))]
     inc["负责人"] = [NAMES[k % 2] for k in range(len(inc))]
     inc["lxdh"] = [values[(k + 9) % len(values)] for k in range(len(inc))]
+    inc["13812340095"] = "x"  # a column *named* like a phone number
     bad = [
         # a rejected row (bad date) carrying personal data in free text and in a coordinate
         {"incident_id": "E900", "occurred_at": "not-a-date", "category": "dispute", "severity": "3",
@@ -69,7 +70,7 @@ def _plant(project: Path) -> list[str]:
         f["properties"]["业主"] = NAMES[k % 2]
         f["properties"]["证件号"] = IDS[k % len(IDS)]
     (project / "special_units.geojson").write_text(json.dumps(gj, ensure_ascii=False), encoding="utf-8")
-    return values + ["13812340099", "110105194912310021", "13812340098", "138-1234-0097", "13812340096",
+    return values + ["13812340095", "13812340099", "110105194912310021", "13812340098", "138-1234-0097", "13812340096",
                      "13812340100",
                      "13812340101", "13912345678", "110101199003071234", "11010119900307123X"]
 
