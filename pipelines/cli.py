@@ -329,6 +329,16 @@ def cmd_brief(args) -> int:
     return 0
 
 
+def cmd_map(args) -> int:
+    from pipelines.mapexport import export_map, file_name
+
+    out = args.out or Path(args.dir) / "maps" / file_name(
+        args.kind, args.format, street_code=args.street, category=args.category, plan_id=args.plan)
+    print(export_map(args.dir, args.kind, out, fmt=args.format, street_code=args.street,
+                     category=args.category, plan_id=args.plan, level=args.level))
+    return 0
+
+
 def cmd_export(args) -> int:
     from pipelines.run import db_path
 
@@ -420,6 +430,18 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("dir")
     b.add_argument("--out", help="PDF file to write (default DIR/brief.pdf)")
     b.set_defaults(func=cmd_brief)
+    m = add("map", help="one map as an A4 PNG or PDF (legend, scale bar, north arrow) / 打印地图",
+            description="Draw one map of DIR's last run as an A4 landscape PNG (150 dpi) or PDF with a legend, "
+                        "scale bar, north arrow, data date and attribution.")
+    m.add_argument("dir")
+    m.add_argument("--kind", required=True, choices=["overview", "grids", "hotspots", "alerts", "staffing"])
+    m.add_argument("--format", default="png", choices=["png", "pdf"])
+    m.add_argument("--street", help="street code: only that street")
+    m.add_argument("--category", help="incident category (hotspots, alerts)")
+    m.add_argument("--plan", help="plan id (grids; default the current plan)")
+    m.add_argument("--level", choices=["street", "community"], help="staffing: street or community gaps")
+    m.add_argument("--out", help="file to write (default DIR/maps/gridgov-KIND….png)")
+    m.set_defaults(func=cmd_map)
     e = add("export", help="export a table (GeoJSON, GeoPackage, Shapefile, CSV, Excel) or the report")
     e.add_argument("dir")
     e.add_argument("--table", help="table name, e.g. grids, streets, rejects")

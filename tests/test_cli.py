@@ -108,7 +108,7 @@ def test_brief_without_a_database_is_a_one_line_error(tmp_path, capsys):
 def test_every_subcommand_has_help():
     parser = cli.build_parser()
     sub = next(a for a in parser._actions if a.dest == "cmd")
-    assert {"demo", "ingest", "run", "app", "alerts", "brief", "export"} <= set(sub.choices)
+    assert {"demo", "ingest", "run", "app", "alerts", "brief", "map", "export"} <= set(sub.choices)
     for name, p in sub.choices.items():
         assert p.format_help().strip(), name
 
@@ -126,3 +126,15 @@ def test_quiet_run_prints_only_the_table(tiny_project, capsys):
     assert cli.main(["run", str(tiny_project), "-q"]) == 0
     out, err = capsys.readouterr()
     assert err == "" and "运行 / run" in out
+
+
+def test_map_kinds_are_the_exporters_and_errors_are_one_line(tmp_path, capsys):
+    from pipelines import mapexport
+
+    parser = cli.build_parser()
+    sub = next(a for a in parser._actions if a.dest == "cmd").choices["map"]
+    kind = next(a for a in sub._actions if a.dest == "kind")
+    assert tuple(kind.choices) == tuple(mapexport.KINDS)
+    assert cli.main(["map", str(tmp_path), "--kind", "grids"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("错误 / error:")
