@@ -129,7 +129,7 @@ def unit_label(row) -> str:
 
 
 #: Columns of the side-by-side red and black lists (narrow: half the page each).
-LIST_COLUMNS = ["rank", "scope_name", "scope_id", "cases", "score", "satisfaction_rate"]
+LIST_COLUMNS = ["rank", "scope_name", "scope_id", "cases", "score"]
 
 
 def table(part: pd.DataFrame, lang: str, n_min: int, *, note: bool = True,
@@ -143,6 +143,13 @@ def table(part: pd.DataFrame, lang: str, n_min: int, *, note: bool = True,
         small = part["small_n"].fillna(False).astype(bool).to_numpy()
         out["note"] = [t("cases.small_n_note", lang, n=n_min) if s else "" for s in small]
     return out.rename(columns={c: t(f"cases.col.{c}", lang) for c in out.columns})
+
+
+def list_config(lang: str) -> dict:
+    """Narrow columns for the side-by-side lists (half the page each: nothing hidden)."""
+    c = st.column_config
+    return {t(f"cases.col.{k}", lang): c.Column(width=w) for k, w in (
+        ("rank", 40), ("scope_id", 105), ("cases", 55), ("score", 70))}
 
 
 def styled(view: pd.DataFrame, small: pd.Series, lang: str):

@@ -72,9 +72,12 @@ def proposal_view(prop: pd.DataFrame, lang: str) -> pd.DataFrame:
 
 
 def share_config(lang: str) -> dict:
-    """Percent format of the share columns (keyed by translated header)."""
-    return {t(f"fusion.col.{c}", lang): st.column_config.NumberColumn(format="percent")
-            for c in SHARES}
+    """Percent format of the share columns (keyed by translated header), grid ids in full."""
+    out = {t(f"fusion.col.{c}", lang): st.column_config.NumberColumn(format="percent")
+           for c in SHARES}
+    for c in ("dept_grid_id", "merge_with"):
+        out[t(f"fusion.col.{c}", lang)] = st.column_config.Column(width=120)
+    return out
 
 
 def legend(lang: str) -> str:

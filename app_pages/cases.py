@@ -55,7 +55,7 @@ for col, which, color in ((left, "red", "red"), (right, "black", "gray")):
             continue
         view = cs.table(listed, lang, n_min, note=False, columns=cs.LIST_COLUMNS)
         st.dataframe(cs.styled(view, listed["small_n"], lang), hide_index=True,
-                     width="stretch", key=f"cases_{which}")
+                     width="stretch", key=f"cases_{which}", column_config=cs.list_config(lang))
 
 # ---- full ranking ------------------------------------------------------------------------
 st.subheader(t("cases.ranking"))

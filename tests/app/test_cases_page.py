@@ -88,7 +88,8 @@ def test_red_and_black_lists_match_the_table(demo, monkeypatch):
     assert shown_red["名次"].tolist() == red["rank"].astype(int).tolist()
     assert shown_black["编码"].tolist() == black["scope_id"].tolist()
     assert set(shown_red["编码"]).isdisjoint(shown_black["编码"])
-    assert shown_red["满意率"].tolist() == pytest.approx(red["satisfaction_rate"].tolist())
+    assert shown_red["综合得分"].tolist() == pytest.approx(red["score"].tolist())
+    assert shown_black["综合得分"].tolist() == pytest.approx(black["score"].tolist())
     # the full ranking holds every unit of the scope and month
     assert len(ranking) == len(part)
 
@@ -133,7 +134,8 @@ def test_drill_down_to_the_cases_of_a_grid(demo, monkeypatch):
 def test_english(demo, monkeypatch):
     at = open_page(demo, monkeypatch, lang="en")
     assert at.title[0].value == "Case handling: the red–black list"
-    assert "Satisfaction" in at.dataframe[0].value.columns
+    assert "Score" in at.dataframe[0].value.columns
+    assert "Satisfaction" in at.dataframe[2].value.columns  # the full ranking
 
 
 def test_without_case_rates(project, monkeypatch):
