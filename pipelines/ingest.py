@@ -249,6 +249,9 @@ def _validate(raw: RawLayer, spec: LayerSpec, settings: dict, salt: bytes, rejec
     raw_rows = stripped.drop(columns=[c for c in ("reporter_key",) if c in stripped.columns and c not in raw.frame])
     if raw.geom_source is not None:
         raw_rows = pd.concat([raw_rows, raw.geom_source.reset_index(drop=True)], axis=1)
+    for note in raw.notes:
+        report.notes.append(note)
+        log.warning(note)
     frame = stripped.rename(columns=mapping)
     label = {t: s for s, t in mapping.items()}
     n = len(frame)

@@ -8,6 +8,8 @@ happens later, in :mod:`pipelines.ingest`.
 """
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 import re
 import zipfile
@@ -43,6 +45,7 @@ class RawLayer:
     encoding: str | None = None
     geom_source: pd.DataFrame | None = None  # the user's lon/lat or WKT columns as read (for rejects.raw)
     bad_lines: list[tuple[int, int, str]] = field(default_factory=list)  # (row, fields, text): unreadable lines
+    notes: list[str] = field(default_factory=list)  # one-line bilingual notes about the file
 
 
 def find_layer_file(project_dir: Path, layer: str, override: str | None = None) -> Path | None:
@@ -282,19 +285,49 @@ def _excel_text(s: pd.Series) -> pd.Series:
 
 def _read_csv(layer: str, path: Path, encoding: str) -> RawLayer:
     enc = detect_encoding(path, encoding)
+    source: Path | io.StringIO = path
+    notes: list[str] = []
+    if enc == "gb18030" and (not encoding or encoding.lower() == "auto"):
+        mixed = _decode_mixed(path.read_bytes())
+        if mixed is not None:  # a UTF-8 file with a few GBK lines pasted in: each line as written
+            text, n_gbk = mixed
+            source, enc = io.StringIO(text), "utf-8"
+            notes.append(f"{path.name}：{n_gbk} 行为 GBK 编码，其余为 UTF-8，已逐行识别。 / "
+                         f"{path.name}: {n_gbk} line(s) are GBK, the rest UTF-8; each line was decoded as written.")
     rows, bad = None, []
     try:
-        df = pd.read_csv(path, dtype=str, encoding=enc, keep_default_na=False, na_values=[""],
+        df = pd.read_csv(source, dtype=str, encoding=enc, keep_default_na=False, na_values=[""],
                          skipinitialspace=True)
     except pd.errors.ParserError:
-        df, rows, bad = _read_csv_lenient(path, enc)  # a line with too many fields: a reject, not a stop
+        if isinstance(source, io.StringIO):
+            source.seek(0)
+        df, rows, bad = _read_csv_lenient(source, enc)  # a line with too many fields: a reject, not a stop
     df.columns = [str(c).strip() for c in df.columns]
     raw = _table_geometry(layer, path, df, enc, rows)
     raw.bad_lines = bad
+    raw.notes = notes
     return raw
 
 
-def _read_csv_lenient(path: Path, enc: str) -> tuple[pd.DataFrame, np.ndarray, list[tuple[int, int, str]]]:
+def _decode_mixed(data: bytes) -> tuple[str, int] | None:
+    """If most lines holding non-ASCII bytes are valid UTF-8, decode each line on its own (UTF-8, else
+    GB18030) and return the text and the number of GB18030 lines; None if the file is simply GBK."""
+    lines = data.split(b"\n")
+    utf8 = gbk = 0
+    out: list[str] = []
+    for i, line in enumerate(lines):
+        if i == 0 and line.startswith(b"\xef\xbb\xbf"):
+            line = line[3:]
+        try:
+            out.append(line.decode("utf-8"))
+            utf8 += line.isascii() is False
+        except UnicodeDecodeError:
+            out.append(line.decode("gb18030", errors="replace"))
+            gbk += 1
+    return ("\n".join(out), gbk) if utf8 > gbk else None
+
+
+def _read_csv_lenient(path, enc: str) -> tuple[pd.DataFrame, np.ndarray, list[tuple[int, int, str]]]:
     """Read a CSV line by line: lines with more fields than the header are set aside with their
     data-row number (blank lines skipped and not counted, as pandas does)."""
     import csv
@@ -302,7 +335,7 @@ def _read_csv_lenient(path: Path, enc: str) -> tuple[pd.DataFrame, np.ndarray, l
     good: list[list[str]] = []
     rows: list[int] = []
     bad: list[tuple[int, int, str]] = []
-    with open(path, encoding=enc, newline="") as fh:
+    with (open(path, encoding=enc, newline="") if isinstance(path, Path) else contextlib.nullcontext(path)) as fh:
         reader = csv.reader(fh, skipinitialspace=True)
         header = next(reader, [])
         k = 0

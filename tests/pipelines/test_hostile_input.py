@@ -342,3 +342,19 @@ def test_a_line_with_too_many_fields_is_a_reject(tiny_project):
         assert con.execute("SELECT count(*) FROM buildings").fetchone()[0] == 40
     finally:
         con.close()
+
+
+def test_utf8_csv_with_a_gbk_line_pasted_in(tiny_project):
+    lines = (tiny_project / "buildings.csv").read_text(encoding="utf-8").splitlines()
+    lines[0] = lines[0].replace("building_id", "楼栋编号") + ",备注"
+    body = [(ln + ",正常").encode("utf-8") for ln in lines[1:]]
+    body[4] = (lines[5] + ",老旧小区").encode("gbk")  # data row 5 saved from another program
+    (tiny_project / "buildings.csv").write_bytes(b"\n".join([lines[0].encode("utf-8"), *body]) + b"\n")
+    summary = run_project(tiny_project, stages=[])
+    assert any("1 line(s) are GBK" in n for n in summary["ingest"]["notes"])
+    con = _con(tiny_project)
+    try:
+        remarks = dict(con.execute("SELECT building_id, 备注 FROM buildings").fetchall())
+    finally:
+        con.close()
+    assert len(remarks) == 40 and remarks["B005"] == "老旧小区" and remarks["B001"] == "正常"
