@@ -22,6 +22,7 @@ from app_pages._mapbuild import (
     esc_frame,
     finish_map,
     round_coords,
+    simplify_m,
     tooltip_for,
 )
 from app_pages._shared import open_db
@@ -34,17 +35,31 @@ DEFAULT_THRESHOLD = 365
 STATUS_CHOICES = {"acknowledged": "已确认 / acknowledged", "closed": "已关闭 / closed"}
 
 
+#: Outlines drawn around the alerts are simplified by this many metres (payload).
+TOLERANCE_M = 10.0
+
+
 @st.cache_data(show_spinner=False, max_entries=4)
 def load_alerts(db: str, mtime: float) -> dict:
-    """``alerts`` (GeoDataFrame, open first), ``has_table``, ``grids`` (the current plan's,
-    EPSG:4326) and the run's ``threshold`` (``[hotspots.alerts] recurrence_days``)."""
+    """``alerts`` (GeoDataFrame, open first), ``has_table``, the run's ``threshold``
+    (``[hotspots.alerts] recurrence_days``) and the map's context, simplified, EPSG:4326:
+    ``communities`` (every community's outline) and ``grids`` (the current plan's grids of the
+    communities that hold an alert — the whole city's grids would weigh megabytes)."""
     with open_db(db) as con:
         has = "alerts" in results.table_names(con)
         frame = results_alerts.alerts(con)
         grids = results.plan_grids(con)
+        comms = results.outlines(con).get("communities")
+        mcrs = results.metric_crs(con)
         run = results.latest_run(con)
     cfg = (run.get("settings") or {}).get("hotspots", {}).get("alerts", {}) if run else {}
-    return {"alerts": frame, "has_table": has, "grids": grids,
+    near = set(frame["community_code"].dropna()) if len(frame) else set()
+    grids = grids[grids["community_code"].isin(near)][["grid_id", grids.geometry.name]]
+    if comms is None:
+        comms = gpd.GeoDataFrame(geometry=[], crs="EPSG:4326")
+    if mcrs:
+        grids, comms = simplify_m(grids, TOLERANCE_M, mcrs), simplify_m(comms, TOLERANCE_M, mcrs)
+    return {"alerts": frame, "has_table": has, "grids": grids, "communities": comms,
             "threshold": cfg.get("recurrence_days", DEFAULT_THRESHOLD)}
 
 
@@ -157,10 +172,20 @@ TIP_KEYS = ["grid_id", "community", "street", "category", "window", "observed", 
             "recurrence", "owner", "status"]
 
 
+def _outlines(frame: gpd.GeoDataFrame, name: str, style: dict) -> folium.FeatureGroup:
+    fg = folium.FeatureGroup(name=name, show=True)
+    g = round_coords(frame[[frame.geometry.name]])
+    folium.GeoJson(json.loads(g.to_json(drop_id=True)), interactive=False,
+                   style_function=lambda f: style).add_to(fg)
+    return fg
+
+
 def alerts_map(frame: gpd.GeoDataFrame, grids: gpd.GeoDataFrame, *, bounds, lang: str,
-               tiles: str | None, attribution: str | None) -> folium.Map:
-    """The current plan's grids (grey outlines) and the alerted grids coloured by status, with
-    a dot on each (visible at city scale); tooltips escaped."""
+               tiles: str | None, attribution: str | None,
+               communities: gpd.GeoDataFrame | None = None) -> folium.Map:
+    """Community outlines (dark grey), the grids around the alerts (light grey) and the
+    alerted grids coloured by status, with a dot on each (visible at city scale); tooltips
+    escaped."""
     d = described(frame, lang)
     d = gpd.GeoDataFrame(d, geometry="geometry", crs=frame.crs)
     d = d[d.geometry.notna() & ~d.geometry.is_empty].reset_index(drop=True)
@@ -168,13 +193,12 @@ def alerts_map(frame: gpd.GeoDataFrame, grids: gpd.GeoDataFrame, *, bounds, lang
         d["observed"] = pd.to_numeric(d["observed"], errors="coerce").round(0)
         d["expected"] = pd.to_numeric(d["expected"], errors="coerce").round(2)
     m = base_map(bounds, lang=lang, tiles=tiles, zoom_start=13)
+    if communities is not None and len(communities):
+        _outlines(communities, t("alerts.layer.communities", lang),
+                  {"color": "#555555", "weight": 1.2, "fillOpacity": 0.0}).add_to(m)
     if len(grids):
-        fg = folium.FeatureGroup(name=t("alerts.layer.grids", lang), show=True)
-        g = round_coords(grids[[grids.geometry.name]])
-        folium.GeoJson(json.loads(g.to_json(drop_id=True)), interactive=False,
-                       style_function=lambda f: {"color": "#8a8a8a", "weight": 0.8,
-                                                 "fillOpacity": 0.0}).add_to(fg)
-        fg.add_to(m)
+        _outlines(grids, t("alerts.layer.grids", lang),
+                  {"color": "#9a9a9a", "weight": 0.7, "fillOpacity": 0.0}).add_to(m)
     if len(d):
         fields = [f for f in TIP if d[f].notna().any()]
         aliases = [t(f"alerts.col.{k}", lang) for f, k in zip(TIP, TIP_KEYS) if f in fields]

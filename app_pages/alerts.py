@@ -54,7 +54,7 @@ st.dataframe(al.table_view(shown, lang), hide_index=True, width="stretch", key="
 st.subheader(t("alerts.map"))
 ctx = map_context(db, mtime)
 fmap = al.alerts_map(shown, data["grids"], bounds=ctx.bounds, lang=lang, tiles=ctx.tiles,
-                     attribution=ctx.attribution)
+                     attribution=ctx.attribution, communities=data["communities"])
 show_map(fmap, ctx, key="alerts_map", height=520)
 map_notes(ctx, t("alerts.map_caption"))
 

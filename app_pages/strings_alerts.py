@@ -43,11 +43,14 @@ STRINGS: dict[str, tuple[str, str]] = {
     "alerts.show_closed": ("显示已关闭的预警", "Show closed alerts"),
     "alerts.map": ("预警地图", "Map of the alerts"),
     "alerts.map_caption": (
-        "红色：新预警；橙色：已确认；灰色：已关闭。圆点标出预警网格的位置，悬停可查看详情。",
+        "红色：新预警；橙色：已确认；灰色：已关闭。圆点标出预警网格的位置，悬停可查看详情。深灰线为社区界，"
+        "浅灰线为预警所在社区的网格。",
         "Red: new; orange: acknowledged; grey: closed. Dots mark the alerted grids; hover for "
-        "details.",
+        "details. Dark grey lines: communities; light grey: the grids of the alerted "
+        "communities.",
     ),
-    "alerts.layer.grids": ("网格", "Grids"),
+    "alerts.layer.communities": ("社区", "Communities"),
+    "alerts.layer.grids": ("预警所在社区的网格", "Grids of the alerted communities"),
     "alerts.layer.alerts": ("预警网格", "Alerted grids"),
     "alerts.legend.title": ("预警状态", "Alert status"),
     "alerts.set": ("设置预警状态", "Set an alert's status"),

@@ -3,7 +3,8 @@ blocked.
 
 One ``streamlit run app.py`` on the small demo city with a planted burst (see
 ``test_alerts_page.plant_burst``): ``/alerts`` shows the alerts table and draws the alerted grids
-on the map (polygon and dot per alert, over the plan's grid outlines) with no page or console
+on the map (polygon and dot per alert, over the community outlines and the grids of the
+alerted communities) with no page or console
 error and no request off the machine; closing an alert through the form writes the status to
 the database and the page then counts it as closed.
 """
@@ -54,14 +55,18 @@ def test_alerts_page_table_map_and_status(page, server, project):
     alerts = _alerts(project)
     assert alerts and all(s == "new" for _, s in alerts)
     with kit.project_db(project) as con:
-        n_grids = con.execute("SELECT count(*) FROM grids").fetchone()[0]
+        n_comms = con.execute("SELECT count(*) FROM communities").fetchone()[0]
+        n_grids = con.execute(  # grids of the communities holding an alert
+            "SELECT count(*) FROM grids WHERE community_code IN (SELECT g.community_code "
+            "FROM alerts a JOIN grids g USING (grid_id))").fetchone()[0]
+    assert n_grids > 1
 
     frame = kit.open_map(page, server + "/alerts", t("alerts.title", "zh"))
     page.locator("[data-testid='stDataFrame']").first.wait_for(timeout=kit.DRAW_TIMEOUT)
-    # every alert: a polygon and a dot (paths); the grid outlines are paths too
+    # every alert: a polygon and a dot (interactive paths); community and grid outlines too
     n = kit.wait_for_paths(frame, 2 * len(alerts))
-    assert n >= 2 * len(alerts)
-    assert frame.locator("path").count() >= n_grids
+    assert n == 2 * len(alerts)
+    assert frame.locator("path").count() == n + n_comms + n_grids
     kit.wait_metric(page, t("alerts.kpi.open", "zh"), len(alerts))
     kit.settle(page)
     kit.screenshot(page, "alerts.png", max_height=5000, relayout_ms=1500)

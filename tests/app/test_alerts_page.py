@@ -203,7 +203,7 @@ def test_map_escapes_text():
         "street_name": ["街道"], "note": [None]}, geometry=[shape], crs="EPSG:4326")
     grids = gpd.GeoDataFrame({"grid_id": ["G1"]}, geometry=[shape], crs="EPSG:4326")
     fmap = al.alerts_map(frame, grids, bounds=shape.bounds, lang="zh", tiles=None,
-                         attribution=hostile)
+                         attribution=hostile, communities=grids)
     html = fmap.get_root().render()
     assert hostile not in html
     assert "\\u0026lt;img src=x onerror=alert(1)\\u0026gt;" in html
