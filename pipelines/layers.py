@@ -45,7 +45,7 @@ LAYERS: dict[str, LayerSpec] = {
     "incidents": LayerSpec(
         "incidents", ("incident_id", "occurred_at", "category"),
         ("severity", "source", "status", "accepted_at", "dispatched_at", "responded_at", "closed_at", "staff_id",
-         "repeat_of", "resolved", "satisfaction", "returned", "department", "service_company"),
+         "repeat_of", "resolved", "satisfaction", "returned", "department", "service_company", "service_type"),
         key=("incident_id",), geom="point", ints=("severity",),
         times=("occurred_at", "accepted_at", "dispatched_at", "responded_at", "closed_at"),
     ),
@@ -88,7 +88,8 @@ ALIASES: dict[str, str] = {
     "派遣时间": "dispatched_at", "派单时间": "dispatched_at", "处置时间": "responded_at", "结案时间": "closed_at",
     "是否解决": "resolved", "解决情况": "resolved", "满意度": "satisfaction", "回访满意度": "satisfaction",
     "退单": "returned", "返工": "returned", "承办部门": "department", "责任部门": "department",
-    "服务企业": "service_company", "服务单位": "service_company",
+    "服务企业": "service_company", "服务单位": "service_company", "供热企业": "service_company",
+    "物业公司": "service_company", "回访结果": "satisfaction", "退单次数": "returned", "服务类型": "service_type",
     "barrier_type": "kind",
 }
 
