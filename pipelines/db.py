@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import re
 from pathlib import Path
 
 import duckdb
@@ -145,9 +146,10 @@ def write_gdf(
 def _is_query(sql_or_table: str) -> bool:
     """A query is code written by this project (it starts with SELECT/WITH/FROM …); anything else is a
     table name and is quoted, whatever characters it holds."""
-    head = sql_or_table.lstrip().split(None, 1)
-    return bool(head) and head[0].upper() in ("SELECT", "WITH", "FROM", "VALUES", "TABLE", "(") or \
-        sql_or_table.lstrip().startswith("(")
+    text = re.sub(r"^(?:\s+|--[^\n]*(?:\n|$)|/\*.*?\*/)*", "", sql_or_table, flags=re.S)  # leading comments
+    head = re.match(r"[A-Za-z]+(?![A-Za-z0-9_])|\(", text)
+    return bool(head) and head.group(0).upper() in ("SELECT", "WITH", "FROM", "VALUES", "TABLE", "(",
+                                                     "DESCRIBE", "SHOW", "SUMMARIZE", "PIVOT", "UNPIVOT")
 
 
 def read_table(con: duckdb.DuckDBPyConnection, sql_or_table: str, params: list | None = None) -> pd.DataFrame:

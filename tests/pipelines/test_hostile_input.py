@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from pipelines.dates import parse_datetimes
-from pipelines.db import connect, quote_ident, quote_literal
+from pipelines.db import connect, quote_ident, quote_literal, read_table, write_gdf
 from pipelines.errors import GridgovError, InputFileError, MostlyRejectedError
 from pipelines.export import export_table
 from pipelines.run import db_path, run_project
@@ -35,6 +35,12 @@ def test_quote_helpers_double_their_quotes():
     name = 'x"; DROP TABLE t; --'
     con.execute(f"CREATE TABLE t AS SELECT 1 AS {quote_ident(name)}")
     assert con.execute("SELECT * FROM t").df().columns.tolist() == [name]
+    # a table name is quoted whatever it holds; project queries (also after a comment) run as queries
+    write_gdf(con, name, pd.DataFrame({name: [1, 2]}))
+    assert read_table(con, name)[name].tolist() == [1, 2]
+    assert read_table(con, "-- a comment\nSELECT 3 AS x")["x"].tolist() == [3]
+    write_gdf(con, "select_columns", pd.DataFrame({"a": [4]}))
+    assert read_table(con, "select_columns")["a"].tolist() == [4]
 
 
 def test_hostile_column_names_are_data_not_sql(tiny_project, tmp_path_factory):
