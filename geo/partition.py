@@ -1127,12 +1127,15 @@ def partition(
         from concurrent.futures import ProcessPoolExecutor
         tasks.sort(key=lambda t: -len(t[1]))  # big first: better load balance
         with ProcessPoolExecutor(max_workers=n_jobs, mp_context=mp.get_context("fork")) as ex:
-            results.extend(ex.map(_run_community, tasks, chunksize=1))
+            for i, res in enumerate(ex.map(_run_community, tasks, chunksize=1), 1):
+                results.append(res)
+                if progress:
+                    progress(f"grids: community {i}/{len(tasks)} done")
     else:
-        for t in tasks:
+        for i, t in enumerate(tasks, 1):
             results.append(_run_community(t))
             if progress:
-                progress(f"grids: community {t[0]} done")
+                progress(f"grids: community {i}/{len(tasks)} done")
     results.sort(key=lambda r: r[0])  # the same order for any n_jobs
     fired = [code for code, plan in results if plan.info.get("safety_net")]
     if fired:

@@ -439,10 +439,13 @@ def redraw_community(ws: Workspace, labels=None, *, households_min: int | None =
     present = set(base.dropna().unique())
     locked_all = (set(locked) | ws.dedicated) & present
     if mode == "minimal":
+        # as few households moved as possible: the norm and the move cost only (redraw's own
+        # defaults: balance 0, compactness 0, move 1), else a plan already within the norm is
+        # reshuffled for balance
+        minimal_w = {"norm": W["norm"], **({"move": W["move"]} if W.get("move", 0) > 0 else {})}
         new, _moves = redraw(ws.cells, {ws.community_code: ws.adjacency}, base,
                              locked_grids=locked_all, communities=ws.communities, norms=norms,
-                             weights={k: v for k, v in W.items()}, seed=seed,
-                             budget=budget, max_seconds=max_seconds)
+                             weights=minimal_w, seed=seed, budget=budget, max_seconds=max_seconds)
         new = _finalize_codes(ws, new.reindex(ws.cells["cell_id"].to_numpy()))
         return Redraw(new, time.perf_counter() - t0, mode, sorted(locked_all))
 

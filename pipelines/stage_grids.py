@@ -75,12 +75,13 @@ def _search_args(cfg: dict) -> dict:
             "max_seconds": None if not secs else float(secs)}
 
 
-def _current_grids_start(con, cells, adj, inp, norms, cfg, settings) -> dict:
+def _current_grids_start(con, cells, adj, inp, norms, cfg, settings, ded=None) -> dict:
     """Store today's grids as plan P0000 (as given), then keep or re-draw each community.
 
     A community whose current grids all meet the rules (:func:`geo.grids.review_current_plan`)
     keeps them exactly, codes included; the others are re-drawn from today's grids moving as
-    few households as possible (:func:`geo.partition.redraw`). The lower bound of households
+    few households as possible (:func:`geo.partition.redraw`); those without a dedicated grid
+    today get the engine's (``ded``: special units that qualify). The lower bound of households
     to move is, per re-drawn community, the larger of the households above the maximum and the
     households missing below the minimum in its current grids.
     """
@@ -135,11 +136,25 @@ def _current_grids_start(con, cells, adj, inp, norms, cfg, settings) -> dict:
                                  barriers=inp["barriers"], grid_type=gtype)
     kept = review[review["keep"]]
     locked = [g for g, t in gtype.items() if t == "dedicated"] + [g for gs in kept["grids"] for g in gs]
+    # re-drawn communities without dedicated grids today get the engine's (special units that
+    # qualify, geo.grids.dedicated_grids): their cells leave the basic grids, locked
+    if ded is not None and len(ded[0]):
+        has_ded = {c for g, c in zip(g0["grid_id"], g0["community_code"]) if gtype.get(g) == "dedicated"}
+        redraw_codes = set(review.loc[~review["keep"], "community_code"]) - has_ded
+        assign = ded[0][ded[0].index.map(
+            pd.Series(cells["community_code"].astype(str).to_numpy(), index=cells["cell_id"].to_numpy()))
+            .isin(redraw_codes)]
+        if len(assign):
+            labels0 = labels0.copy().astype(object)
+            labels0[assign.index] = assign.astype(str).to_numpy()
+            for key in assign.astype(str).unique():
+                gtype[key] = "dedicated"
+                locked.append(key)
     labels, _moves = redraw(cells, adj, labels0, locked_grids=locked, communities=inp["communities"], norms=norms,
                             weights=cfg.get("weights") or None, seed=cfg.get("seed", 0), **_search_args(cfg))
     grids, members = grids_from_labels(cells, labels, communities=inp["communities"], adjacency=adj, norms=norms,
                                        grid_type={g: gtype.get(g, "basic") for g in labels.dropna().unique()},
-                                       codes="keep")
+                                       codes="keep", dedicated_info=ded[1] if ded is not None else None)
     # lower bound of households to move, from the norm alone
     redrawn = set(review.loc[~review["keep"], "community_code"])
     bound = 0
@@ -246,10 +261,10 @@ def run(con, settings: dict, *, progress=None) -> dict:
     parent = current_plan_id(con)
     moves = None
     start = None
-    if (not parent and cfg.get("start_from_current_grids", False) and table_exists(con, "current_grids")
+    if (not parent and cfg.get("start_from_current_grids", True) and table_exists(con, "current_grids")
             and cfg.get("redraw", True)):
         say("grids: today's grids (current_grids) as plan P0000; keep what meets the rules, re-draw the rest")
-        start = _current_grids_start(con, cells, adj, inp, norms, cfg, settings)
+        start = _current_grids_start(con, cells, adj, inp, norms, cfg, settings, ded)
         parent = start["plan_id"]
         grids, members = start["grids"], start["members"]
         source = "redraw"
@@ -274,7 +289,7 @@ def run(con, settings: dict, *, progress=None) -> dict:
         with executor_for(settings) as ex:  # a Dask cluster when [compute] scheduler is set
             grids, members = partition(cells, adj, inp["communities"], norms=norms,
                                        weights=cfg.get("weights") or None, seed=cfg.get("seed", 0),
-                                       dedicated=ded, n_jobs=int(cfg.get("n_jobs", 1)), progress=None,
+                                       dedicated=ded, n_jobs=int(cfg.get("n_jobs", 1)), progress=say,
                                        executor=ex, **_search_args(cfg))
         source, note, parent = "engine", "drawn by gridgov run", None
     metrics = plan_metrics(grids, norms, communities=inp["communities"], barriers=inp["barriers"])

@@ -236,7 +236,7 @@ def test_save_creates_a_new_plan_and_never_overwrites(project):
         old["plan_members"] = read_table(
             con, "SELECT * FROM plan_members WHERE plan_id = 'P0001' ORDER BY ALL")
         old["grid_metrics"] = read_table(con, "SELECT * FROM grid_metrics WHERE plan_id = 'P0001'")
-        old["plans"] = read_table(con, "SELECT * EXCLUDE (is_current) FROM plans")
+        old["plans"] = read_table(con, "SELECT * EXCLUDE (is_current) FROM plans ORDER BY plan_id")
         old_grids = read_table(con, "SELECT * EXCLUDE (geometry) FROM grids ORDER BY grid_id")
     finally:
         con.close()
@@ -251,15 +251,18 @@ def test_save_creates_a_new_plan_and_never_overwrites(project):
     con = connect(db, read_only=True)
     try:
         plans = read_table(con, "SELECT * FROM plans ORDER BY plan_id")
-        assert plans["plan_id"].tolist() == ["P0001", "P0002"]
+        # P0000 is today's map (current_grids) as given, P0001 the run's proposal from it
+        assert plans["plan_id"].tolist() == ["P0000", "P0001", "P0002"]
+        assert plans.set_index("plan_id").loc["P0001", "parent_plan_id"] == "P0000"
         new = plans.set_index("plan_id").loc["P0002"]
         assert new["parent_plan_id"] == "P0001" and new["author"] == "王工"
         assert new["note"] == "按 300–400 户重新划分" and new["source"] == "planner"
-        assert plans.set_index("plan_id")["is_current"].to_dict() == {"P0001": False,
+        assert plans.set_index("plan_id")["is_current"].to_dict() == {"P0000": False,
+                                                                       "P0001": False,
                                                                        "P0002": True}
         # the old plan's rows are exactly as they were
         pd.testing.assert_frame_equal(old["plans"], read_table(
-            con, "SELECT * EXCLUDE (is_current) FROM plans WHERE plan_id = 'P0001'"))
+            con, "SELECT * EXCLUDE (is_current) FROM plans WHERE plan_id <> 'P0002' ORDER BY plan_id"))
         pd.testing.assert_frame_equal(old["plan_grids"], read_table(
             con, "SELECT * EXCLUDE (geometry) FROM plan_grids WHERE plan_id = 'P0001' "
                  "ORDER BY ALL"))
@@ -317,7 +320,7 @@ def test_save_refuses_a_broken_plan(project):
         pl.save_plan(db, ws, ws.current, author="  ")
     con = connect(db, read_only=True)
     try:
-        assert con.execute("SELECT count(*) FROM plans").fetchone()[0] == 1
+        assert con.execute("SELECT count(*) FROM plans").fetchone()[0] == 2  # P0000, P0001
     finally:
         con.close()
 
