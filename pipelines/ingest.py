@@ -171,6 +171,13 @@ def _ingest_settings(settings: dict) -> dict:
 def _rename_map(frame: pd.DataFrame, spec: LayerSpec, settings: dict) -> dict[str, str]:
     """User's column -> contract column."""
     user_map = {str(k): str(v) for k, v in ((settings.get("columns") or {}).get(spec.name) or {}).items()}
+    for k, v in user_map.items():
+        if v.startswith("__") or v in _RESERVED or not v.strip():
+            raise SettingsError(
+                f"gridgov.toml：[columns.{spec.name}] 中 \"{k}\" = \"{v}\" 的目标列名保留给系统使用；请改用数据契约中的列名。",
+                f"gridgov.toml: [columns.{spec.name}] \"{k}\" = \"{v}\" maps to a name the platform reserves; "
+                "map it to a column name of the data contract.",
+            )
     contract = set(spec.required) | set(spec.optional)
     targets = contract | {"name"} | ({"street_code", "community_code"} if spec.name in LOCATED else set())
     mapping: dict[str, str] = {}

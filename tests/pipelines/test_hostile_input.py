@@ -364,3 +364,9 @@ def test_utf8_csv_with_a_gbk_line_pasted_in(tiny_project):
     finally:
         con.close()
     assert len(remarks) == 40 and remarks["B005"] == "老旧小区" and remarks["B001"] == "正常"
+
+
+def test_mapping_onto_a_reserved_name_is_a_settings_error(tiny_project):
+    (tiny_project / "gridgov.toml").write_text('[columns.buildings]\nresidents = "__row"\n', encoding="utf-8")
+    with pytest.raises(GridgovError, match=r"maps to a name the platform reserves"):
+        run_project(tiny_project, stages=[])
