@@ -14,13 +14,16 @@ import json
 import math
 
 import folium
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 import streamlit as st
 
 from app_pages._mapbuild import (
     DENSITY_COLORS,
+    _features,
     base_map,
+    by_position,
     esc,
     finish_map,
     round_coords,
@@ -239,9 +242,14 @@ def selection(data: dict, category: str, period: str) -> pd.DataFrame:
     trend = h.loc[cat & (h["period"] == "all"), ["grid_id", "trend_class"]]
     sel["trend_class"] = sel["grid_id"].map(
         dict(zip(trend["grid_id"], trend["trend_class"].astype(object))))
+    for col in ("observed", "expected", "ratio", "top_category"):
+        sel[col] = h.loc[cat & (h["period"] == period), col].to_numpy() if col in h else None
     counts = data.get("counts")
     if counts is not None:
-        c = counts[(counts["category"] == category) & (counts["period"] == period)]
+        # 'any' (hot in any category) has no counts of its own: every incident of the unit
+        has = (counts["category"] == category).any()
+        c = counts[(counts["category"] == (category if has else "all"))
+                   & (counts["period"] == period)]
         sel["incidents"] = sel["grid_id"].map(dict(zip(c["grid_id"], c["incidents"])))
         sel["incidents"] = sel["incidents"].fillna(0).astype("int64")
     else:
@@ -317,12 +325,19 @@ def unit_features(shapes: dict, frame: pd.DataFrame, fields: list[str]) -> tuple
 
 def hotspot_map(shapes: dict, sel: pd.DataFrame, *, mode: str, lang: str,
                 title_line: str, tiles: str | None, attribution: str | None,
-                density: dict | None, community: dict[str, str]) -> folium.Map:
-    """Units coloured by Gi* class (or trend class), tooltips, legend, optional density image."""
+                density: dict | None, community: dict[str, str],
+                fishnet: gpd.GeoDataFrame | None = None) -> folium.Map:
+    """Units coloured by their class (or trend class), tooltips, legend, optional density image
+    and optional layer of the significant Gi* fishnet cells (outlined, not filled)."""
     frame = pd.DataFrame({"grid_id": shapes["ids"]}).merge(sel, on="grid_id", how="left")
     frame["community_name"] = frame["grid_id"].map(community) if community else None
     frame["z"] = pd.to_numeric(frame["z_score"], errors="coerce").round(2)
     frame["p"] = pd.to_numeric(frame["p_fdr"], errors="coerce").round(4)
+    frame["top_label"] = [category_label(c) if isinstance(c, str) and c else None
+                          for c in frame.get("top_category", pd.Series(dtype=object))] \
+        if "top_category" in frame else None
+    frame["expected_r"] = pd.to_numeric(frame.get("expected"), errors="coerce").round(1)
+    frame["ratio_r"] = pd.to_numeric(frame.get("ratio"), errors="coerce").round(2)
     frame["class_label"] = [class_label(v, lang) for v in frame["hotspot_class"]]
     frame["trend_label"] = [trend_label(v, lang) for v in frame["trend_class"]]
     if mode == "trend":
@@ -336,6 +351,10 @@ def hotspot_map(shapes: dict, sel: pd.DataFrame, *, mode: str, lang: str,
         "grid_id": t("hs.col.grid_id", lang),
         "community_name": t("hs.col.community_name", lang),
         "incidents": t("hs.col.incidents", lang),
+        "top_label": t("hs.col.top_category", lang),
+        "observed": t("hs.col.observed", lang),
+        "expected_r": t("hs.col.expected", lang),
+        "ratio_r": t("hs.col.ratio", lang),
         "z": t("hs.col.z", lang),
         "p": t("hs.col.p_fdr", lang),
         "class_label": t("hs.col.class", lang),
@@ -361,6 +380,8 @@ def hotspot_map(shapes: dict, sel: pd.DataFrame, *, mode: str, lang: str,
         tooltip=tooltip_for(fields, [tip[f] for f in fields]),
     ).add_to(fg)
     fg.add_to(m)
+    if fishnet is not None and not fishnet.empty:
+        fishnet_layer(fishnet, lang).add_to(m)
     if density is not None:
         folium.raster_layers.ImageOverlay(
             density["image"], bounds=density["bounds"], name=t("hs.layer.kde", lang),
@@ -368,6 +389,91 @@ def hotspot_map(shapes: dict, sel: pd.DataFrame, *, mode: str, lang: str,
         ).add_to(m)
     return finish_map(m, legend=legend_html(mode, frame, title_line, lang, density),
                       attribution=attribution, bounds=shapes["bounds"], east_room=LEGEND_ROOM)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def load_fishnet(db: str, mtime: float, tiles_crs: str, category: str) -> gpd.GeoDataFrame:
+    """The significant Gi* fishnet cells of ``category`` ('all' for 'any'), in the tiles' CRS."""
+    cells = load(db, mtime, "hotspot_fishnet", "all" if category == "any" else category)
+    if cells.empty:
+        return cells
+    cells, _ = shift_to(cells, tiles_crs)
+    return round_coords(cells)
+
+
+def fishnet_layer(cells: gpd.GeoDataFrame, lang: str) -> folium.FeatureGroup:
+    """Hot/cold fishnet cells as coloured outlines over the units (tooltips escaped)."""
+    frame = cells.assign(
+        class_label=[class_label(v, lang) for v in cells["hotspot_class"]],
+        z=pd.to_numeric(cells["z_score"], errors="coerce").round(2))
+    tip = {"cell_id": t("hs.col.cell_id", lang), "incidents": t("hs.col.incidents", lang),
+           "z": t("hs.col.z", lang), "class_label": t("hs.col.fishnet_class", lang)}
+    data, fields = _features(frame, list(tip))
+    fg = folium.FeatureGroup(name=t("hs.layer.fishnet", lang), show=True)
+    folium.GeoJson(
+        data, style_function=by_position([
+            {"color": CLASS_COLORS.get(v, CLASS_COLORS["none"]), "weight": 2.5, "fill": False,
+             "dashArray": "6 3"} for v in cells["hotspot_class"]]),
+        tooltip=tooltip_for(fields, [tip[f] for f in fields]),
+    ).add_to(fg)
+    return fg
+
+
+def area_view(areas: pd.DataFrame, data: dict, category: str, lang: str) -> pd.DataFrame:
+    """The community and street verdicts of ``category`` as shown: hot first, then by z."""
+    a = areas[(areas["category"] == category) & (areas["period"].astype(str) == "all")].copy()
+    a["_hot"] = a["hotspot_class"].astype(str).str.startswith("hot")
+    a = a.sort_values(["_hot", "z_score", "scope_id"], ascending=[False, False, True])
+    names = {"community": data["community_names"], "street": data["street_names"]}
+    view = pd.DataFrame({
+        "scope": [t(f"hs.scope.{s}", lang) if f"hs.scope.{s}" in STRINGS else s
+                  for s in a["scope"]],
+        "name": [names.get(s, {}).get(i) or i for s, i in zip(a["scope"], a["scope_id"])],
+        "observed": a["observed"], "expected": pd.to_numeric(a["expected"]).round(1),
+        "ratio": pd.to_numeric(a["ratio"]).round(2), "z": a["z_score"].round(2),
+        "p_fdr": a["p_fdr"], "class": [class_label(v, lang) for v in a["hotspot_class"]]})
+    return view.rename(columns={c: t(f"hs.col.{c}", lang) for c in view.columns})
+
+
+def unit_label(unit: object, lang: str) -> str:
+    """'grid' or 'cell_<m>m' (the backtest's unit) in words."""
+    u = str(unit)
+    if u.startswith("cell_") and u.endswith("m"):
+        return t("hs.unit.cell", lang, m=u[5:-1])
+    return t("hs.unit.grid", lang)
+
+
+def recommendation_lines(rec: pd.DataFrame | None, lang: str) -> list[tuple[bool, str]]:
+    """The stage's verdicts (``forecast_recommendation.text_zh/en``), grid first:
+    (recommended?, line)."""
+    if rec is None or rec.empty:
+        return []
+    col = "text_zh" if lang == "zh" else "text_en"
+    rec = rec.assign(_cell=rec["unit"].astype(str) != "grid").sort_values(["_cell", "unit"])
+    out = []
+    for unit, ok, text in zip(rec["unit"], rec["recommended"], rec[col]):
+        if isinstance(text, str) and text:
+            out.append((bool(ok) if pd.notna(ok) else False,
+                        t("hs.recommendation_unit", lang, unit=unit_label(unit, lang), text=text)))
+    return out
+
+
+def backtest_table(rows: pd.DataFrame, lang: str) -> pd.DataFrame:
+    """Mean backtest rows of the equal-cell evaluation: unit, method, area share, PAI, PEI,
+    hit rate."""
+    mean = rows[rows["target_period"] == "mean"]
+    if mean.empty:
+        mean = rows.groupby(["unit", "method", "area_share"], as_index=False)[
+            ["pai", "hit_rate"] + (["pei"] if "pei" in rows else [])].mean()
+    mean = mean.sort_values(["unit", "area_share", "pai"], ascending=[True, True, False])
+    view = pd.DataFrame({
+        t("hs.col.unit", lang): [unit_label(u, lang) for u in mean["unit"]],
+        t("hs.col.method", lang): [method_label(m, lang) for m in mean["method"]],
+        t("hs.col.area_share", lang): [fmt_share(v) for v in mean["area_share"]],
+        "PAI": pd.to_numeric(mean["pai"]).round(2),
+        "PEI": pd.to_numeric(mean["pei"]).round(2) if "pei" in mean else None,
+        t("hs.col.hit_rate", lang): mean["hit_rate"]})
+    return view.dropna(axis=1, how="all")
 
 
 def pct_config(*heads: str) -> dict:

@@ -155,7 +155,7 @@ def project_attribution(project_dir: str | Path) -> str:
 READERS = frozenset({
     "table_counts", "runs", "rejects_summary", "map_layers", "outlines", "bounds",
     "metric_crs", "hotspot_tables", "hotspot_units", "hotspot_density", "staffing_tables",
-    "base_allocation", "plans", "plan_grids",
+    "base_allocation", "plans", "plan_grids", "hotspot_fishnet",
 })
 
 

@@ -15,10 +15,13 @@ from app_pages._hotspots import (
     COMPONENT_COLORS,
     METHOD_ORDER,
     TOP_FORECAST,
+    backtest_table,
     component_label,
     fmt_share,
     method_label,
     page_start,
+    pct_config,
+    recommendation_lines,
     unit_communities,
 )
 from app_pages.i18n import t
@@ -143,7 +146,10 @@ else:
     table[t("hs.col.mae")] = [mae.get(m) for m in methods]
     bcfg[t("hs.col.mae")] = st.column_config.NumberColumn(format="%.2f")
 
-    # the honest verdict at 10 % of the area (or the share nearest to it)
+    # the honest verdict at 10 % of the area: the stage's text (forecast_recommendation)
+    recommendation = recommendation_lines(data.get("recommendation"), lang)
+    for ok, line in recommendation:
+        (st.success if ok else st.warning)(line)
     s10 = min(shares, key=lambda s: abs(s - 0.10))
     col10 = pai[s10].dropna()
     if "model" in col10.index and len(col10) > 1:
@@ -153,15 +159,22 @@ else:
         diff = f"{abs(m_pai / b_pai - 1):.1%}" if b_pai > 0 else "—"
         args = {"model": f"{m_pai:.2f}", "base": f"{b_pai:.2f}", "best": method_label(best),
                 "diff": diff}
-        if round(m_pai, 3) == round(b_pai, 3):
-            st.info(t("hs.verdict_tie", **args))
-        elif m_pai > b_pai:
-            st.success(t("hs.verdict_model", **args))
-        else:
-            st.warning(t("hs.verdict_baseline", **args))
+        if not recommendation:  # older runs: the page's own comparison
+            if round(m_pai, 3) == round(b_pai, 3):
+                st.info(t("hs.verdict_tie", **args))
+            elif m_pai > b_pai:
+                st.success(t("hs.verdict_model", **args))
+            else:
+                st.warning(t("hs.verdict_baseline", **args))
         winner = "model" if m_pai >= b_pai else best
         table.insert(0, " ", ["★" if m == winner else "" for m in methods])
     st.dataframe(table, hide_index=True, width="stretch", key="hs_backtest", column_config=bcfg)
+    cells = data.get("backtest_cells")
+    if cells is not None and not cells.empty:
+        st.markdown(f"**{t('hs.backtest_cells')}**")
+        st.caption(t("hs.backtest_cells_caption"))
+        st.dataframe(backtest_table(cells, lang), hide_index=True, width="stretch",
+                     key="hs_backtest_cells", column_config=pct_config(t("hs.col.hit_rate")))
     if months:
         with st.expander(t("hs.backtest_months")):
             per = backtest[backtest["target_period"] != "mean"].sort_values(

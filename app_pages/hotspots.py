@@ -1,5 +1,8 @@
-"""Risk hotspot page (风险热点): Gi* hot and cold spots and emerging trends on a map, by
-incident category and month, with the kernel density surface (Art. 16 and Art. 24).
+"""Risk hotspot page (风险热点): hot grids (more incidents than their households lead one to
+expect; excess test with FDR) and emerging trends on a map, by incident category and month —
+'any' (hot in any category) by default — with Gi* on an equal-area fishnet ("where incidents
+concentrate") as an optional layer, the kernel density surface, and the verdicts of
+communities and streets (Art. 16 and Art. 24).
 
 Layout only: the tables come from :func:`pipelines.results.hotspot_tables`, the map from
 :func:`app_pages._hotspots.hotspot_map`. The risk index and forecast are on
@@ -14,12 +17,14 @@ from app_pages._hotspots import (
     MAP_HEIGHT,
     MAP_KEY,
     TOP_HOT,
+    area_view,
     category_label,
     category_periods,
     class_counts,
     class_label,
     hotspot_map,
     load_density,
+    load_fishnet,
     load_unit_shapes,
     page_start,
     pct_config,
@@ -37,6 +42,7 @@ db, mtime, lang, data = page_start("hs.title")
 summary: dict = data.get("summary") or {}
 hot = data["hotspots"]
 st.markdown(t("hs.intro"))
+st.markdown(t("hs.question.excess") + "  \n" + t("hs.question.fishnet"))
 units_n = int(hot.loc[(hot["category"] == "all") & (hot["period"] == "all"), "grid_id"].nunique())
 if summary:
     st.caption(t(
@@ -62,10 +68,12 @@ if category_periods(data, category) == ["all"]:  # e.g. 'any': hot in any catego
 else:
     period = f2.select_slider(t("hs.period"), periods, key="hs_period",
                               format_func=period_label, help=t("hs.period_help"))
-g1, g2 = st.columns(2)
+g1, g2, g3 = st.columns(3)
 trend_mode = g1.toggle(t("hs.trend_toggle"), key="hs_trend", help=t("hs.trend_toggle_help"))
 show_kde = g2.toggle(t("hs.kde_toggle"), key="hs_kde", help=t("hs.kde_toggle_help"),
                      disabled=not data["has"].get("hotspot_density"))
+show_net = g3.toggle(t("hs.fishnet_toggle"), key="hs_fishnet", help=t("hs.fishnet_toggle_help"),
+                     disabled=not data["has"].get("hotspot_fishnet"))
 
 sel = selection(data, category, period)
 n_hot = int(sel["hotspot_class"].str.startswith("hot").sum())
@@ -96,13 +104,19 @@ with left:
         st.info(t("hs.map_none"))
     else:
         density = load_density(str(db), mtime, ctx.tiles_crs) if show_kde else None
+        fishnet = load_fishnet(str(db), mtime, ctx.tiles_crs, category) if show_net else None
         title_line = t("hs.legend.selection", category=category_label(category),
                        period=period_label(period))
         fmap = hotspot_map(shapes, sel, mode=mode, lang=lang, title_line=title_line,
                            tiles=ctx.tiles, attribution=ctx.attribution, density=density,
-                           community=unit_communities(data))
+                           community=unit_communities(data), fishnet=fishnet)
         show_map(fmap, ctx, key=MAP_KEY, height=MAP_HEIGHT)
         map_notes(ctx, t("hs.map_caption_trend") if trend_mode else t("hs.map_caption"))
+        if fishnet is not None:
+            net = summary.get("fishnet") if isinstance(summary.get("fishnet"), dict) else {}
+            cell_m = net.get("cell_m") or (fishnet["cell_m"].iloc[0] if len(fishnet) else None)
+            st.caption(t("hs.fishnet_caption", n=len(fishnet),
+                         cell="—" if cell_m is None else f"{float(cell_m):,.0f}"))
 
 with right:
     if trend_mode and has_trend:
@@ -124,6 +138,11 @@ with right:
             "grid_id": hot_units["grid_id"],
             "community_name": hot_units["grid_id"].map(comm) if comm else None,
             "incidents": hot_units["incidents"],
+            "top_category": [category_label(c) if isinstance(c, str) and c else None
+                             for c in hot_units["top_category"]],
+            "observed": hot_units["observed"],
+            "expected": pd.to_numeric(hot_units["expected"], errors="coerce").round(1),
+            "ratio": pd.to_numeric(hot_units["ratio"], errors="coerce").round(2),
             "z": hot_units["z_score"].round(2),
             "p_fdr": hot_units["p_fdr"],
             "class": [class_label(v, lang) for v in hot_units["hotspot_class"]],
@@ -135,3 +154,13 @@ with right:
                      column_config={t("hs.col.p_fdr"): st.column_config.NumberColumn(
                          format="%.4f")})
 
+
+# ---- communities and streets -------------------------------------------------------------
+areas = data.get("areas")
+if areas is not None and not areas.empty:
+    st.subheader(t("hs.areas"))
+    shown_cat = category if (areas["category"] == category).any() else "all"
+    st.caption(t("hs.areas_caption", category=category_label(shown_cat)))
+    st.dataframe(area_view(areas, data, shown_cat, lang), hide_index=True, width="stretch",
+                 key="hs_areas", column_config={t("hs.col.p_fdr"): st.column_config.NumberColumn(
+                     format="%.4f")})

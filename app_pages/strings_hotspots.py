@@ -15,14 +15,24 @@ STRINGS: dict[str, tuple[str, str]] = {
     "hs.title": ("风险热点与风险预警", "Risk hotspots and early warning"),
     "hs.intro": (
         "依据《呼和浩特市街道办事处工作条例》第二十四条（排查风险隐患、监测预警）和第十六条（及时回应诉求）："
-        "事件在哪里**超出随机地**聚集（Getis–Ord Gi\\*，经 FDR 多重检验校正），哪里在变坏（时空新兴热点），"
-        "下个月该把人派到哪里（预测及其回测），案件是否按时办结。",
+        "哪些网格的事件**超出按户数应有的水平**（超额检验，经 FDR 多重检验校正），事件在哪里聚集（等面积格网上的 "
+        "Getis–Ord Gi\\*），哪里在变坏（时空趋势），下个月该把人派到哪里（预测及其回测）。",
         "Under Art. 24 (sweep for risks and hidden hazards, monitor and warn early) and Art. 16 "
-        "(answer complaints at once) of the Hohhot street office regulation: where incidents "
-        "concentrate **beyond chance** (Getis–Ord Gi\\*, corrected for multiple testing with "
-        "the false discovery rate), which places are getting worse (emerging hot spots), where "
-        "to send people next month (forecast and its backtest), and whether cases are closed "
-        "on time.",
+        "(answer complaints at once) of the Hohhot street office regulation: which grids have "
+        "**more incidents than their households lead one to expect** (excess test, corrected "
+        "for multiple testing with the false discovery rate), where incidents concentrate "
+        "(Getis–Ord Gi\\* on an equal-area fishnet), which places are getting worse (space–time "
+        "trends), and where to send people next month (forecast and its backtest).",
+    ),
+    "hs.question.excess": (
+        "**网格的热点判定回答：** 事件是否超出预期（按户数）——该网格的事件比其户数应有的更多（超额检验）。",
+        "**The grids' hot spot verdict answers:** more than its households lead one to expect "
+        "— does the grid have more incidents than its households would explain (excess test)?",
+    ),
+    "hs.question.fishnet": (
+        "**等面积格网上的 Gi\\* 回答：** 事件在哪里聚集——不论那里住了多少人（可作为图层叠加）。",
+        "**Gi\\* on the equal-area fishnet answers:** where incidents concentrate — regardless "
+        "of who lives there (an optional map layer).",
     ),
     "hs.no_tables": (
         "本项目数据库中还没有风险热点结果（hotspots 表）。热点分析需要带坐标和发生时间的事件数据（incidents），"
@@ -68,16 +78,19 @@ STRINGS: dict[str, tuple[str, str]] = {
     "hs.kpi.hot": ("热点单元", "Hot spot units"),
     "hs.kpi.cold": ("冷点单元", "Cold spot units"),
     "hs.kpi.hot_help": (
-        "FDR 校正后 p ≤ 0.10 且 z > 0 的单元（90%、95%、99% 置信度合计）。",
-        "Units with FDR-adjusted p ≤ 0.10 and z > 0 (90, 95 and 99 % confidence together).",
+        "事件多于按户数预期、FDR 校正后 p ≤ 0.10 的单元（90%、95%、99% 置信度合计）。",
+        "Units with more incidents than their households lead one to expect, FDR-adjusted "
+        "p ≤ 0.10 (90, 95 and 99 % confidence together).",
     ),
     "hs.kpi.trend": ("有趋势的单元", "Units with a trend"),
     # map
     "hs.map": ("热点地图", "Hot spot map"),
     "hs.map_caption": (
-        "红色 = 热点（高值聚集），蓝色 = 冷点（低值聚集），浅灰 = 不显著；颜色越深置信度越高。鼠标悬停查看单元详情。",
-        "Red = hot spot (high values cluster), blue = cold spot, light grey = not significant; "
-        "darker = more confident. Hover a unit for details.",
+        "红色 = 热点（事件多于按户数的预期），蓝色 = 冷点（少于预期），浅灰 = 不显著；颜色越深置信度越高。"
+        "鼠标悬停查看单元详情。",
+        "Red = hot spot (more incidents than its households lead one to expect), blue = cold "
+        "spot (fewer), light grey = not significant; darker = more confident. Hover a unit for "
+        "details.",
     ),
     "hs.map_caption_trend": (
         "颜色为新兴热点分析的 17 类时空趋势（按 ESRI 规则，见 docs/hotspots.md）。",
@@ -88,7 +101,7 @@ STRINGS: dict[str, tuple[str, str]] = {
                     "No analysis unit geometry (hotspot_units table): nothing to draw."),
     "hs.layer.units": ("分析单元", "Analysis units"),
     "hs.layer.kde": ("核密度表面", "Kernel density surface"),
-    "hs.legend.classes": ("冷热点类别（Gi*，FDR 校正）", "Hot / cold spots (Gi*, FDR)"),
+    "hs.legend.classes": ("冷热点类别（FDR 校正）", "Hot / cold classes (FDR)"),
     "hs.legend.trend": ("时空趋势类别", "Space–time trend"),
     "hs.legend.selection": ("{category} · {period}", "{category} · {period}"),
     "hs.legend.kde": ("核密度（事件/平方公里）", "Density (events per km²)"),
@@ -158,6 +171,34 @@ STRINGS: dict[str, tuple[str, str]] = {
     "hs.cat.complaint_12345": ("12345 热线诉求 12345 hotline", "12345 热线诉求 12345 hotline"),
     "hs.cat.unknown": ("未分类 Unknown", "未分类 Unknown"),
     "hs.cat.any": ("任一类别为热点 Hot in any category", "任一类别为热点 Hot in any category"),
+    "hs.fishnet_toggle": ("叠加等面积格网 Gi* 聚集区", "Overlay Gi* on the equal-area fishnet"),
+    "hs.fishnet_toggle_help": (
+        "Gi* 热点/冷点格（虚线框），格大小由增量空间自相关按数据选定；回答“事件在哪里聚集”，不考虑户数。",
+        "Gi* hot/cold cells (dashed outlines), cell size chosen from the data (incremental "
+        "spatial autocorrelation); answers “where incidents concentrate”, regardless of "
+        "households.",
+    ),
+    "hs.fishnet_caption": (
+        "虚线框：{n} 个显著的 Gi* 格（边长 {cell} 米，全时段）。",
+        "Dashed outlines: {n} significant Gi* cells ({cell} m side, whole period).",
+    ),
+    "hs.layer.fishnet": ("等面积格网 Gi*", "Equal-area fishnet Gi*"),
+    "hs.col.cell_id": ("格编号", "Cell"),
+    "hs.col.fishnet_class": ("Gi* 聚集类别", "Gi* class"),
+    "hs.col.observed": ("实际事件（该类别）", "Observed (category)"),
+    "hs.col.top_category": ("超出最多的类别", "Category furthest above"),
+    "hs.col.expected": ("按户数预期事件", "Expected (households)"),
+    "hs.col.ratio": ("实际 ÷ 预期", "Observed ÷ expected"),
+    "hs.col.scope": ("层级", "Level"),
+    "hs.col.name": ("名称", "Name"),
+    "hs.scope.community": ("社区", "Community"),
+    "hs.scope.street": ("街道", "Street"),
+    "hs.areas": ("社区与街道的热点判定", "Hot spot verdicts of communities and streets"),
+    "hs.areas_caption": (
+        "与网格相同的超额检验（按户数的预期，FDR 校正），{category}，全时段；热点在前。",
+        "The same excess test as the grids (expected from households, FDR), {category}, whole "
+        "period; hot ones first.",
+    ),
     "hs.period_whole": ("该类别只有全时段结果（不分月份）。",
                         "This category has results for the whole period only (not by month)."),
     # risk
@@ -192,10 +233,11 @@ STRINGS: dict[str, tuple[str, str]] = {
                          "No forecast (no forecast table: too few months, or disabled)."),
     "hs.backtest": ("滚动回测：模型与朴素基线", "Rolling backtest: model against naive baselines"),
     "hs.backtest_caption": (
-        "对最近 {n} 个月逐月回测：每次只用之前的数据训练，再按预测值从高到低圈定 5%、10%、20% 的面积。"
+        "对最近 {n} 个月逐月回测：每次只用之前的数据训练，再按预测的事件密度（每平方公里）从高到低圈定 5%、10%、20% 的面积。"
         "命中率 = 圈内事件占当月事件的比例；PAI = 命中率 ÷ 面积占比（1 = 与随机无异，越高越好）。",
         "Backtest over the last {n} months: each month is predicted from earlier months only; "
-        "units are taken by decreasing prediction until 5, 10 and 20 % of the area. Hit rate = "
+        "units are taken by decreasing predicted density (per km²) until 5, 10 and 20 % of the "
+        "area. Hit rate = "
         "share of the month's incidents inside; PAI = hit rate ÷ area share (1 = no better than "
         "random, higher is better).",
     ),
@@ -216,6 +258,16 @@ STRINGS: dict[str, tuple[str, str]] = {
     "hs.verdict_tie": (
         "**模型与最佳基线（{best}）持平**：10% 面积处 PAI 均为 {model}。",
         "**The model ties with the best baseline ({best})**: PAI {model} at 10 % of the area.",
+    ),
+    "hs.col.unit": ("评估单元", "Scored on"),
+    "hs.recommendation_unit": ("{unit}：{text}", "{unit}: {text}"),
+    "hs.unit.grid": ("按网格", "By grid"),
+    "hs.unit.cell": ("按 {m} 米等面积格", "By {m} m equal cells"),
+    "hs.backtest_cells": ("等面积格回测（NIJ 方式）", "Backtest on equal-area cells (NIJ style)"),
+    "hs.backtest_cells_caption": (
+        "同样的预测在等面积格上评估：网格面积相差很大时，这一结果更能说明预测本身的好坏。",
+        "The same forecasts scored on equal-area cells: with grids of very different sizes "
+        "this is the fairer test of the forecast itself.",
     ),
     "hs.backtest_months": ("逐月回测结果", "Backtest month by month"),
     "hs.col.method": ("方法", "Method"),

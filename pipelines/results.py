@@ -36,7 +36,8 @@ DB_NAME = "gridgov.duckdb"
 
 #: The tables of the hotspot stage (``docs/hotspots.md``).
 HOTSPOT_TABLES = ("hotspots", "incident_counts", "hotspot_units", "hotspot_density", "grid_risk",
-                  "forecast", "forecast_backtest", "case_timeliness")
+                  "forecast", "forecast_backtest", "case_timeliness", "hotspot_fishnet",
+                  "hotspot_areas", "forecast_recommendation")
 #: The tables of the staffing stage (``docs/staffing.md``).
 STAFFING_TABLES = ("street_allocation", "community_allocation", "allocation_equity",
                    "worker_performance")
@@ -319,9 +320,14 @@ def grid_community(con) -> dict[str, str]:
 
 
 def hotspots(con, category: str | None = None, period: str | None = None) -> pd.DataFrame:
-    """Gi* rows (grid_id, category, period, z_score, p_fdr, hotspot_class, trend_class),
-    optionally of one category and period."""
-    cols = ["grid_id", "category", "period", "z_score", "p_fdr", "hotspot_class", "trend_class"]
+    """Hot spot rows (grid_id, category, period, z_score, p_fdr, hotspot_class, trend_class,
+    and — NULL where the stage did not write them — method, observed, expected, ratio,
+    hot_categories, top_category), optionally of one category and period.
+
+    ``hotspot_class`` is the leaders' verdict: with the excess test (default) "more incidents
+    than the unit's households lead one to expect"; ``method`` names the test."""
+    cols = ["grid_id", "category", "period", "z_score", "p_fdr", "hotspot_class", "trend_class",
+            "method", "observed", "expected", "ratio", "hot_categories", "top_category"]
     if not table_exists(con, "hotspots"):
         return pd.DataFrame(columns=cols)
     sql = select_columns(con, "hotspots", cols, geometry=None)
@@ -355,9 +361,10 @@ def hotspot_tables(con) -> dict:
         for c in ("category", "period", "hotspot_class", "trend_class"):
             h[c] = h[c].astype("category")
         out["hotspots"] = h
+        # 'any' (a unit hot in any category) first: the default view shows every hot unit
         out["categories"] = [r[0] for r in con.execute(
             "SELECT category FROM hotspots GROUP BY category "
-            "ORDER BY category <> 'all', count(*) DESC, category").fetchall()]
+            "ORDER BY category <> 'any', category <> 'all', count(*) DESC, category").fetchall()]
         out["periods"] = [r[0] for r in con.execute(
             "SELECT DISTINCT period FROM hotspots WHERE period <> 'all' "
             "ORDER BY period").fetchall()]
@@ -371,7 +378,8 @@ def hotspot_tables(con) -> dict:
         out["risk"] = read_table(con, "SELECT grid_id, risk_score, "
                                       "CAST(components AS VARCHAR) AS components FROM grid_risk")
     for key, table in (("forecast", "forecast"), ("backtest", "forecast_backtest"),
-                       ("timeliness", "case_timeliness")):
+                       ("timeliness", "case_timeliness"), ("areas", "hotspot_areas"),
+                       ("recommendation", "forecast_recommendation")):
         if has[table]:
             out[key] = read_table(con, table)
     if "backtest" in out and "unit" in out["backtest"].columns:
@@ -398,6 +406,21 @@ def hotspot_units(con) -> gpd.GeoDataFrame:
         return gpd.GeoDataFrame(columns=["grid_id", "geometry"], geometry="geometry",
                                 crs="EPSG:4326")
     return read_gdf(con, select_columns(con, "hotspot_units", ["grid_id"]))
+
+
+def hotspot_fishnet(con, category: str = "all", significant_only: bool = True
+                    ) -> gpd.GeoDataFrame:
+    """Gi* on the equal-area fishnet ("where incidents concentrate"): cell_id, category, cell_m,
+    incidents, z_score, p_fdr, hotspot_class, geometry — of one category, by default only the
+    cells whose class is not 'none' (a city holds tens of thousands of cells)."""
+    cols = ["cell_id", "category", "cell_m", "incidents", "z_score", "p_fdr", "hotspot_class"]
+    if not table_exists(con, "hotspot_fishnet"):
+        return gpd.GeoDataFrame(columns=cols + ["geometry"], geometry="geometry",
+                                crs="EPSG:4326")
+    sql = select_columns(con, "hotspot_fishnet", cols) + " AND category = ?"
+    if significant_only:
+        sql += " AND coalesce(hotspot_class, 'none') <> 'none'"
+    return read_gdf(con, sql + " ORDER BY cell_id", params=[category])
 
 
 def hotspot_density(con) -> gpd.GeoDataFrame:

@@ -143,8 +143,17 @@ def test_page_runs_with_every_section(hotspot_project, monkeypatch):
     at = open_page(hotspot_project, monkeypatch)
     assert at.title[0].value == "风险热点与风险预警"
     assert not at.error
-    check_classes(at, hotspot_project, "all", "all")
+    # 'any' (a grid hot in any category) is the default view when the stage wrote it
+    has_any = not query(hotspot_project, "SELECT 1 FROM hotspots WHERE category = 'any' "
+                                         "LIMIT 1").empty
+    default = "any" if has_any else "all"
+    assert at.selectbox(key="hs_category").value == default
+    check_classes(at, hotspot_project, default, "all")
+    # 'any' has no counts of its own: the selection's incidents are every incident
     assert as_int(metrics(at)["事件数（所选）"]) == stored_incidents(hotspot_project, "all", "all")
+    # which question each method answers
+    text = " ".join(m.value for m in at.markdown)
+    assert "超出预期（按户数）" in text and "事件在哪里聚集" in text
     # the map is offline: only the app's own Leaflet/jQuery, no CDN
     args = map_args(at)
     links = args["js_links"] + args["css_links"]
@@ -285,7 +294,15 @@ def test_forecast_and_honest_backtest(hotspot_project, monkeypatch):
     assert starred == [t(f"hs.method.{winner}", "zh")]
     verdicts = [e.value for e in list(at.success) + list(at.warning) + list(at.info)]
     best_label = t(f"hs.method.{best}", "zh")
-    if round(pai["model"], 3) == round(pai[best], 3):
+    tables = set(query(hotspot_project, "SELECT table_name FROM information_schema.tables")[
+        "table_name"])
+    if "forecast_recommendation" in tables:  # the stage's verdict is shown as written
+        rec = query(hotspot_project, "SELECT unit, text_zh FROM forecast_recommendation")
+        assert len(rec) >= 1
+        for text in rec["text_zh"]:
+            assert any(text in v for v in verdicts), (text, verdicts)
+        assert not any("模型胜出" in v or "基线胜出" in v for v in verdicts)
+    elif round(pai["model"], 3) == round(pai[best], 3):
         assert any("持平" in v and best_label in v for v in verdicts), verdicts
     elif pai["model"] > pai[best]:
         assert any("模型胜出" in v and best_label in v for v in verdicts), verdicts
@@ -311,13 +328,14 @@ def test_english_toggle_switches_labels(hotspot_project, monkeypatch):
     at = open_page(hotspot_project, monkeypatch, lang="en")
     assert at.title[0].value == "Risk hotspots and early warning"
     got = metrics(at)
-    want = stored_classes(hotspot_project, "all", "all")
+    want = stored_classes(hotspot_project, at.selectbox(key="hs_category").value, "all")
     assert as_int(got["Hot spot units"]) == sum(v for k, v in want.items() if k.startswith("hot"))
     assert as_int(got["Cold spot units"]) == sum(
         v for k, v in want.items() if k.startswith("cold"))
     table = frame_with(at, "Hot/cold class", "Units", "Share")
     assert "Not significant" in set(table["Hot/cold class"])
-    assert "Hot / cold spots (Gi*, FDR)" in legend(at)
+    assert "Hot / cold classes (FDR)" in legend(at)
+    assert any("more than its households lead one to expect" in m.value for m in at.markdown)
     frame_with(open_page(hotspot_project, monkeypatch, "en", RISK_PAGE),
                "Method", "PAI 10%", "Hit rate 10%")
     frame_with(open_page(hotspot_project, monkeypatch, "en", TIME_PAGE),
@@ -382,3 +400,33 @@ def test_category_with_whole_period_only(hotspot_project, monkeypatch):
     assert not [s for s in at.select_slider if s.key == "hs_period"]
     assert any("只有全时段结果" in c.value for c in at.caption)
     check_classes(at, hotspot_project, category, "all")
+
+
+def test_fishnet_layer_and_area_verdicts(hotspot_project, monkeypatch):
+    """Gi* on the fishnet is an optional layer (its significant cells, outlined); the
+    community and street verdicts are a table matching hotspot_areas."""
+    tables = set(query(hotspot_project, "SELECT table_name FROM information_schema.tables")[
+        "table_name"])
+    if not {"hotspot_fishnet", "hotspot_areas"} <= tables:
+        pytest.skip("the hotspot stage wrote no fishnet / area verdicts")
+    at = open_page(hotspot_project, monkeypatch)
+    areas = query(hotspot_project, "SELECT scope, scope_id, observed, hotspot_class "
+                                   "FROM hotspot_areas WHERE category = 'all' AND period = 'all'")
+    shown = frame_with(at, "层级", "名称", "实际事件（该类别）", "按户数预期事件")
+    assert len(shown) == len(areas)
+    assert int(shown["实际事件（该类别）"].sum()) == int(areas["observed"].sum())
+    n_hot = int(areas["hotspot_class"].str.startswith("hot").sum())
+    assert (shown["冷热点类别"].str.startswith("热点")).sum() == n_hot
+    before = map_args(at)["script"]
+    assert "dashArray" not in before
+    cells = query(hotspot_project, "SELECT category, count(*) AS n FROM hotspot_fishnet "
+                                   "WHERE hotspot_class <> 'none' GROUP BY 1 ORDER BY n DESC")
+    at.toggle(key="hs_fishnet").set_value(True).run()
+    assert not at.exception
+    assert any("个显著的 Gi* 格" in c.value for c in at.caption)
+    if not cells.empty:  # a category with significant cells draws them as dashed outlines
+        at.selectbox(key="hs_category").set_value(str(cells["category"].iloc[0])).run()
+        assert not at.exception
+        assert f"{int(cells['n'].iloc[0])} 个显著的 Gi* 格" in " ".join(
+            c.value for c in at.caption)
+        assert map_args(at)["script"].count("dashArray") >= 1

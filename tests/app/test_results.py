@@ -88,12 +88,24 @@ def test_plans_and_grids(con):
 def test_hotspot_readers(con):
     data = results.hotspot_tables(con)
     assert all(data["has"][t] for t in ("hotspots", "incident_counts", "grid_risk"))
-    assert data["categories"][0] == "all"
+    # 'any' (hot in any category) first when the stage wrote it — the default view — then 'all'
+    cats = data["categories"]
+    assert cats[:2] == ["any", "all"] if "any" in cats else cats[0] == "all"
     assert data["periods"] == sorted(data["periods"]) and "all" not in data["periods"]
-    assert list(data["hotspots"].columns) == ["grid_id", "category", "period", "z_score",
-                                              "p_fdr", "hotspot_class", "trend_class"]
+    assert list(data["hotspots"].columns) == [
+        "grid_id", "category", "period", "z_score", "p_fdr", "hotspot_class", "trend_class",
+        "method", "observed", "expected", "ratio", "hot_categories", "top_category"]
     assert {"grid_id", "category", "period", "incidents"} <= set(data["counts"].columns)
     assert data["community_names"] and data["street_names"] and data["unit_community"]
+    net = results.hotspot_fishnet(con, "all", significant_only=False)
+    if data["has"]["hotspot_fishnet"]:
+        n_all, n_sig = con.execute(
+            "SELECT count(*), count(*) FILTER (WHERE hotspot_class <> 'none') "
+            "FROM hotspot_fishnet WHERE category = 'all'").fetchone()
+        assert len(net) == n_all and net.crs == "EPSG:4326"
+        assert len(results.hotspot_fishnet(con, "all")) == n_sig
+    else:
+        assert net.empty
     one = results.hotspots(con, "all", "all")
     assert len(one) == len(data["hotspots"].query("category == 'all' and period == 'all'"))
     assert set(one["category"]) == {"all"}
