@@ -370,3 +370,10 @@ def test_mapping_onto_a_reserved_name_is_a_settings_error(tiny_project):
     (tiny_project / "gridgov.toml").write_text('[columns.buildings]\nresidents = "__row"\n', encoding="utf-8")
     with pytest.raises(GridgovError, match=r"maps to a name the platform reserves"):
         run_project(tiny_project, stages=[])
+
+
+def test_old_excel_file_is_one_clear_message(tiny_project):
+    (tiny_project / "incidents.csv").unlink()
+    (tiny_project / "incidents.xls").write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 504)
+    with pytest.raises(InputFileError, match=r"incidents\.xls is an old Excel \(\.xls\) file; save it as \.xlsx"):
+        run_project(tiny_project, stages=[])
