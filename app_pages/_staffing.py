@@ -181,9 +181,7 @@ def gap_map(
     step = gap_step(frame["gap"])
     frame["status_label"] = [
         label("leaders.status", s, lang) if isinstance(s, str) else None for s in frame["status"]]
-    frame["ftype_label"] = [
-        label("function_type", v, lang) if isinstance(v, str) else None
-        for v in frame["function_type"]]
+    frame["ftype_label"] = [None if v == "—" else v for v in ftype_labels(frame, lang)]
     frame["hours"] = pd.to_numeric(frame["hours_per_current_staff"], errors="coerce").round(0)
     frame["gap_text"] = [
         None if pd.isna(g) else f"{int(g):+d}" for g in frame["gap"]]
@@ -219,16 +217,71 @@ def gap_map(
                       bounds=bounds)
 
 
+def ftype_label(value: object, assumed: object, lang: str | None = None) -> str:
+    """A function type in words, "—" when missing, with "（默认：居住区）" where the stage used
+    the stated default (``function_type_assumed``)."""
+    if not (isinstance(value, str) and value):
+        return "—"
+    text = label("function_type", value, lang)
+    if assumed is not None and pd.notna(assumed) and bool(assumed):
+        return t("leaders.ftype_default", lang, ftype=text)
+    return text
+
+
+def ftype_labels(table: pd.DataFrame, lang: str | None = None) -> list[str]:
+    """:func:`ftype_label` of every row (a table without the columns gives "—")."""
+    values = table["function_type"] if "function_type" in table else [None] * len(table)
+    assumed = table["function_type_assumed"] if "function_type_assumed" in table \
+        else [False] * len(table)
+    return [ftype_label(v, a, lang) for v, a in zip(values, assumed)]
+
+
+def headcount(table: pd.DataFrame) -> pd.Series:
+    """Whole people the workload needs per row: ``required_headcount`` (the stage's FTE rounded
+    up), else the FTE rounded up here for an older run."""
+    if "required_headcount" in table:
+        return pd.to_numeric(table["required_headcount"], errors="coerce").astype("Int64")
+    fte = pd.to_numeric(table["required_staff"], errors="coerce")
+    return fte.map(lambda v: math.ceil(v - 1e-9) if pd.notna(v) else pd.NA).astype("Int64")
+
+
+def gap_notes(table: pd.DataFrame, lang: str) -> pd.Series | None:
+    col = "gap_note_zh" if lang == "zh" else "gap_note_en"
+    return table[col] if col in table else None
+
+
+def explanation(table: pd.DataFrame | None, n_streets: int, lang: str) -> str | None:
+    """The stage's sentence on why streets are short when the total is not
+    (``staffing_explanation``): the 'street' row, the 'community' row for a one-street
+    project (as the brief reads it); None when the run wrote none."""
+    if table is None or table.empty:
+        return None
+    col = "explanation_zh" if lang == "zh" else "explanation_en"
+    if col not in table:
+        return None
+    want = "community" if n_streets < 2 else "street"
+    rows = table[table["level"] == want] if "level" in table else table
+    if rows.empty:
+        rows = table
+    text = rows[col].iloc[0]
+    return text if isinstance(text, str) and text else None
+
+
 def street_view(table: pd.DataFrame, lang: str, extra: list[str] | None = None) -> pd.DataFrame:
-    """The street table as shown: translated values and headers, sorted by gap rank."""
+    """The street table as shown: whole people (人), hours a month, translated values and
+    headers, the stage's gap note; sorted by gap rank."""
+    table = table.sort_values("gap_rank")
     cols = ["street_name", "street_code", "function_type", "area_km2", "residents", "workload",
-            "current_staff", "recommended_staff", "gap", "status", "required_staff",
-            "hours_per_current_staff", "hours_per_recommended_staff"] + (extra or [])
-    view = table.sort_values("gap_rank")[[c for c in cols if c in table.columns]].copy()
-    view["function_type"] = [label("function_type", v, lang) for v in view["function_type"]]
+            "current_staff", "recommended_staff", "gap", "gap_note", "status",
+            "required_headcount", "hours_per_current_staff",
+            "hours_per_recommended_staff"] + (extra or [])
+    table = table.assign(function_type=ftype_labels(table, lang),
+                         required_headcount=headcount(table), gap_note=gap_notes(table, lang))
+    view = table[[c for c in cols if c in table.columns]].copy()
     view["status"] = [label("leaders.status", v, lang) for v in view["status"]]
     for c in ("current_staff", "recommended_staff", "gap"):
         view[c] = view[c].astype("int64")
+    view = view.dropna(axis=1, how="all")
     return view.rename(columns={c: t(f"leaders.col.{c}", lang) for c in view.columns})
 
 
@@ -239,7 +292,9 @@ def number_config(lang: str) -> dict:
         t("leaders.col.area_km2", lang): c.NumberColumn(format="%.2f"),
         t("leaders.col.residents", lang): c.NumberColumn(format="localized"),
         t("leaders.col.workload", lang): c.NumberColumn(format="%.0f"),
-        t("leaders.col.required_staff", lang): c.NumberColumn(format="%.1f"),
+        t("leaders.col.required_headcount", lang): c.NumberColumn(format="%d"),
+        t("leaders.col.current_staff", lang): c.NumberColumn(format="%d"),
+        t("leaders.col.recommended_staff", lang): c.NumberColumn(format="%d"),
         t("leaders.col.hours_per_current_staff", lang): c.NumberColumn(format="%.0f"),
         t("leaders.col.hours_per_recommended_staff", lang): c.NumberColumn(format="%.0f"),
         t("leaders.col.gap", lang): c.NumberColumn(format="%+d", help=t("leaders.col.gap_help",
@@ -317,10 +372,11 @@ def community_view(communities: pd.DataFrame, names: dict, lang: str) -> pd.Data
     cview = communities.sort_values(["street_code", "gap_rank"]).copy()
     cview["street_name"] = cview["street_code"].map(names)
     cview["status"] = [label("leaders.status", v, lang) for v in cview["status"]]
+    cview = cview.assign(required_headcount=headcount(cview), gap_note=gap_notes(cview, lang))
     ccols = ["street_name", "community_name", "residents", "workload", "current_staff",
-             "recommended_staff", "gap", "status", "hours_per_current_staff",
-             "hours_per_recommended_staff"]
-    cview = cview[[c for c in ccols if c in cview.columns]]
+             "recommended_staff", "gap", "gap_note", "status", "required_headcount",
+             "hours_per_current_staff", "hours_per_recommended_staff"]
+    cview = cview[[c for c in ccols if c in cview.columns]].dropna(axis=1, how="all")
     return cview.rename(columns={c: t(f"leaders.col.{c}", lang) for c in cview.columns})
 
 
@@ -331,8 +387,10 @@ def performance_view(view: pd.DataFrame, names: dict, community_names: dict,
     ci = [
         "—" if pd.isna(lo) or pd.isna(hi) else f"{lo:.0%}–{hi:.0%}"
         for lo, hi in zip(view["on_time_ci_low"], view["on_time_ci_high"])]
+    grid = view["main_grid_id"] if "main_grid_id" in view else view.get("grid_id")
     return pd.DataFrame({
         "staff_id": view["staff_id"],
+        "main_grid_id": grid if grid is not None else None,
         "street_name": view["street_code"].map(names),
         "community_name": view["community_code"].map(community_names),
         "role": [label("leaders.role", r, lang) for r in view["role"]],
@@ -418,9 +476,10 @@ def whatif_section(ctx: WhatIf) -> None:
                  format_func=lambda v: bilingual(f"function_type.{v}") if v
                  else t("leaders.wi.unchanged"))
     chosen = st.session_state["wi_street"]
-    now = streets.set_index("street_code")["function_type"].get(chosen)
+    row = streets.set_index("street_code").loc[chosen]
+    now = row.get("function_type")
     now = now if isinstance(now, str) and now else None  # NULL / NA: no type stored
-    c2.caption(t("leaders.wi.ftype_now", ftype=label("function_type", now) if now else "—"))
+    c2.caption(t("leaders.wi.ftype_now", ftype=ftype_label(now, row.get("function_type_assumed"))))
     c3.markdown(f"**{t('leaders.wi.weights')}**")
     for part in ("workload", "residents", "area"):
         c3.slider(t(f"leaders.wi.w_{part}"), 0.0, 1.0, step=0.05, key=f"wi_w_{part}")
@@ -454,8 +513,10 @@ def whatif_section(ctx: WhatIf) -> None:
 
     total = int(full["recommended_staff"].sum())
     m1, m2, m3, m4 = st.columns(4)
-    m1.metric(t("leaders.wi.total"), f"{total:,}", delta=total - ctx.budget or None, border=True)
-    m2.metric(t("leaders.wi.moved"), f"{result.persons_moved:,}", border=True,
+    m1.metric(t("leaders.wi.total"), t("leaders.people", n=f"{total:,}"),
+              delta=total - ctx.budget or None, border=True)
+    m2.metric(t("leaders.wi.moved"), t("leaders.people", n=f"{result.persons_moved:,}"),
+              border=True,
               help=t("leaders.wi.moved_help"))
     m3.metric(t("leaders.wi.streets_changed"), f"{len(result.moved)} / {len(full)}",
               border=True)
@@ -464,7 +525,7 @@ def whatif_section(ctx: WhatIf) -> None:
               delta=g_delta or None)
     st.caption(t("leaders.wi.timing", ms=ms))
 
-    full = full.assign(function_type=[label("function_type", v, lang)
+    full = full.assign(function_type=[ftype_label(v, False, lang)
                                       for v in full["function_type"]])
     headers = {
         "street_name": t("leaders.col.street_name"), "street_code": t("leaders.col.street_code"),

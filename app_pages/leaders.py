@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from app_pages._forecast_workload import forecast_workload_section
 from app_pages._mapview import map_context, map_notes, show_map
 from app_pages._shared import current_db, load_or_stop, md
 from app_pages._staffing import (
@@ -25,9 +26,11 @@ from app_pages._staffing import (
     community_view,
     equity_chart,
     equity_value,
+    explanation,
     fmt_num,
     gap_map,
     gini_chart,
+    headcount,
     load_base_allocation,
     load_gap_geometries,
     load_staffing_tables,
@@ -66,17 +69,28 @@ communities: pd.DataFrame | None = data["community_allocation"]
 # ---- headline figures --------------------------------------------------------------------
 budget = int(streets["recommended_staff"].sum())
 minimum = base.params["minimum"]
+expl = data.get("staffing_explanation")
+row = expl.iloc[0] if expl is not None and not expl.empty else {}
+people = row.get("required_people") if hasattr(row, "get") else None
+people = int(people) if people is not None and pd.notna(people) else int(
+    headcount(streets).sum())  # whole people, never the FTE float
+fte = float(streets["required_staff"].sum())
 k1, k2, k3, k4, k5 = st.columns(5)
-k1.metric(t("leaders.kpi.budget"), f"{budget:,}", border=True,
+k1.metric(t("leaders.kpi.budget"), t("leaders.people", n=f"{budget:,}"), border=True,
           help=t("leaders.kpi.budget_help", minimum=minimum,
                  source=label("leaders.source", summary.get("budget_source") or "—")))
-k2.metric(t("leaders.kpi.current"), f"{int(streets['current_staff'].sum()):,}", border=True)
-k3.metric(t("leaders.kpi.required"), fmt_num(streets["required_staff"].sum(), 1), border=True,
-          help=t("leaders.kpi.required_help", capacity=model.monthly_capacity(staffing_cfg)))
+k2.metric(t("leaders.kpi.current"), t("leaders.people", n=f"{int(streets['current_staff'].sum()):,}"),
+          border=True)
+k3.metric(t("leaders.kpi.required"), t("leaders.people", n=f"{people:,}"), border=True,
+          help=t("leaders.kpi.required_help", capacity=model.monthly_capacity(staffing_cfg),
+                 hours=fmt_num(streets["workload"].sum()), fte=fmt_num(fte, 1)))
 k4.metric(t("leaders.kpi.under"), f"{int((streets['gap'] > 0).sum())} / {len(streets)}",
           border=True)
 k5.metric(t("leaders.kpi.over"), f"{int((streets['gap'] < 0).sum())} / {len(streets)}",
           border=True)
+sentence = explanation(expl, len(streets), lang)
+if sentence:
+    st.info(md(sentence))
 
 rebuilt = base.recommended.reindex(streets["street_code"]).to_numpy()
 if not np.array_equal(rebuilt, streets["recommended_staff"].to_numpy()):
@@ -219,6 +233,9 @@ else:
         },
     )
     st.caption(t("leaders.perf_sorted"))
+
+# ---- next month's forecast as hours (#11.5; nothing when the run wrote no forecast) -------
+forecast_workload_section(db, mtime, lang)
 
 # ---- Excel report ------------------------------------------------------------------------
 st.subheader(t("leaders.report"))

@@ -35,7 +35,9 @@ STRINGS: dict[str, tuple[str, str]] = {
     # headline figures
     "leaders.kpi.budget": ("编制预算", "Budget"),
     "leaders.kpi.current": ("现有网格员", "Staff today"),
-    "leaders.kpi.required": ("工作量所需", "Required (FTE)"),
+    "leaders.kpi.required": ("工作量所需", "Needed for the workload"),
+    "leaders.people": ("{n} 人", "{n} people"),
+    "leaders.ftype_default": ("（默认：{ftype}）", "(default: {ftype})"),
     "leaders.kpi.under": ("缺员街道", "Streets short of staff"),
     "leaders.kpi.over": ("超员街道", "Streets over-staffed"),
     "leaders.kpi.budget_help": (
@@ -50,9 +52,10 @@ STRINGS: dict[str, tuple[str, str]] = {
     "leaders.source.required_staff": ("工作量所需人数（向上取整）",
                                       "required staff, rounded up"),
     "leaders.kpi.required_help": (
-        "折合全职人数 = 每月工作量 ÷ 一名全职网格员每月 {capacity:.0f} 小时的现场工作时间。",
-        "Full-time equivalents = monthly workload ÷ {capacity:.0f} field hours a month of one "
-        "full-time worker.",
+        "每月工作量 {hours} 小时/月 ÷ 一名全职网格员每月 {capacity:.0f} 小时的现场工作时间 = {fte} 个全职当量，"
+        "按街道向上取整为整人。",
+        "Monthly workload {hours} h/month ÷ {capacity:.0f} field hours a month of one "
+        "full-time worker = {fte} full-time equivalents, rounded up to whole people per street.",
     ),
     # map
     "leaders.map": ("缺口地图", "Map of the gap"),
@@ -67,7 +70,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "leaders.layer.streets": ("街道缺口", "Street gap"),
     "leaders.layer.communities": ("社区缺口", "Community gap"),
     "leaders.layer.outline": ("街道边界", "Street boundaries"),
-    "leaders.tip.hours": ("现人均小时/月", "h/month per head"),
+    "leaders.tip.hours": ("现人均工作量（小时/月）", "Hours/month per head today"),
     "leaders.legend.title": ("缺口（建议 − 现有，人）", "Gap (recommended − current)"),
     "leaders.legend.under": ("缺员", "short of staff"),
     "leaders.legend.over": ("超员", "over-staffed"),
@@ -80,8 +83,8 @@ STRINGS: dict[str, tuple[str, str]] = {
     "leaders.none_under": ("没有缺员的街道。", "No street is short of staff."),
     "leaders.none_over": ("没有超员的街道。", "No street is over-staffed."),
     "leaders.extreme_line": (
-        "**{name}**：缺口 {gap:+d} 人（现有 {current}，建议 {recommended}），现人均 {hours} 小时/月",
-        "**{name}**: gap {gap:+d} (today {current}, recommended {recommended}), "
+        "**{name}**：缺口 {gap:+d} 人（现有 {current} 人，建议 {recommended} 人），现人均 {hours} 小时/月",
+        "**{name}**: gap {gap:+d} people (today {current}, recommended {recommended}), "
         "{hours} h/month per head today",
     ),
     # street table
@@ -99,10 +102,13 @@ STRINGS: dict[str, tuple[str, str]] = {
     "leaders.col.area_km2": ("面积（平方公里）", "Area (km²)"),
     "leaders.col.residents": ("常住人口", "Residents"),
     "leaders.col.workload": ("工作量（小时/月）", "Workload (h/month)"),
-    "leaders.col.current_staff": ("现有人数", "Current staff"),
-    "leaders.col.required_staff": ("工作量所需（全职）", "Required (FTE)"),
-    "leaders.col.recommended_staff": ("建议人数", "Recommended"),
-    "leaders.col.gap": ("缺口", "Gap"),
+    "leaders.col.current_staff": ("现有人数（人）", "Current staff (people)"),
+    "leaders.col.required_staff": ("工作量所需（全职当量）", "Required (FTE)"),
+    "leaders.col.required_headcount": ("工作量所需（人）", "Needed for the workload (people)"),
+    "leaders.col.recommended_staff": ("建议人数（人）", "Recommended (people)"),
+    "leaders.col.gap": ("缺口（人）", "Gap (people)"),
+    "leaders.col.gap_note": ("缺口说明", "Why"),
+    "leaders.col.main_grid_id": ("主要负责网格", "Main grid"),
     "leaders.col.gap_help": ("建议 − 现有；正数为缺员", "recommended − current; positive = short of staff"),
     "leaders.col.status": ("状态", "Status"),
     "leaders.col.hours_per_current_staff": ("现人均工作量（小时/月）", "Hours/month per head today"),
@@ -153,7 +159,7 @@ STRINGS: dict[str, tuple[str, str]] = {
         "全区网格员总编制，最多 {ceiling} 人。建议人数之和恰好等于预算。",
         "District headcount, at most {ceiling}. The recommendations sum exactly to it.",
     ),
-    "leaders.wi.minimum": ("每街道最低人数", "Minimum per street"),
+    "leaders.wi.minimum": ("每街道最低人数（人）", "Minimum per street (people)"),
     "leaders.wi.method": ("分配方法 / Method", "分配方法 / Method"),
     "leaders.wi.street": ("调整功能定位的街道 / Street", "调整功能定位的街道 / Street"),
     "leaders.wi.ftype": ("新的功能定位 / New function type", "新的功能定位 / New function type"),
@@ -182,10 +188,10 @@ STRINGS: dict[str, tuple[str, str]] = {
     ),
     "leaders.wi.what_moved": ("变动的街道", "What moved"),
     "leaders.wi.full": ("推演后的全部街道", "The whole what-if allocation"),
-    "leaders.wi.before": ("原建议", "Recommended (run)"),
-    "leaders.wi.after": ("推演建议", "What-if"),
-    "leaders.wi.change": ("变化", "Change"),
-    "leaders.wi.new_gap": ("推演缺口", "What-if gap"),
+    "leaders.wi.before": ("原建议（人）", "Recommended, run (people)"),
+    "leaders.wi.after": ("推演建议（人）", "What-if (people)"),
+    "leaders.wi.change": ("变化（人）", "Change (people)"),
+    "leaders.wi.new_gap": ("推演缺口（人）", "What-if gap (people)"),
     "leaders.wi.csv": ("下载推演结果（CSV）", "Download the what-if (CSV)"),
     "leaders.wi.error": ("无法计算：{error}", "Cannot compute: {error}"),
     # performance

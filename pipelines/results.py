@@ -40,7 +40,7 @@ HOTSPOT_TABLES = ("hotspots", "incident_counts", "hotspot_units", "hotspot_densi
                   "hotspot_areas", "forecast_recommendation")
 #: The tables of the staffing stage (``docs/staffing.md``).
 STAFFING_TABLES = ("street_allocation", "community_allocation", "allocation_equity",
-                   "worker_performance")
+                   "worker_performance", "staffing_explanation")
 #: Columns of :func:`runs`.
 RUN_COLUMNS = ["run_id", "started_at", "finished_at", "status"]
 

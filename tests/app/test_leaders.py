@@ -63,7 +63,9 @@ def frame_with(at: AppTest, *columns: str):
 
 
 def as_int(text: str) -> int:
-    return int(text.replace(",", "").split("/")[0].strip())
+    """A card's whole number: "1,234 人" / "1,234 people" / "3 / 5" -> 1234 / 3."""
+    text = text.replace(",", "").split("/")[0]
+    return int(text.replace("人", "").replace("people", "").strip())
 
 
 def test_street_table_and_budget(staffing_project, monkeypatch):
@@ -73,15 +75,27 @@ def test_street_table_and_budget(staffing_project, monkeypatch):
     budget = int(table["recommended_staff"].sum())
     assert budget == 47  # the demo's [allocation] budget
 
-    streets = frame_with(at, "街道", "功能定位", "建议人数", "缺口")
+    streets = frame_with(at, "街道", "功能定位", "建议人数（人）", "缺口（人）")
     assert len(streets) == len(table)
-    assert int(streets["建议人数"].sum()) == budget
-    assert (streets["缺口"] == streets["建议人数"] - streets["现有人数"]).all()
-    for col in ("面积（平方公里）", "常住人口", "工作量（小时/月）", "现有人数"):
+    assert int(streets["建议人数（人）"].sum()) == budget
+    assert (streets["缺口（人）"] == streets["建议人数（人）"] - streets["现有人数（人）"]).all()
+    for col in ("面积（平方公里）", "常住人口", "工作量（小时/月）", "现有人数（人）"):
         assert col in streets.columns
+    # whole people for the workload (the stage's headcount), never the FTE float
+    assert "工作量所需（全职当量）" not in streets.columns
+    assert list(streets["工作量所需（人）"]) == list(
+        table.sort_values("gap_rank")["required_headcount"])
+    assert list(streets["缺口说明"]) == list(table.sort_values("gap_rank")["gap_note_zh"])
     assert set(streets["功能定位"]) <= {"核心商圈", "老城区", "居住区", "新开发区", "工业区",
                                         "城乡结合部"}
     got = metrics(at)
+    assert got["编制预算"] == f"{budget:,} 人" and got["现有网格员"].endswith(" 人")
+    expl = stored(staffing_project, "staffing_explanation")
+    assert as_int(got["工作量所需"]) == int(expl["required_people"].iloc[0])
+    # the sentence under the gap figures: why streets are short (one street: the community row)
+    level = "community" if len(table) < 2 else "street"
+    sentence = expl.loc[expl["level"] == level, "explanation_zh"].iloc[0]
+    assert any(i.value.replace("\\", "") == sentence for i in at.info), [i.value for i in at.info]
     assert as_int(got["编制预算"]) == budget
     assert as_int(got["现有网格员"]) == int(table["current_staff"].sum())
     # the what-if starts where the run ended: nothing moved yet
@@ -94,11 +108,11 @@ def test_whatif_budget_gives_the_new_total(staffing_project, monkeypatch):
     at.number_input(key="wi_budget").set_value(60).run()
     assert not at.exception
     assert as_int(metrics(at)["推演总人数"]) == 60
-    whole = frame_with(at, "推演建议", "原建议")
-    assert int(whole["推演建议"].sum()) == 60
-    assert int(whole["原建议"].sum()) == 47
-    moved = frame_with(at, "变化")
-    assert int(moved["变化"].sum()) == 13
+    whole = frame_with(at, "推演建议（人）", "原建议（人）")
+    assert int(whole["推演建议（人）"].sum()) == 60
+    assert int(whole["原建议（人）"].sum()) == 47
+    moved = frame_with(at, "变化（人）")
+    assert int(moved["变化（人）"].sum()) == 13
     # the stored table is untouched
     assert int(stored(staffing_project)["recommended_staff"].sum()) == 47
 
@@ -116,7 +130,9 @@ def test_whatif_budget_below_minimum_is_explained(staffing_project, monkeypatch)
 def test_english_toggle_switches_labels(staffing_project, monkeypatch):
     at = open_page(staffing_project, monkeypatch, lang="en")
     assert at.title[0].value == "Grid staff and headcount allocation"
-    streets = frame_with(at, "Street", "Function type", "Recommended", "Gap")
+    streets = frame_with(at, "Street", "Function type", "Recommended (people)", "Gap (people)")
+    expl = stored(staffing_project, "staffing_explanation")
+    assert any(i.value.replace("\\", "") in set(expl["explanation_en"]) for i in at.info)
     assert len(streets) == len(stored(staffing_project))
     got = metrics(at)
     assert as_int(got["Budget"]) == 47
@@ -136,7 +152,7 @@ def test_english_toggle_switches_labels(staffing_project, monkeypatch):
 def test_whatif_function_type_moves_people(two_streets, monkeypatch):
     at = open_page(two_streets, monkeypatch)
     table = stored(two_streets)
-    assert len(frame_with(at, "街道", "建议人数")) == 2 == len(table)
+    assert len(frame_with(at, "街道", "建议人数（人）")) == 2 == len(table)
     budget = int(table["recommended_staff"].sum())
     # 甲 (old town) becomes industrial: a lower multiplier sends people to 乙
     at.number_input(key="wi_budget").set_value(budget + 21).run()
@@ -145,10 +161,10 @@ def test_whatif_function_type_moves_people(two_streets, monkeypatch):
     assert not at.exception
     got = metrics(at)
     assert as_int(got["推演总人数"]) == budget + 21
-    moved = frame_with(at, "变化", "街道")
+    moved = frame_with(at, "变化（人）", "街道")
     assert set(moved["街道"]) <= {"甲街道", "乙街道"}
-    assert int(moved["变化"].sum()) == 21
-    changes = dict(zip(moved["街道"], moved["变化"]))
+    assert int(moved["变化（人）"].sum()) == 21
+    changes = dict(zip(moved["街道"], moved["变化（人）"]))
     # with the function multiplier cut, 甲 gains fewer of the 21 new people than 乙
     assert changes.get("乙街道", 0) > changes.get("甲街道", 0)
     # reset returns to the run's settings
@@ -204,3 +220,32 @@ def test_equity_figures(staffing_project, two_streets, monkeypatch):
     assert not any("只有一个街道" in i.value for i in at.info)
     want = eq.loc[("street", "gini_staff_per_resident"), "recommended"]
     assert metrics(at)["基尼系数·人员/人口"] == f"{want:,.3f}"
+
+
+def test_workers_listed_with_their_main_grid(staffing_project, monkeypatch):
+    at = open_page(staffing_project, monkeypatch)
+    perf = stored(staffing_project, "worker_performance").sort_values("staff_id")
+    shown = frame_with(at, "网格员编号", "主要负责网格")
+    assert list(shown["网格员编号"]) == list(perf["staff_id"])
+    assert list(shown["主要负责网格"].fillna("")) == list(perf["main_grid_id"].fillna(""))
+
+
+def test_function_type_default_is_stated_and_na_is_safe():
+    """A function type the stage filled with the default reads "（默认：居住区）"; a missing one
+    (NULL / pd.NA, an old run) reads "—" instead of failing on truthiness."""
+    import pandas as pd
+
+    from app_pages._staffing import ftype_label, ftype_labels, headcount
+
+    assert ftype_label("residential", True, "zh") == "（默认：居住区）"
+    assert ftype_label("residential", True, "en") == "(default: Residential)"
+    assert ftype_label("old_town", False, "zh") == "老城区"
+    assert ftype_label(pd.NA, pd.NA, "zh") == ftype_label(None, None, "zh") == "—"
+    frame = pd.DataFrame({"function_type": pd.array([pd.NA, "residential"], dtype="string"),
+                          "function_type_assumed": pd.array([pd.NA, True], dtype="boolean")})
+    assert ftype_labels(frame, "zh") == ["—", "（默认：居住区）"]
+    assert ftype_labels(pd.DataFrame({"x": [1]}), "zh") == ["—"]
+    # whole people: the stage's headcount, or the FTE rounded up for an older run
+    assert list(headcount(pd.DataFrame({"required_headcount": [3, 7]}))) == [3, 7]
+    assert list(headcount(pd.DataFrame({"required_staff": [2.01, 3.0, None]})).fillna(-1)) \
+        == [3, 3, -1]
