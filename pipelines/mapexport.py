@@ -15,8 +15,8 @@ Kinds:
               communities of that street and its buildings;
 ``grids``     the grids of a plan (current plan by default, ``plan_id`` for another one),
               shaded by households, dedicated grids outlined;
-``hotspots``  analysis units coloured by hot/cold-spot class (``category``, default ``all``,
-              whole period), the colours of the hot-spot page;
+``hotspots``  analysis units coloured by hot/cold-spot class (``category``, default ``any``
+              as on the hot-spot page, else ``all``; whole period), the page's colours;
 ``alerts``    grids with early-warning alerts, by status (``category`` filters);
 ``staffing``  staffing gap in whole people by street (by community with ``street_code``,
               ``level="community"`` or when the project has one street).
@@ -62,6 +62,7 @@ CLASS_LABELS = {
     "none": "不显著 not significant", "cold_90": "冷点 90% cold spot",
     "cold_95": "冷点 95% cold spot", "cold_99": "冷点 99% cold spot",
 }
+CATEGORY_LABELS = {"all": "全部类别 all categories", "any": "任一类别为热点 hot in any category"}
 ALERT_COLORS = {"new": "#d7301f", "acknowledged": "#fd8d3c", "closed": "#969696"}
 ALERT_LABELS = {"new": "新预警 new", "acknowledged": "已确认 acknowledged", "closed": "已关闭 closed"}
 _NO_DATA = "#eeeeee"
@@ -321,11 +322,14 @@ def _hotspots(con, ctx: dict, street_code: str | None, category: str | None, **_
     if table_exists(con, "hotspots"):
         cats = [r[0] for r in con.execute(
             "SELECT DISTINCT category FROM hotspots ORDER BY category").fetchall()]
+        if category is None and "any" in cats:  # the hot-spot page's default view
+            cat = "any"
         if cat not in cats:
             raise MapExportError(f"类别 {cat} 不在 hotspots 表中；可选：{'、'.join(cats)}。",
                                  f"Category {cat} is not in the hotspots table; choose one of: "
                                  f"{', '.join(cats)}.")
-    m.subtitle = f"类别 Category: {'全部 all' if cat == 'all' else fit(cat, 16)}    全期 whole period"
+    label = CATEGORY_LABELS.get(cat) or fit(cat, 16)
+    m.subtitle = f"类别 Category: {label}    全期 whole period"
     units = results.hotspot_units(con)
     streets = _street_rows(con, street_code)
     if street_code is not None:

@@ -104,7 +104,10 @@ def test_content_of_each_kind(demo, maps, tmp_path):
     text = _pdf_text(mapexport.export_map(root, "grids", tmp_path / "g.pdf", fmt="pdf",
                                           plan_id=facts["plan"]))
     assert "households per grid" in text and "dedicated grids" in text
-    cat = next(c for c in facts["categories"] if c != "all")
+    text = " ".join(_pdf_text(maps[("hotspots", "pdf")]).split())
+    default = "hot in any category" if "any" in facts["categories"] else "all categories"
+    assert default in text  # the hot-spot page's default view
+    cat = next(c for c in facts["categories"] if c not in ("all", "any"))
     text = _pdf_text(mapexport.export_map(root, "hotspots", tmp_path / "h.pdf", fmt="pdf",
                                           category=cat))
     assert cat in text and "hot spot" in text
