@@ -79,3 +79,26 @@ def map_notes(ctx: MapContext, *notes: str, sep: str = " ") -> None:
     if not ctx.tiles:
         parts.append(t("map.no_basemap"))
     st.caption(sep.join(parts))
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _map_file(db: str, mtime: float, kind: str, fmt: str, opts: tuple) -> bytes:
+    """The map as PNG/PDF bytes (:func:`pipelines.mapexport.render_map`), cached per file state."""
+    from pipelines.mapexport import render_map
+
+    return render_map(Path(db).parent, kind, fmt=fmt, **dict(opts))
+
+
+def map_downloads(db: Path, mtime: float, kind: str, *, key: str, **opts) -> None:
+    """PNG and PDF of this map (pipelines.mapexport: A4, legend, scale bar, north arrow, data
+    date), drawn only when a button is clicked."""
+    from pipelines.mapexport import file_name
+
+    opts = {k: v for k, v in opts.items() if v is not None}
+    c1, c2, _ = st.columns([1, 1, 3])
+    for col, fmt, mime in ((c1, "png", "image/png"), (c2, "pdf", "application/pdf")):
+        col.download_button(
+            t(f"map.download_{fmt}"),
+            data=lambda fmt=fmt: _map_file(str(db), mtime, kind, fmt, tuple(sorted(opts.items()))),
+            file_name=file_name(kind, fmt, **{k: v for k, v in opts.items() if k != "level"}),
+            mime=mime, key=f"{key}_{fmt}", on_click="ignore")

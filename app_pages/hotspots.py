@@ -34,7 +34,7 @@ from app_pages._hotspots import (
     trend_label,
     unit_communities,
 )
-from app_pages._mapview import map_context, map_notes, show_map
+from app_pages._mapview import map_context, map_downloads, map_notes, show_map
 from app_pages._shared import half
 from app_pages.i18n import t
 
@@ -111,6 +111,7 @@ with left:
                            tiles=ctx.tiles, attribution=ctx.attribution, density=density,
                            community=unit_communities(data), fishnet=fishnet)
         show_map(fmap, ctx, key=MAP_KEY, height=MAP_HEIGHT)
+        map_downloads(db, mtime, "hotspots", key="hs_dl", category=category)
         map_notes(ctx, t("hs.map_caption_trend") if trend_mode else t("hs.map_caption"))
         if fishnet is not None:
             net = summary.get("fishnet") if isinstance(summary.get("fishnet"), dict) else {}

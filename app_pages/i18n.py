@@ -107,6 +107,8 @@ STRINGS: dict[str, tuple[str, str]] = {
     # map
     "map.title": ("地图", "Map"),
     "map.street": ("街道", "Street"),
+    "map.download_png": ("下载地图 PNG", "Download map (PNG)"),
+    "map.download_pdf": ("下载地图 PDF（A4）", "Download map (PDF, A4)"),
     "map.all_streets": ("全部街道 / all streets", "全部街道 / all streets"),  # option label: fixed
     "map.street_hint": (
         "选择一个街道可显示其中的每栋楼。",

@@ -14,7 +14,7 @@ import pandas as pd
 import streamlit as st
 
 from app_pages._forecast_workload import forecast_workload_section
-from app_pages._mapview import map_context, map_notes, show_map
+from app_pages._mapview import map_context, map_downloads, map_notes, show_map
 from app_pages._shared import current_db, load_or_stop, md
 from app_pages._staffing import (
     EXTREMES_N,
@@ -126,6 +126,8 @@ with left:
             fmap = gap_map(geoms["streets"], streets, code="street_code", name="street_name",
                            level_key="leaders.layer.streets", outline=None, **common)
         show_map(fmap, ctx, key=MAP_KEY, height=MAP_HEIGHT)
+        map_downloads(db, mtime, "staffing", key="leaders_dl",
+                      level="community" if level == "communities" else "street")
         map_notes(ctx, t("leaders.map_caption"))
 
 with right:

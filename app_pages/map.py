@@ -4,7 +4,7 @@ from __future__ import annotations
 import streamlit as st
 
 from app_pages._mapbuild import DISPLAY_CRS, Display, build_map, prepare_display
-from app_pages._mapview import map_context, show_map
+from app_pages._mapview import map_context, map_downloads, show_map
 from app_pages._shared import current_db, load_map_layers, md, show_db_error
 from app_pages.i18n import current_lang, t
 
@@ -43,6 +43,7 @@ street = st.selectbox(
 fmap, info = build_map(display, lang=lang, street_code=street, tiles=ctx.tiles,
                        attribution=ctx.attribution)
 show_map(fmap, ctx, key=MAP_KEY, height=MAP_HEIGHT)
+map_downloads(db, mtime, "overview", key="map_dl", street_code=street)
 
 notes = []
 if street:

@@ -15,7 +15,7 @@ import functools
 import pandas as pd
 import streamlit as st
 
-from app_pages._mapview import map_context, map_notes, show_map
+from app_pages._mapview import map_context, map_downloads, map_notes, show_map
 from app_pages._planmap import class_breaks, display_grids, grid_map, selected_layer
 from app_pages._planstate import (
     CUR_KEY,
@@ -164,6 +164,7 @@ with left:
     m_cur = grid_map(cur_disp, column=color_by, breaks=breaks, lang=lang, tiles=ctx.tiles,
                      attribution=ctx.attribution)
     show_map(m_cur, ctx, key=CUR_KEY, height=MAP_HEIGHT)
+    map_downloads(db, mtime, "grids", key="planner_dl", street_code=street, plan_id=ws.plan_id)
 with right:
     st.markdown(f"**{t('planner.map.proposal')}**")
     m_edit = grid_map(prop_disp, column=color_by, breaks=breaks, lang=lang, tiles=ctx.tiles,
