@@ -168,11 +168,9 @@ def _json(value) -> dict:
 
 def _settings(con, plan_id: str | None) -> tuple[dict, dict, str | None]:
     """(norms, weights, metric_crs): the current plan's settings over the latest run's."""
-    run: dict = {}
-    if table_exists(con, "runs"):
-        row = con.execute("SELECT settings FROM runs WHERE status = 'success' "
-                          "ORDER BY started_at DESC NULLS LAST LIMIT 1").fetchone()
-        run = _json(row[0]) if row else {}
+    from pipelines.results import latest_run  # the one "latest run" reader
+
+    run: dict = latest_run(con).get("settings") or {}
     plan: dict = {}
     if plan_id is not None:
         row = con.execute("SELECT settings FROM plans WHERE plan_id = ?", [plan_id]).fetchone()
