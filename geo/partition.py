@@ -1537,6 +1537,10 @@ def redraw(
                     # iterated local search, kicks and descents, keeps the best plan
                     s = _Search(P, free_nodes, labl, lo, hi, W, rng, init=init)
                     s.run(work, int(min(max(3000 / len(free_nodes), 12), 200)))
+                    # still out: one grid more where the piece's preferred number is higher
+                    if _off_norm(P, labl, free_nodes, lo, hi) and _structural_repair(
+                            P, labl, free_nodes, lo, hi, rng, locked_int, eager=True):
+                        continue
                 break
         for t in sorted(set(labl)):
             if t not in inv_names:
@@ -1579,7 +1583,7 @@ def _off_norm(P: _Problem, lab: list[int], nodes: list[int], lo: float, hi: floa
 
 
 def _structural_repair(P: _Problem, lab: list[int], nodes: list[int], lo: float, hi: float,
-                       rng, locked: set) -> bool:
+                       rng, locked: set, eager: bool = False) -> bool:
     """Split one grid still over the maximum, or merge one still under the minimum."""
     H: dict[int, float] = {}
     mem: dict[int, list[int]] = {}
@@ -1591,7 +1595,9 @@ def _structural_repair(P: _Problem, lab: list[int], nodes: list[int], lo: float,
     short = set()
     for comp in P.components(nodes):
         gs = {lab[i] for i in comp}
-        if len(gs) < math.ceil(sum(P.h[i] for i in comp) / hi - 1e-9):
+        total = sum(P.h[i] for i in comp)
+        need = choose_k(total, lo, hi)[0] if eager else math.ceil(total / hi - 1e-9)
+        if len(gs) < need:
             short |= gs
     # over the maximum and splittable (not a single tower)
     for g in sorted(H, key=lambda g: -H[g]):

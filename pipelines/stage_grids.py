@@ -308,8 +308,13 @@ def run(con, settings: dict, *, progress=None) -> dict:
         _, parent_members = load_plan(con, parent)
         mv = plan_moves(parent_members, bmembers, inp["buildings"], plan_id=plan_id, parent_plan_id=parent)
         write_gdf(con, "plan_moves", mv)
+        # workers' grids are today's (staff.grid_id, current_grids.staff_id): follow their
+        # buildings from today's map (P0000) when it is stored, else from the parent plan
+        today = parent_members
+        if parent != "P0000" and con.execute("SELECT count(*) FROM plans WHERE plan_id = 'P0000'").fetchone()[0]:
+            _, today = load_plan(con, "P0000")
         write_gdf(con, "staff_assignments",
-                  staff_assignments(con, parent_members, bmembers, grids, inp["buildings"], plan_id=plan_id))
+                  staff_assignments(con, today, bmembers, grids, inp["buildings"], plan_id=plan_id))
     if start is not None:
         metrics = {**metrics, "p0000_share_within_norm": start["metrics0"].get("share_within_norm"),
                    "communities_kept": start["kept"], "communities_redrawn": start["redrawn"],
