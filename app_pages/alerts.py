@@ -11,7 +11,7 @@ from __future__ import annotations
 import streamlit as st
 
 from app_pages import _alerts as al
-from app_pages._mapview import map_context, map_notes, show_map
+from app_pages._mapview import map_context, map_downloads, map_notes, show_map
 from app_pages._shared import current_db, load_or_stop
 from app_pages.i18n import current_lang, t
 from pipelines.results_alerts import AlertStatusError, save_alert_status
@@ -56,6 +56,7 @@ ctx = map_context(db, mtime)
 fmap = al.alerts_map(shown, data["grids"], bounds=ctx.bounds, lang=lang, tiles=ctx.tiles,
                      attribution=ctx.attribution, communities=data["communities"])
 show_map(fmap, ctx, key="alerts_map", height=520)
+map_downloads(db, mtime, "alerts", key="alerts_dl")
 map_notes(ctx, t("alerts.map_caption"))
 
 # ---- status ------------------------------------------------------------------------------

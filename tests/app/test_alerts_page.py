@@ -111,6 +111,9 @@ def test_page_lists_open_alerts_with_words_and_map(burst_project, monkeypatch):
     for g in a.loc[a["is_open"], "grid_id"]:
         assert g in script
     assert "偶然出现" in script or json.dumps("偶然出现")[1:-1] in script
+    # the map can be taken away: PNG and PDF buttons (drawn on click)
+    labels = [b.label for b in at.get("download_button")]
+    assert t("map.download_png", "zh") in labels and t("map.download_pdf", "zh") in labels
     # the form offers every alert
     assert at.selectbox(key="alerts_choice").options == [al.choice_label(r) for r in a.itertuples()]
 
