@@ -24,6 +24,11 @@ PAGES = [
     ("/risk", "风险指数与事件预测", False),
     ("/timeliness", "案件办理时效", False),
     ("/leaders", "人员配置", True),
+    # the pages of the alerts and pages2 helpers (a project without alerts shows no map there)
+    ("/alerts", "预警：近期异常增多的网格", False),
+    ("/cases", "接诉即办红黑榜", False),
+    ("/fusion", "多网融合：部门网格与统一网格", True),
+    ("/history", "网格方案历史", True),
 ]
 
 #: Hover every interactive path of the map in the component iframe (mouseover, mousemove,
