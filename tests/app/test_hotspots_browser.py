@@ -45,6 +45,9 @@ def expected(target) -> dict:
             "GROUP BY category ORDER BY count(*) FILTER (WHERE hotspot_class LIKE 'hot%') DESC, "
             "category LIMIT 1").fetchone()[0]
         last = con.execute("SELECT max(period) FROM hotspots WHERE period <> 'all'").fetchone()[0]
+        # the page opens on 'any' (a unit hot in any category) when the stage wrote it
+        default = "any" if con.execute(
+            "SELECT count(*) FROM hotspots WHERE category = 'any'").fetchone()[0] else "all"
 
         def incidents(cat: str, period: str) -> int:
             return int(con.execute(
@@ -60,11 +63,11 @@ def expected(target) -> dict:
             "units": int(units), "category": category, "last": last,
             "label": CATEGORY_LABELS.get(category, category),
             "all": incidents("all", "all"), "cat_all": incidents(category, "all"),
-            "cat_last": incidents(category, last), "hot_all": hot("all", "all"),
+            "cat_last": incidents(category, last), "hot_all": hot(default, "all"),
             "hot_cat": hot(category, "all"), "hot_cat_last": hot(category, last),
             "hot99_all": int(con.execute(
-                "SELECT count(*) FROM hotspots WHERE category = 'all' AND period = 'all' "
-                "AND hotspot_class = 'hot_99'").fetchone()[0]),
+                "SELECT count(*) FROM hotspots WHERE category = ? AND period = 'all' "
+                "AND hotspot_class = 'hot_99'", [default]).fetchone()[0]),
         }
 
 
