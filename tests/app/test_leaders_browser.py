@@ -64,7 +64,8 @@ def test_leaders_page_offline(page, server, expected):
     rows = table.locator("[role='grid'], table").first.get_attribute("aria-rowcount")
     assert rows is not None and int(rows) == expected["streets"] + 1  # + header row
     page.locator("[data-testid='stVegaLiteChart']").first.wait_for(timeout=kit.DRAW_TIMEOUT)
-    assert _metric(page, "编制预算").inner_text().replace(",", "") == str(expected["budget"])
+    # whole people with their unit
+    assert _metric(page, "编制预算").inner_text().replace(",", "") == f"{expected['budget']} 人"
     kit.settle(page)
 
     # a what-if: ten more people → the what-if total is the new budget
@@ -72,7 +73,7 @@ def test_leaders_page_offline(page, server, expected):
     box = page.get_by_role("spinbutton", name="编制预算（人）")
     box.fill(str(new_budget))
     box.press("Enter")
-    kit.wait_metric(page, "推演总人数", new_budget)
+    kit.wait_metric(page, "推演总人数", f"{new_budget} 人")
     page.get_by_text("变动的街道").first.wait_for(timeout=kit.DRAW_TIMEOUT)
     kit.settle(page)
     # with the what-if's "what moved" filled in
