@@ -249,3 +249,21 @@ def test_function_type_default_is_stated_and_na_is_safe():
     assert list(headcount(pd.DataFrame({"required_headcount": [3, 7]}))) == [3, 7]
     assert list(headcount(pd.DataFrame({"required_staff": [2.01, 3.0, None]})).fillna(-1)) \
         == [3, 3, -1]
+
+
+def test_next_months_forecast_workload_is_on_the_page(small_demo, monkeypatch):
+    """With every stage run, the staffing page carries the forecast-as-hours section (#11.5)."""
+    from app_pages.i18n import t
+
+    con = connect(small_demo / "gridgov.duckdb", read_only=True)
+    try:
+        has = con.execute("SELECT count(*) FROM information_schema.tables "
+                          "WHERE table_name = 'forecast_workload'").fetchone()[0]
+        n = con.execute("SELECT count(*) FROM forecast_workload").fetchone()[0] if has else 0
+    finally:
+        con.close()
+    if not n:
+        pytest.skip("this run wrote no forecast_workload")
+    at = open_page(small_demo, monkeypatch)
+    assert t("fw.title", "zh") in [h.value for h in at.subheader]
+    frame_with(at, t("fw.col.delta_hours", "zh"), t("fw.col.grid_id", "zh"))
