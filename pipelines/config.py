@@ -101,6 +101,9 @@ DEFAULTS: dict[str, Any] = {
         "n_jobs": 2,  # worker processes (communities are independent)
         "max_cell_area": 40_000,  # m²: empty land is split into cells of at most this size
         "redraw": True,  # re-draw from the current plan instead of starting afresh
+        # Contract (second round): with a current_grids layer and no plan yet, today's map is plan P0000
+        # and the proposal keeps every community that meets the rules; false = draw from scratch.
+        "start_from_current_grids": True,
         "weights": {},  # objective weights: norm, balance, compactness, move
         "dedicated": {},  # per unit_type rules, e.g. {school = {min_area_m2 = 10000}}
         "workload_weights": {},  # per-building workload weights (geo.tessellation.building_workload)
