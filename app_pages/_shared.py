@@ -12,7 +12,6 @@ import contextlib
 import math
 import os
 import sys
-import tomllib
 from pathlib import Path
 
 import geopandas as gpd
@@ -119,33 +118,7 @@ def show_missing_db(db: Path | None) -> None:
     )
 
 
-def project_attribution(project_dir: str | Path) -> str:
-    """Who to credit on the map: ``"demo"``, ``"project"`` or a text from the settings.
-
-    ``[app] attribution = "…"`` in the project's ``gridgov.toml`` wins. Otherwise the demo city
-    (its ``gridgov.toml`` / ``README.txt`` say "synthetic demo data") gets the demo credits
-    (Tianditu boundaries, NBS names, synthetic geometry), and any other project a neutral line:
-    a planner's own data must not be labelled synthetic.
-    """
-    folder = Path(project_dir)
-    toml = folder / "gridgov.toml"
-    try:
-        text = toml.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
-        text = ""
-    try:
-        custom = tomllib.loads(text).get("app", {}).get("attribution")
-    except tomllib.TOMLDecodeError:
-        custom = None
-    if isinstance(custom, str) and custom.strip():
-        return custom.strip()
-    heads = [text.splitlines()[0] if text else ""]
-    try:
-        with open(folder / "README.txt", encoding="utf-8") as f:
-            heads.append(f.readline())
-    except (OSError, UnicodeDecodeError):
-        pass
-    return "demo" if any("synthetic demo data" in h.lower() for h in heads) else "project"
+project_attribution = results.project_attribution  # one implementation, shared with map exports
 
 
 # --------------------------------------------------------------------------------------------

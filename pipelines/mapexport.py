@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import io
 import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -115,25 +114,8 @@ def fit(text: Any, ems: float) -> str:
 def attribution(project_dir: str | Path) -> str:
     """The credit line: ``[app] attribution`` of the project's ``gridgov.toml``, else the demo's
     sources when the folder is the demo city, else a neutral line (as the app's maps do)."""
-    folder = Path(project_dir)
-    try:
-        text = (folder / "gridgov.toml").read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
-        text = ""
-    try:
-        custom = tomllib.loads(text).get("app", {}).get("attribution")
-    except tomllib.TOMLDecodeError:
-        custom = None
-    if isinstance(custom, str) and custom.strip():
-        return custom.strip()
-    heads = [text.splitlines()[0] if text else ""]
-    try:
-        with open(folder / "README.txt", encoding="utf-8") as f:
-            heads.append(f.readline())
-    except (OSError, UnicodeDecodeError):
-        pass
-    return DEMO_ATTRIBUTION if any("synthetic demo data" in h.lower() for h in heads) \
-        else PROJECT_ATTRIBUTION
+    credit = results.project_attribution(project_dir)
+    return {"demo": DEMO_ATTRIBUTION, "project": PROJECT_ATTRIBUTION}.get(credit, credit)
 
 
 def file_name(kind: str, fmt: str = "png", *, street_code: str | None = None,

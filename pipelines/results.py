@@ -534,3 +534,34 @@ def text_cells(frame: pd.DataFrame) -> pd.DataFrame:
             out[c] = out[c].map(lambda v: "'" + v if isinstance(v, str)
                                 and v.startswith(FORMULA_START) else v)
     return out
+
+
+def project_attribution(project_dir: str | Path) -> str:
+    """Who to credit on a map: ``"demo"``, ``"project"`` or a text from the settings.
+
+    ``[app] attribution = "…"`` in the project's ``gridgov.toml`` wins. Otherwise the demo city
+    (its ``gridgov.toml`` / ``README.txt`` say "synthetic demo data") gets the demo credits
+    (Tianditu boundaries, NBS names, synthetic geometry), and any other project a neutral line:
+    a planner's own data must not be labelled synthetic. The settings file is read leniently
+    (a broken file gives the neutral line), because a map credit must never stop a page.
+    """
+    import tomllib
+
+    folder = Path(project_dir)
+    try:
+        text = (folder / "gridgov.toml").read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        text = ""
+    try:
+        custom = tomllib.loads(text).get("app", {}).get("attribution")
+    except tomllib.TOMLDecodeError:
+        custom = None
+    if isinstance(custom, str) and custom.strip():
+        return custom.strip()
+    heads = [text.splitlines()[0] if text else ""]
+    try:
+        with open(folder / "README.txt", encoding="utf-8") as f:
+            heads.append(f.readline())
+    except (OSError, UnicodeDecodeError):
+        pass
+    return "demo" if any("synthetic demo data" in h.lower() for h in heads) else "project"
