@@ -7,73 +7,27 @@ A scheduler and two single-threaded workers are started as separate processes on
 """
 from __future__ import annotations
 
-import os
 import shutil
 import socket
 import subprocess
 import sys
-import textwrap
 import time
-from pathlib import Path
 
-import pandas as pd
 import pytest
 
 pytest.importorskip("distributed")
 
-from pipelines.db import connect, read_table  # noqa: E402
+from tests.pipelines import plankit  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
-
-DRAW = textwrap.dedent("""
-    import sys
-    from pathlib import Path
-    from pipelines import stage_grids
-    from pipelines.config import load_settings
-    from pipelines.db import connect
-    if __name__ == "__main__":
-        project = Path(sys.argv[1])
-        con = connect(project / "gridgov.duckdb")
-        try:
-            stage_grids.run(con, load_settings(project))
-        finally:
-            con.close()
-""")
-
-
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
-    return env
+#: Draw every community from scratch (not from today's grids), so the partition runs on the executor.
+FROM_SCRATCH = "[grids]\nstart_from_current_grids = false\n"
 
 
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def _with_settings(project: Path, text: str) -> None:
-    toml = project / "gridgov.toml"
-    toml.write_text(toml.read_text(encoding="utf-8") + "\n" + text + "\n", encoding="utf-8")
-
-
-def _draw(project: Path, tmp: Path) -> None:
-    script = tmp / "draw_grids.py"  # a file, not -c: Dask's worker processes re-import __main__
-    script.write_text(DRAW, encoding="utf-8")
-    res = subprocess.run([sys.executable, str(script), str(project)], cwd=ROOT, env=_env(),
-                         capture_output=True, text=True, timeout=900, check=False)
-    assert res.returncode == 0, res.stderr[-3000:]
-
-
-def _members(project: Path) -> pd.Series:
-    con = connect(project / "gridgov.duckdb", read_only=True)
-    try:
-        m = read_table(con, "SELECT building_id, grid_id FROM grid_members ORDER BY building_id")
-    finally:
-        con.close()
-    return pd.Series(m["grid_id"].to_numpy(), index=m["building_id"].to_numpy())
 
 
 def _wait_for_port(port: int, procs: list[subprocess.Popen], timeout: float = 120) -> None:
@@ -105,9 +59,9 @@ def single(ingested, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("single")
     one = tmp / "one"
     shutil.copytree(ingested, one)
-    _with_settings(one, "[grids]\nn_jobs = 1")
-    _draw(one, tmp)
-    return _members(one)
+    plankit.add_settings(one, FROM_SCRATCH + "n_jobs = 1")
+    plankit.draw(one, tmp)
+    return plankit.members(one)
 
 
 def test_tcp_cluster_of_two_workers_gives_the_single_process_plan(ingested, single, tmp_path):
@@ -116,7 +70,7 @@ def test_tcp_cluster_of_two_workers_gives_the_single_process_plan(ingested, sing
     procs = [subprocess.Popen(
         [sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
          "--port", str(port), "--no-dashboard"],
-        env=_env(), cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+        env=plankit.env(), cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
     try:
         _wait_for_port(port, procs)
         for i in range(2):
@@ -124,7 +78,7 @@ def test_tcp_cluster_of_two_workers_gives_the_single_process_plan(ingested, sing
                 [sys.executable, "-m", "distributed.cli.dask_worker", address,
                  "--nthreads", "1", "--nworkers", "1", "--host", "127.0.0.1",
                  "--no-dashboard", "--name", f"w{i}"],
-                env=_env(), cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+                env=plankit.env(), cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         from distributed import Client
 
         with Client(address, timeout="60s") as client:
@@ -132,8 +86,15 @@ def test_tcp_cluster_of_two_workers_gives_the_single_process_plan(ingested, sing
             assert len(client.scheduler_info()["workers"]) == 2
         project = tmp_path / "tcp"
         shutil.copytree(ingested, project)
-        _with_settings(project, f'[compute]\nscheduler = "{address}"')
-        _draw(project, tmp_path)
+        plankit.add_settings(project, FROM_SCRATCH + f'[compute]\nscheduler = "{address}"')
+        plankit.draw(project, tmp_path)
+        with Client(address, timeout="60s") as client:  # the communities really ran there
+            done = client.run_on_scheduler(
+                lambda dask_scheduler: {name: dict(p.all_durations)
+                                        for name, p in dask_scheduler.task_prefixes.items()})
+        # Dask names the task prefix after the function, without its leading underscore
+        assert done.get("run_community", {}).get("compute", 0) > 0, \
+            f"no community was computed on the cluster: {done}"
     finally:
         for p in reversed(procs):
             p.terminate()
@@ -142,7 +103,7 @@ def test_tcp_cluster_of_two_workers_gives_the_single_process_plan(ingested, sing
                 p.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 p.kill()
-    got = _members(project)
+    got = plankit.members(project)
     assert len(single) > 1000 and single.nunique() > 20
     assert got.index.equals(single.index)
     differ = got[got != single]
@@ -152,9 +113,9 @@ def test_tcp_cluster_of_two_workers_gives_the_single_process_plan(ingested, sing
 def test_local_cluster_gives_the_single_process_plan(ingested, single, tmp_path):
     project = tmp_path / "local"
     shutil.copytree(ingested, project)
-    _with_settings(project, '[compute]\nscheduler = "local"\nworkers = 2')
-    _draw(project, tmp_path)
-    got = _members(project)
+    plankit.add_settings(project, FROM_SCRATCH + '[compute]\nscheduler = "local"\nworkers = 2')
+    plankit.draw(project, tmp_path)
+    got = plankit.members(project)
     assert got.index.equals(single.index)
     assert (got == single).all()
 

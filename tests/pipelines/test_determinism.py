@@ -12,11 +12,9 @@ random stream comes from the global seed and the community code, so
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pandas as pd
@@ -24,49 +22,14 @@ import pytest
 
 from geo import grids as G
 from geo import partition as PT
-from pipelines.db import connect, read_table
-
-ROOT = Path(__file__).resolve().parents[2]
-
-#: The grids stage on an ingested project (what ``gridgov run`` does after ingest).
-DRAW = textwrap.dedent("""
-    import sys
-    from pathlib import Path
-    from pipelines import stage_grids
-    from pipelines.config import load_settings
-    from pipelines.db import connect
-    project = Path(sys.argv[1])
-    con = connect(project / "gridgov.duckdb")
-    try:
-        stage_grids.run(con, load_settings(project))
-    finally:
-        con.close()
-""")
+from tests.pipelines import plankit
 
 
 def _settings(project: Path, n_jobs: int) -> None:
     """The demo's gridgov.toml with ``[grids] n_jobs`` set."""
-    toml = project / "gridgov.toml"
-    text = toml.read_text(encoding="utf-8")
-    assert "[grids]" not in text
-    toml.write_text(text + f"\n[grids]\nn_jobs = {n_jobs}\n", encoding="utf-8")
-
-
-def _draw(project: Path, hash_seed: str) -> None:
-    env = dict(os.environ, PYTHONHASHSEED=hash_seed)
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
-    res = subprocess.run([sys.executable, "-c", DRAW, str(project)], cwd=ROOT, env=env,
-                         capture_output=True, text=True, timeout=600, check=False)
-    assert res.returncode == 0, res.stderr[-3000:]
-
-
-def _members(project: Path) -> pd.Series:
-    con = connect(project / "gridgov.duckdb", read_only=True)
-    try:
-        m = read_table(con, "SELECT building_id, grid_id FROM grid_members ORDER BY building_id")
-    finally:
-        con.close()
-    return pd.Series(m["grid_id"].to_numpy(), index=m["building_id"].to_numpy())
+    assert "[grids]" not in (project / "gridgov.toml").read_text(encoding="utf-8")
+    # from scratch (not from today's grids), so every community goes through the partition
+    plankit.add_settings(project, f"[grids]\nstart_from_current_grids = false\nn_jobs = {n_jobs}")
 
 
 def _hog(n: int = 2) -> list[subprocess.Popen]:
@@ -90,15 +53,15 @@ def test_demo_plan_is_the_same_under_load_and_with_any_n_jobs(tmp_path):
 
     hogs = _hog(2)
     try:
-        _draw(loaded, hash_seed="1")
+        plankit.draw(loaded, tmp_path, PYTHONHASHSEED="1")
     finally:
         for p in hogs:
             p.kill()
         for p in hogs:
             p.wait()
-    _draw(quiet, hash_seed="2")
+    plankit.draw(quiet, tmp_path, PYTHONHASHSEED="2")
 
-    a, b = _members(loaded), _members(quiet)
+    a, b = plankit.members(loaded), plankit.members(quiet)
     assert len(a) > 1000 and a.nunique() > 20  # a real plan: many buildings, many grids
     assert a.index.equals(b.index)
     differ = a[a != b]
