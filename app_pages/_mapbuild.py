@@ -553,3 +553,141 @@ def build_map(
                attribution=attribution, collapsed=False,
                bounds=None if focus is None else focus.total_bounds)
     return m, info
+
+
+# --------------------------------------------------------------------------------------------
+# compact GeoJSON (#13.4: maps that stay light)
+
+
+def _geojson_template_source() -> str | None:
+    """folium.GeoJson's template text with its embedded data replaced by a packed form, or
+    None when this folium's template does not have the expected line (then nothing is packed)."""
+    import inspect
+    import re
+
+    src = inspect.getsource(folium.GeoJson)
+    m = re.search(r'_template = Template\(\s*"""(.*?)"""', src, re.S)
+    old = "{{ this.get_name() }}_add({{ this.data|tojson }});"
+    if not m or old not in m.group(1):
+        return None
+    new = ("{{ this.get_name() }}_add(" + UNPACK_JS + "({{ this.packed_js }}));")
+    return m.group(1).replace(old, new)
+
+
+#: Rebuilds the FeatureCollection from :func:`pack_features`' form (in the map's browser).
+UNPACK_JS = """(function (p) {
+  var x = 0, y = 0, feats = [];
+  function ring(d) {
+    var out = [];
+    for (var i = 0; i < d.length; i += 2) {
+      x += d[i]; y += d[i + 1]; out.push([x / p.q, y / p.q]);
+    }
+    return out;
+  }
+  for (var n = 0; n < p.g.length; n++) {
+    var g = p.g[n], geom;
+    if (p.t[n] === 1) {
+      geom = {type: "MultiPolygon", coordinates: g.map(function (poly) { return poly.map(ring); })};
+    } else {
+      geom = {type: "Polygon", coordinates: g.map(ring)};
+    }
+    var props = {};
+    for (var k = 0; k < p.k.length; k++) {
+      var v = p.c[k][n];
+      props[p.k[k]] = p.s[k] ? p.s[k][v] : v;
+    }
+    var f = {type: "Feature", properties: props, geometry: geom};
+    if (p.i) { f.id = String(n); }
+    feats.push(f);
+  }
+  return {type: "FeatureCollection", features: feats};
+})"""
+
+
+def _script_json(value) -> str:
+    """JSON safe inside a <script> element (no '<', '>', '&', quote can end it)."""
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    for ch, code in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"), ("'", "\\u0027"),
+                     ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):
+        text = text.replace(ch, code)
+    return text
+
+
+def pack_features(data: dict, decimals: int = DECIMALS) -> dict | None:
+    """A FeatureCollection of polygons in a compact form: coordinates as integer steps of
+    10^-decimals degrees, each the difference to the previous point; properties by column,
+    text columns as indexes into their list of distinct values. None when a feature is not a
+    (Multi)Polygon or a value is neither text nor a finite number (then it is sent as is).
+
+    Values are sent as they are (already escaped by the caller); :data:`UNPACK_JS` rebuilds the
+    same features, with ``id`` = position when the features had positional ids.
+    """
+    feats = data.get("features") or []
+    q = 10 ** decimals
+    keys: list[str] = []
+    for f in feats:
+        for k in f.get("properties") or {}:
+            if k not in keys:
+                keys.append(k)
+    cols: list[list] = [[] for _ in keys]
+    types: list[int] = []
+    geoms: list[list] = []
+    px = py = 0
+    positional = bool(feats) and all(str(f.get("id")) == str(i) for i, f in enumerate(feats))
+
+    def ring(coords) -> list[int]:
+        nonlocal px, py
+        out: list[int] = []
+        for pt in coords:
+            ix, iy = round(pt[0] * q), round(pt[1] * q)
+            out += (ix - px, iy - py)
+            px, py = ix, iy
+        return out
+
+    for f in feats:
+        g = f.get("geometry") or {}
+        if g.get("type") == "Polygon":
+            types.append(0)
+            geoms.append([ring(r) for r in g["coordinates"]])
+        elif g.get("type") == "MultiPolygon":
+            types.append(1)
+            geoms.append([[ring(r) for r in poly] for poly in g["coordinates"]])
+        else:
+            return None
+        props = f.get("properties") or {}
+        for col, k in zip(cols, keys):
+            v = props.get(k)
+            if isinstance(v, bool) or not (v is None or isinstance(v, (str, int, float))):
+                return None
+            if isinstance(v, float) and not math.isfinite(v):
+                return None
+            col.append(v)
+    tables: list[list[str] | None] = []
+    for i, col in enumerate(cols):
+        if col and all(isinstance(v, str) for v in col):
+            distinct = list(dict.fromkeys(col))
+            index = {s: j for j, s in enumerate(distinct)}
+            cols[i] = [index[v] for v in col]
+            tables.append(distinct)
+        else:
+            tables.append(None)
+    return {"q": q, "t": types, "g": geoms, "k": keys, "c": cols, "s": tables,
+            "i": positional}
+
+
+class CompactGeoJson(folium.GeoJson):
+    """folium's GeoJson (same styles, highlight and tooltip) whose polygons travel packed
+    (:func:`pack_features`, about a third of the text) and are unpacked in the browser.
+    Falls back to folium's own embedding when the data cannot be packed."""
+
+    _packed_template_source = None
+
+    def __init__(self, data, *args, decimals: int = DECIMALS, **kwargs):
+        super().__init__(data, *args, **kwargs)
+        packed = pack_features(self.data) if isinstance(self.data, dict) else None
+        source = _geojson_template_source() if packed is not None else None
+        if packed is not None and source is not None and self.embed:
+            from folium.features import Template as FoliumTemplate  # has 'tojavascript'
+
+            self.packed_js = _script_json(packed)
+            self._template = FoliumTemplate(source)
