@@ -170,3 +170,96 @@ def test_only_tooltip_fields_travel_and_every_text_is_escaped(project):
     assert evil not in html  # neither in the data, the legend nor the attribution
     # as escaped text (folium writes it JSON-encoded: & is \u0026)
     assert html.count("\\u0026lt;img src=x onerror=alert(1)\\u0026gt;") >= 5
+
+
+# ---- packed polygons (#13.4) ---------------------------------------------------------------
+
+HOSTILE = '</script><script>alert(1)</script>"\'&<img src=x onerror=alert(2)>\u2028'
+
+
+def _collection() -> dict:
+    hole = [[[111.6, 40.8], [111.7, 40.8], [111.7, 40.9], [111.6, 40.8]],
+            [[111.62, 40.81], [111.65, 40.81], [111.65, 40.82], [111.62, 40.81]]]
+    multi = [[[[111.8, 40.7], [111.81, 40.7], [111.81, 40.71], [111.8, 40.7]]],
+             [[[111.9, 40.6], [111.91234, 40.6], [111.91234, 40.61567], [111.9, 40.6]]]]
+    return {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "id": "0", "properties": {"name": "甲", "n": 3, "z": 1.25},
+         "geometry": {"type": "Polygon", "coordinates": hole}},
+        {"type": "Feature", "id": "1", "properties": {"name": HOSTILE, "n": "—", "z": None},
+         "geometry": {"type": "MultiPolygon", "coordinates": multi}},
+        {"type": "Feature", "id": "2", "properties": {"name": "甲", "n": 0, "z": -2.5},
+         "geometry": {"type": "Polygon", "coordinates": [hole[0]]}},
+    ]}
+
+
+def _unpack_in_node(packed_js: str) -> dict:
+    import json
+    import shutil
+    import subprocess
+
+    from app_pages._mapbuild import UNPACK_JS
+
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed: the unpacker is checked by the browser tests")
+    script = f"process.stdout.write(JSON.stringify({UNPACK_JS}({packed_js})));"
+    out = subprocess.run([node, "-e", script], capture_output=True, text=True, check=True,
+                         timeout=60)
+    return json.loads(out.stdout)
+
+
+def test_packed_polygons_unpack_to_the_same_features():
+    from app_pages._mapbuild import _script_json, pack_features
+
+    data = _collection()
+    packed = pack_features(data)
+    assert packed is not None and packed["i"] is True
+    assert packed["s"][0] == ["甲", HOSTILE]  # text sent once per distinct value
+    text = _script_json(packed)
+    for bad in ("<", ">", "&", "'", "\u2028"):
+        assert bad not in text  # nothing in the data can end the <script> it sits in
+    got = _unpack_in_node(text)
+    assert len(got["features"]) == len(data["features"])
+    for a, b in zip(got["features"], data["features"]):
+        assert a["id"] == b["id"] and a["properties"] == b["properties"]
+        assert a["geometry"]["type"] == b["geometry"]["type"]
+        np.testing.assert_allclose(_flat(a["geometry"]["coordinates"]),
+                                   _flat(b["geometry"]["coordinates"]), atol=1e-9)
+
+
+def _flat(coords) -> list[float]:
+    if isinstance(coords, (int, float)):
+        return [float(coords)]
+    return [v for c in coords for v in _flat(c)]
+
+
+def test_unpackable_data_is_sent_as_folium_does():
+    from app_pages._mapbuild import CompactGeoJson, pack_features
+
+    data = _collection()
+    data["features"].append({"type": "Feature", "id": "3", "properties": {"name": "p"},
+                             "geometry": {"type": "Point", "coordinates": [111.7, 40.8]}})
+    assert pack_features(data) is None
+    m = folium.Map(tiles=None)
+    CompactGeoJson(data, style_function=lambda f: {"color": "#000000"}).add_to(m)
+    html = m.get_root().render()
+    assert '"coordinates"' in html  # folium's own GeoJSON
+
+
+def test_packed_map_is_smaller_and_draws_with_styles_and_tooltips():
+    from app_pages._mapbuild import CompactGeoJson, tooltip_for
+
+    def render(cls) -> str:
+        m = folium.Map(tiles=None)
+        cls(_collection(), style_function=lambda f: {"fillColor": "#b2182b"},
+            highlight_function=lambda f: {"weight": 3},
+            tooltip=tooltip_for(["name", "n"], ["名称", "数"])).add_to(m)
+        return m.get_root().render()
+
+    plain, packed = render(folium.GeoJson), render(CompactGeoJson)
+    assert '"coordinates"' in plain and '"coordinates"' not in packed
+    assert "<script>alert(1)" not in packed and "<img src=x" not in packed
+    # folium's styler, highlight and tooltip are the same code around the data
+    for part in ("_styler(feature)", "_highlighter", "bindTooltip", "_onEachFeature"):
+        assert part in packed
+    assert len(packed) < len(plain)
