@@ -211,11 +211,24 @@ def grid_map(grids: gpd.GeoDataFrame, *, column: str, breaks: list[float], lang:
                       attribution=attribution, bounds=bounds)
 
 
-def selected_layer(cells: gpd.GeoDataFrame, cell_id) -> folium.FeatureGroup | None:
-    """The selected unit as a dynamic layer (added without re-rendering the map)."""
-    if cell_id is None:
+def focus_view(grids: gpd.GeoDataFrame, grid_id) -> dict:
+    """``center``/``zoom`` of st_folium on one grid (the map moves without being rebuilt)."""
+    hit = grids[grids["grid_id"] == grid_id] if grid_id else grids.iloc[0:0]
+    if hit.empty:
+        return {}
+    x0, y0, x1, y1 = hit.total_bounds
+    span = max(x1 - x0, (y1 - y0) * 1.3, 1e-4)
+    zoom = int(max(12, min(18, np.floor(np.log2(360.0 / span)) - 1)))
+    return {"center": [round((y0 + y1) / 2, 6), round((x0 + x1) / 2, 6)], "zoom": zoom}
+
+
+def selected_layer(cells: gpd.GeoDataFrame, cell_ids) -> folium.FeatureGroup | None:
+    """The selected unit(s) as a dynamic layer (added without re-rendering the map)."""
+    if cell_ids is None:
         return None
-    sel = cells[cells["cell_id"] == cell_id]
+    if isinstance(cell_ids, (str, int, np.integer)):
+        cell_ids = [cell_ids]
+    sel = cells[cells["cell_id"].isin(list(cell_ids))]
     if sel.empty:
         return None
     fg = folium.FeatureGroup(name="selected")

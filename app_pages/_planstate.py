@@ -89,6 +89,17 @@ def bilingual(key: str) -> str:
     return zh if zh == en else f"{zh} {en}"
 
 
+def spread(grids: gpd.GeoDataFrame) -> dict:
+    """Households spread (max−min), CV and mean compactness of a plan's basic grids."""
+    b = grids[grids["grid_type"] == "basic"]
+    h = b["households"].astype(float)
+    if h.empty:
+        return {"spread": None, "cv": None, "compactness": None}
+    return {"spread": float(h.max() - h.min()),
+            "cv": float(h.std(ddof=0) / h.mean()) if h.mean() > 0 else None,
+            "compactness": float(b["compactness"].mean())}
+
+
 def fmt_metric(metric: str, value: object, lang: str) -> str:
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "—"
@@ -155,9 +166,78 @@ def cb_map_click(ident: tuple, tiles_crs: str) -> None:
         lon, lat = (float(v) for v in gcj02_to_wgs84(lon, lat))
     ws = load_ws(*ident)
     cell = pl.cell_at(ws, lon, lat)
-    if cell is not None:
-        begin(ident[2])
-        st.session_state[f"planner_cell_{ident[2]}"] = cell
+    if cell is None:
+        return
+    code = ident[2]
+    begin(code)
+    if st.session_state.get(f"planner_multi_{code}"):
+        sel = list(st.session_state.get(f"planner_sel_{code}") or [])
+        sel = [c for c in sel if c != cell] if cell in sel else sel + [cell]
+        st.session_state[f"planner_sel_{code}"] = sel
+    else:
+        st.session_state[f"planner_cell_{code}"] = cell
+
+
+def weights_from_state(code: str) -> dict:
+    """The re-draw weights of the controls; "balance only" sets compactness to 0."""
+    comp = 0.0 if st.session_state.get(f"planner_bal_{code}") else \
+        float(st.session_state[f"planner_wc_{code}"])
+    return {"balance": float(st.session_state[f"planner_wb_{code}"]), "compactness": comp}
+
+
+def cb_move_many(ident: tuple) -> None:
+    """Move the multi-selection to one grid (all or nothing, one undo step)."""
+    code = ident[2]
+    begin(code)
+    cells = list(st.session_state.get(f"planner_sel_{code}") or [])
+    target = st.session_state.get(f"planner_selto_{code}")
+    if not cells or target is None:
+        return
+    res = pl.edit_move_many(load_ws(*ident), _edit(code), cells, target)
+    if res.ok:
+        say_key("success", "planner.moved_many", n=len(cells), grid=target)
+    else:
+        say("error", t("planner.refused", "zh", reason=res.reason_zh),
+            t("planner.refused", "en", reason=res.reason_en))
+
+
+def cb_clear_sel(code: str) -> None:
+    st.session_state[f"planner_sel_{code}"] = []
+
+
+def cb_lock_all(ident: tuple, locked: bool) -> None:
+    begin(ident[2])
+    pl.edit_lock_all(load_ws(*ident), _edit(ident[2]), locked)
+
+
+def cb_next_problem(ident: tuple, problems: list) -> None:
+    """Focus the next problem grid of the proposal (wraps round)."""
+    code = ident[2]
+    begin(code)
+    if not problems:
+        say_key("info", "planner.no_problem")
+        st.session_state.pop(f"planner_focus_{code}", None)
+        return
+    ids = [g for g, _ in problems]
+    cur = st.session_state.get(f"planner_focus_{code}")
+    i = (ids.index(cur) + 1) % len(ids) if cur in ids else 0
+    st.session_state[f"planner_focus_{code}"] = ids[i]
+    why = problems[i][1]
+    say("warning", t("planner.problem_at", "zh", grid=ids[i], i=i + 1, n=len(ids),
+                     why="、".join(t(f"planner.why.{w}", "zh") for w in why)),
+        t("planner.problem_at", "en", grid=ids[i], i=i + 1, n=len(ids),
+          why=", ".join(t(f"planner.why.{w}", "en") for w in why)))
+
+
+def cb_goto() -> None:
+    """The search box's choice: switch the page to that street (and community)."""
+    pick = st.session_state.get("planner_search_pick")
+    if not pick:
+        return
+    street, _, code = str(pick).partition("|")
+    st.session_state["planner_street"] = street
+    if code:
+        st.session_state[f"planner_community_{street}"] = code
 
 
 def norm_from_state(code: str) -> tuple[int, int] | None:
@@ -175,8 +255,7 @@ def cb_redraw(ident: tuple) -> None:
         return
     ws = load_ws(*ident)
     mode = st.session_state[f"planner_mode_{code}"]
-    weights = {"balance": float(st.session_state[f"planner_wb_{code}"]),
-               "compactness": float(st.session_state[f"planner_wc_{code}"])}
+    weights = weights_from_state(code)
     try:
         res = pl.edit_redraw(ws, _edit(code), households_min=norm[0], households_max=norm[1],
                              weights=weights, mode=mode)
@@ -259,8 +338,7 @@ def cb_save(ident: tuple) -> None:
             db, ws, labels, author=st.session_state.get("planner_author", ""),
             note=st.session_state.get("planner_note", ""), households_min=norm[0],
             households_max=norm[1],
-            weights={"balance": float(st.session_state[f"planner_wb_{code}"]),
-                     "compactness": float(st.session_state[f"planner_wc_{code}"])})
+            weights=weights_from_state(code))
     except pl.PlannerError as exc:
         say("error", t("planner.save_failed", "zh", error=exc.zh),
             t("planner.save_failed", "en", error=exc.en))

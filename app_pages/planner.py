@@ -16,16 +16,15 @@ import pandas as pd
 import streamlit as st
 
 from app_pages._mapview import map_context, map_downloads, map_notes, show_map
-from app_pages._planmap import class_breaks, display_grids, grid_map, selected_layer
+from app_pages._planedit import edit_panel, search_box, tradeoff
+from app_pages._planmap import class_breaks, display_grids, focus_view, grid_map, selected_layer
 from app_pages._planstate import (
     CUR_KEY,
     EDIT_KEY,
     begin,
     bilingual,
     cb_discard,
-    cb_lock,
     cb_map_click,
-    cb_move,
     cb_redraw,
     cb_save,
     cb_undo,
@@ -39,7 +38,7 @@ from app_pages._planstate import (
     norm_from_state,
     say_key,
 )
-from app_pages._shared import current_db, load_or_stop, md, show_db_error
+from app_pages._shared import current_db, load_or_stop, show_db_error
 from app_pages.i18n import current_lang, t
 from pipelines import planner as pl
 
@@ -58,6 +57,7 @@ if index.empty:
     st.code(f"gridgov run {db.parent}", language="bash")
     st.stop()
 
+search_box(index)
 streets = index.drop_duplicates("street_code")
 street_names = dict(zip(streets["street_code"], streets["street_name"]))
 c1, c2 = st.columns(2)
@@ -105,7 +105,7 @@ control_keys = ((f"planner_min_{code}", int(norm0["households_min"])),
                 (f"planner_max_{code}", int(norm0["households_max"])),
                 (f"planner_wb_{code}", float(w0["balance"])),
                 (f"planner_wc_{code}", float(w0["compactness"])),
-                (f"planner_mode_{code}", "fresh"))
+                (f"planner_mode_{code}", "fresh"), (f"planner_bal_{code}", False))
 for key, value in control_keys:
     st.session_state.setdefault(key, controls.get(key, value))
 
@@ -119,7 +119,10 @@ with st.container(border=True):
     b.number_input(t("planner.norm_max"), min_value=1, step=10, key=f"planner_max_{code}")
     c.slider(t("planner.w_balance"), 0.0, 5.0, step=0.5, key=f"planner_wb_{code}",
              help=t("planner.w_help"))
-    c.slider(t("planner.w_compactness"), 0.0, 5.0, step=0.5, key=f"planner_wc_{code}")
+    c.slider(t("planner.w_compactness"), 0.0, 5.0, step=0.5, key=f"planner_wc_{code}",
+             disabled=bool(st.session_state[f"planner_bal_{code}"]))
+    c.checkbox(t("planner.balance_only"), key=f"planner_bal_{code}",
+               help=t("planner.balance_only_help"))
     d.radio(t("planner.mode"), list(pl.MODES), key=f"planner_mode_{code}",
             format_func=lambda v: bilingual(f"planner.mode.{v}"), help=t("planner.mode_help"))
     b1, b2, b3, _ = st.columns([1, 1, 1, 3])
@@ -156,7 +159,12 @@ prop_disp = display_grids(prop["grids"], tiles_crs, locked, lang)
 breaks = class_breaks([cur_disp, prop_disp], color_by)
 cells_disp = display_cells(str(db), mtime, code, tiles_crs)
 cell_key = f"planner_cell_{code}"
+if st.session_state.get(cell_key) not in set(ws.cells["cell_id"]):
+    st.session_state[cell_key] = None
 selected = st.session_state.get(cell_key)
+marked = ([selected] if selected is not None else []) + list(
+    st.session_state.get(f"planner_sel_{code}") or [])
+problems = pl.problem_grids(ws, work, prop["grids"])
 
 left, right = st.columns(2, gap="medium")
 with left:
@@ -171,65 +179,15 @@ with right:
                       attribution=ctx.attribution, cells=cells_disp, selectable=True)
     show_map(m_edit, ctx, key=EDIT_KEY, height=MAP_HEIGHT,
              returned_objects=["last_object_clicked"],
-             feature_group_to_add=selected_layer(cells_disp, selected),
-             on_change=functools.partial(cb_map_click, ident, tiles_crs))
+             feature_group_to_add=selected_layer(cells_disp, marked),
+             on_change=functools.partial(cb_map_click, ident, tiles_crs),
+             **focus_view(prop_disp, st.session_state.get(f"planner_focus_{code}")))
     if not pl.has_proposal(edit):
         st.caption(t("planner.map.same"))
 map_notes(ctx, t("planner.map.click_hint"))
 
-# ---- reassign units, lock grids, checklist -------------------------------------------------
-e1, e2, e3 = st.columns([1.4, 1.0, 1.3], gap="large")
-with e1:
-    st.markdown(f"**{t('planner.edit')}**")
-    cell_info = ws.cells.set_index("cell_id")
-    options = [None] + list(ws.cells["cell_id"])
-
-    def cell_label(c) -> str:
-        if c is None:
-            return "—"
-        r = cell_info.loc[c]
-        first = r["building_ids"][0] if r["building_ids"] else ""
-        more = f" +{len(r['building_ids']) - 1}" if len(r["building_ids"]) > 1 else ""
-        return f"{c} · {first}{more} · {int(r['households'])} 户 hh"
-
-    if selected not in options:
-        st.session_state[cell_key] = None
-        selected = None
-    st.selectbox(t("planner.cell"), options, key=cell_key, format_func=cell_label,
-                 help=t("planner.cell_help"))
-    if selected is not None:
-        r = cell_info.loc[selected]
-        st.caption(t("planner.cell_info", cell=md(selected), grid=md(work.get(selected)),
-                     n=len(r["building_ids"]), households=int(r["households"])))
-        near = pl.neighbour_grids(ws, work, selected)
-        if near:
-            across = {g for g, x in near if x}
-            st.selectbox(t("planner.to_grid"), [g for g, _ in near],
-                         key=f"planner_to_{code}_{selected}",
-                         format_func=lambda g: g + (bilingual("planner.across")
-                                                    if g in across else ""))
-            st.button(t("planner.move"), key="planner_move", on_click=cb_move, args=(ident,))
-        else:
-            st.caption(t("planner.no_neighbours"))
-with e2:
-    st.markdown(f"**{t('planner.lock_grid')}**")
-    basic = sorted(g for g in set(work.dropna()) if ws.grid_type.get(g) != "dedicated")
-    st.selectbox(t("planner.lock_grid"), basic, key=f"planner_lockpick_{code}",
-                 label_visibility="collapsed")
-    l1, l2 = st.columns(2)
-    l1.button(t("planner.lock"), key="planner_lock", on_click=cb_lock, args=(ident, True),
-              width="stretch")
-    l2.button(t("planner.unlock"), key="planner_unlock", on_click=cb_lock, args=(ident, False),
-              width="stretch")
-    st.caption(t("planner.locked_list", grids=md(", ".join(sorted(locked)))) if locked
-               else t("planner.locked_none"))
-with e3:
-    st.markdown(f"**{t('planner.checks')}**")
-    for r in prop["checks"].itertuples(index=False):
-        mark = ":green[**✓**]" if r.ok else ":red[**✗**]"
-        name = r.label_zh if lang == "zh" else r.label_en
-        detail = r.detail_zh if lang == "zh" else r.detail_en
-        st.markdown(f"{mark} **{name}** — {detail}")
+# ---- reassign units, lock grids, next problem, checklist ------------------------------------
+edit_panel(ident, ws, work, selected, locked, prop["checks"], problems, lang)
 
 # ---- current vs proposed -----------------------------------------------------------------
 st.subheader(t("planner.compare"))
@@ -256,6 +214,7 @@ shown = pd.DataFrame({
                                 for m, v in zip(table["metric"], table["proposed"])],
 })
 st.dataframe(shown, hide_index=True, width="stretch", key="planner_compare")
+tradeoff(cur["grids"], prop["grids"], has)
 
 with st.expander(t("planner.grid_table")):
     gt = grid_table(prop["grids"], locked | ws.dedicated, lang)

@@ -192,4 +192,45 @@ STRINGS: dict[str, tuple[str, str]] = {
     "planner.status.under_min_component": ("孤立片区户数不足", "isolated piece below the minimum"),
     "planner.status.under_min_community": ("社区户数不足一个网格", "community below the minimum"),
     "planner.status.over_max_single_unit": ("单栋楼超过上限", "one building above the maximum"),
+    # multi-select, lock all, next problem, search, balance only (#10.5)
+    "planner.op.move_many": ("多单元调整", "multi-unit move"),
+    "planner.op.lock_all": ("全部锁定/解锁", "lock/unlock all"),
+    "planner.multi": ("点击地图加入多选", "Map clicks add to the selection"),
+    "planner.multi_help": ("打开后，在右侧地图上每点击一个单元即加入（再次点击则移出）下方的多选；"
+                           "关闭时点击只选中一个单元。",
+                           "When on, each click on the proposal map adds a unit to the selection "
+                           "below (a second click removes it); when off a click picks one unit."),
+    "planner.selection": ("多选单元", "Selected units"),
+    "planner.sel_to_grid": ("整体调整到网格", "Move the selection to grid"),
+    "planner.move_many": ("整体调整", "Move selection"),
+    "planner.clear_sel": ("清空多选", "Clear selection"),
+    "planner.moved_many": ("已将 {n} 个单元调整到网格 {grid}（可一步撤销）。",
+                           "Moved {n} units to grid {grid} (one step to undo)."),
+    "planner.lock_all": ("全部锁定", "Lock all"),
+    "planner.unlock_all": ("全部解锁", "Unlock all"),
+    "planner.next_problem": ("定位下一个问题网格", "Zoom to the next problem grid"),
+    "planner.no_problem": ("方案中没有问题网格（户数达标、未被道路/铁路/河流穿越、连成一片）。",
+                           "No problem grid in this plan (within the norm, not crossed by a "
+                           "barrier, one piece)."),
+    "planner.problem_at": ("问题网格 {grid}（第 {i}/{n} 个）：{why}",
+                           "Problem grid {grid} ({i} of {n}): {why}"),
+    "planner.why.out_of_norm": ("户数超出规范", "outside the norm"),
+    "planner.why.barrier": ("被道路/铁路/河流穿越", "crossed by a barrier"),
+    "planner.why.pieces": ("不连成一片", "not one piece"),
+    "planner.search": ("按名称查找社区或街道（全市）", "Find a community or street by name (whole city)"),
+    "planner.search_pick": ("匹配结果", "Matches"),
+    "planner.search_go": ("转到", "Go"),
+    "planner.search_none": ("没有匹配的社区或街道。", "No community or street matches."),
+    "planner.search_street": ("街道", "street"),
+    "planner.balance_only": ("仅均衡（不计紧凑度）", "Balance only (no compactness)"),
+    "planner.balance_only_help": ("重新划分时只考虑户数规范与均衡，紧凑度权重为 0；"
+                                  "下方可对比户数极差、变异系数与紧凑度。",
+                                  "The re-draw weighs only the norm and the households balance "
+                                  "(compactness weight 0); compare the households spread and "
+                                  "compactness below."),
+    "planner.spread": ("户数极差（最大−最小）", "Households spread (max−min)"),
+    "planner.cv": ("户数变异系数", "Households CV"),
+    "planner.compactness": ("平均紧凑度", "Mean compactness"),
+    "planner.tradeoff": ("均衡与紧凑的取舍（基础网格；方案 vs 现行）",
+                         "Balance vs compactness (basic grids; proposal vs current)"),
 }

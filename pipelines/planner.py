@@ -537,6 +537,39 @@ def move_cell(ws: Workspace, labels, cell_id, to_grid, *, locked: Iterable = ())
     return MoveResult(True, "已调整", "moved", new)
 
 
+def move_cells(ws: Workspace, labels, cell_ids: Iterable, to_grid, *,
+               locked: Iterable = ()) -> MoveResult:
+    """Move several cells to one grid in one step, or refuse them all with the reason.
+
+    The cells are moved one at a time with the single-cell checks (:func:`move_cell`), in the
+    order that keeps every step valid: each pass moves the cells that touch the target grid
+    now, so a block of cells can grow into the grid from its border. Cells already in
+    ``to_grid`` are skipped. If some cell can never be moved, nothing is moved and the reason of
+    that cell is given. ``labels`` is not modified.
+    """
+    lab = _as_labels(ws, labels).copy()
+    todo = [c for c in dict.fromkeys(cell_ids) if lab.get(c) != to_grid]
+    if not todo:
+        return MoveResult(False, "所选单元已在该网格中", "the selected cells are already in that grid",
+                          None)
+    locked = set(locked) | ws.dedicated
+    last = ("", "")
+    while todo:
+        left = []
+        for c in todo:
+            ok, reason = can_move(c, to_grid, lab, ws.adjacency, locked=locked)
+            if ok:
+                lab[c] = to_grid
+            else:
+                left.append(c)
+                last = (c, reason)
+        if len(left) == len(todo):
+            zh, en = _split_reason(last[1])
+            return MoveResult(False, f"单元 {last[0]}：{zh}", f"cell {last[0]}: {en}", None)
+        todo = left
+    return MoveResult(True, "已调整", "moved", lab)
+
+
 def neighbour_grids(ws: Workspace, labels, cell_id) -> list[tuple[str, bool]]:
     """Grids touching a cell other than its own: ``(grid_id, across_barrier)``, contiguous first."""
     lab = _as_labels(ws, labels)
@@ -557,6 +590,34 @@ def neighbour_grids(ws: Workspace, labels, cell_id) -> list[tuple[str, bool]]:
     out += [(g, True) for g in sorted(x for x in across - near
                                       if isinstance(x, str) and x != own)]
     return out
+
+
+def problem_grids(ws: Workspace, labels=None, grids: gpd.GeoDataFrame | None = None
+                  ) -> list[tuple[str, list[str]]]:
+    """The basic grids with a problem, in code order: ``(grid_id, reasons)``.
+
+    Reasons: ``'out_of_norm'`` (status not ok), ``'barrier'`` (two of its cells lie on the two
+    sides of a road, railway or river), ``'pieces'`` (not one piece).
+    """
+    lab = _as_labels(ws, labels)
+    grids = plan_grids(ws, lab) if grids is None else grids
+    out: dict = {}
+    for g, gt, st_, geom in zip(grids["grid_id"], grids["grid_type"], grids["status"],
+                               grids.geometry):
+        if gt == "dedicated":
+            continue
+        why = []
+        if st_ != "ok":
+            why.append("out_of_norm")
+        if geom is not None and geom.geom_type != "Polygon":
+            why.append("pieces")
+        out[str(g)] = why
+    ids = ws.adjacency.cell_ids
+    for a, b in ws.adjacency.barrier_pairs:
+        ga, gb = lab.get(ids[a]), lab.get(ids[b])
+        if isinstance(ga, str) and ga == gb and ga in out and "barrier" not in out[ga]:
+            out[ga].append("barrier")
+    return [(g, why) for g, why in sorted(out.items()) if why]
 
 
 def cell_at(ws: Workspace, lon: float, lat: float):
@@ -622,6 +683,26 @@ def edit_move(ws: Workspace, edit: dict, cell_id, to_grid) -> MoveResult:
     return res
 
 
+def edit_move_many(ws: Workspace, edit: dict, cell_ids: Iterable, to_grid) -> MoveResult:
+    """Move several cells to one grid (:func:`move_cells`) as one undoable step."""
+    lab = working_labels(ws, edit)
+    res = move_cells(ws, lab, cell_ids, to_grid, locked=edit["locked"])
+    if res.ok:
+        edit["undo"].append({"op": "move_many", "labels": edit["labels"]})
+        edit["labels"] = _plain(res.labels)
+    return res
+
+
+def edit_lock_all(ws: Workspace, edit: dict, locked: bool = True) -> None:
+    """Lock every basic grid of the working plan (or unlock all) as one undoable step."""
+    grids = sorted(g for g in set(working_labels(ws, edit).dropna()) if g not in ws.dedicated)
+    new = grids if locked else []
+    if sorted(edit["locked"]) == new:
+        return
+    edit["undo"].append({"op": "lock_all", "locked": list(edit["locked"])})
+    edit["locked"] = new
+
+
 def edit_lock(edit: dict, grid_id: str, locked: bool = True) -> None:
     """Lock (or unlock) a grid of the working plan: re-draws and moves leave it alone."""
     was = grid_id in edit["locked"]
@@ -635,12 +716,14 @@ def edit_lock(edit: dict, grid_id: str, locked: bool = True) -> None:
 
 
 def edit_undo(ws: Workspace, edit: dict) -> dict | None:
-    """Undo the last step (re-draw, move or lock); returns that step, or None if none is left."""
+    """Undo the last step (re-draw, move(s), lock(s)); returns that step, or None if none is left."""
     if not edit["undo"]:
         return None
     step = edit["undo"].pop()
-    if step["op"] == "redraw":
+    if step["op"] in ("redraw", "move_many"):
         edit["labels"] = step["labels"]
+    elif step["op"] == "lock_all":
+        edit["locked"] = list(step["locked"])
     elif step["op"] == "move":
         if not step.get("had_proposal", True):
             edit["labels"] = None

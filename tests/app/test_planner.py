@@ -200,3 +200,145 @@ def test_save_writes_a_new_plan(writable, monkeypatch):
     # the page now shows the saved plan as the current one, with no proposal
     assert metrics(at)["当前方案"] == new_id
     assert metrics(at)["方案户数达标率"] == "—"
+
+
+# ---- #10.5: editing at the pace of a person ------------------------------------------------
+def _two_cell_move(ws) -> tuple[list, str]:
+    """Two cells of one basic grid that may move together to a neighbouring basic grid."""
+    lab = ws.current
+    for c in ws.cells["cell_id"]:
+        if lab[c] in ws.dedicated:
+            continue
+        for grid, across in pl.neighbour_grids(ws, lab, c):
+            if across or grid in ws.dedicated:
+                continue
+            for d in ws.cells["cell_id"]:
+                if d != c and lab[d] == lab[c] and pl.move_cells(ws, lab, [c, d], grid).ok:
+                    return [c, d], grid
+    raise AssertionError("no two-cell move in the demo community")
+
+
+def test_move_cells_is_all_or_nothing(grids_demo):
+    ws = pl.open_workspace(grids_demo / "gridgov.duckdb", CODE)
+    cells, grid = _two_cell_move(ws)
+    res = pl.move_cells(ws, ws.current, cells, grid)
+    assert res.ok and all(res.labels[c] == grid for c in cells)
+    others = [c for c in ws.cells["cell_id"] if c not in cells]
+    assert (res.labels[others] == ws.current[others]).all()
+    # every cell of a grid: the grid would be emptied, so nothing moves
+    src = ws.current[cells[0]]
+    whole = list(ws.current.index[ws.current == src])
+    bad = pl.move_cells(ws, ws.current, whole, grid)
+    assert not bad.ok and bad.labels is None and "cell" in bad.reason_en
+
+
+def test_multi_select_move_and_undo(grids_demo, monkeypatch):
+    ws = pl.open_workspace(grids_demo / "gridgov.duckdb", CODE)
+    cells, grid = _two_cell_move(ws)
+    before = {c: ws.current[c] for c in cells}
+    at = open_page(grids_demo, monkeypatch)
+    at.toggle(key=f"planner_multi_{CODE}").set_value(True).run()
+    at.multiselect(key=f"planner_sel_{CODE}").set_value(cells).run()
+    at.selectbox(key=f"planner_selto_{CODE}").set_value(grid).run()
+    at.button(key="planner_move_many").click().run()
+    assert not at.exception, at.exception
+    assert any("2 个单元" in s.value and grid in s.value for s in at.success), \
+        [s.value for s in at.success]
+    edit = at.session_state["planner_edits"][CODE]
+    assert all(edit["labels"][c] == grid for c in cells)
+    assert edit["undo"][-1]["op"] == "move_many"
+    moved = [md.value for md in at.markdown if "连通" in md.value]
+    assert moved and "✓" in moved[0]
+    assert metrics(at)["调整楼栋"] != "—"
+    # one undo brings every cell back
+    at.button(key="planner_undo").click().run()
+    edit = at.session_state["planner_edits"][CODE]
+    assert edit["labels"] is None or all(edit["labels"][c] == before[c] for c in cells)
+    assert metrics(at)["方案户数达标率"] == "—"
+    # moving all of a grid's cells is refused with the reason, nothing changes
+    src = before[cells[0]]
+    whole = [c for c in ws.cells["cell_id"] if ws.current[c] == src]
+    at.multiselect(key=f"planner_sel_{CODE}").set_value(whole).run()
+    at.selectbox(key=f"planner_selto_{CODE}").set_value(grid).run()
+    at.button(key="planner_move_many").click().run()
+    assert any("无法调整" in e.value for e in at.error), [e.value for e in at.error]
+    assert at.session_state["planner_edits"][CODE]["labels"] is None
+    at.button(key="planner_clear_sel").click().run()
+    assert at.multiselect(key=f"planner_sel_{CODE}").value == []
+
+
+def test_lock_all_and_unlock_all(grids_demo, monkeypatch):
+    ws = pl.open_workspace(grids_demo / "gridgov.duckdb", CODE)
+    basic = sorted(set(ws.current.dropna()) - ws.dedicated)
+    at = open_page(grids_demo, monkeypatch)
+    assert at.button(key="planner_unlock_all").disabled
+    at.button(key="planner_lock_all").click().run()
+    assert at.session_state["planner_edits"][CODE]["locked"] == basic
+    assert any(c.value.startswith("已锁定") and basic[-1] in c.value for c in at.caption)
+    at.button(key="planner_unlock_all").click().run()
+    assert at.session_state["planner_edits"][CODE]["locked"] == []
+    at.button(key="planner_undo").click().run()  # one step back: all locked again
+    assert at.session_state["planner_edits"][CODE]["locked"] == basic
+
+
+def test_zoom_to_the_next_problem_grid(grids_demo, monkeypatch):
+    at = open_page(grids_demo, monkeypatch)
+    at.button(key="planner_next_problem").click().run()
+    assert any("没有问题网格" in i.value for i in at.info)
+    at.number_input(key=f"planner_max_{CODE}").set_value(400).run()  # grids now out of norm
+    ws = pl.open_workspace(grids_demo / "gridgov.duckdb", CODE)
+    norms = pl.norms_with(ws, 0, 400)
+    want = [g for g, _ in pl.problem_grids(ws, None, pl.plan_grids(ws, None, norms))]
+    assert want
+    seen = []
+    for _ in range(len(want) + 1):
+        at.button(key="planner_next_problem").click().run()
+        assert not at.exception, at.exception
+        seen.append(at.session_state[f"planner_focus_{CODE}"])
+        assert any("问题网格" in w.value and seen[-1] in w.value for w in at.warning)
+    assert seen == want + want[:1]  # in code order, then round again
+
+
+def test_search_switches_street_and_community(grids_demo, monkeypatch):
+    at = open_page(grids_demo, monkeypatch)
+    with connect(grids_demo / "gridgov.duckdb", read_only=True) as con:
+        index = pl.list_communities(con)
+    other = index[index["community_code"] != CODE].iloc[-1]
+    street, code = other["street_code"], other["community_code"]
+    at.text_input(key="planner_search").input(str(other["community_name"])[:3]).run()
+    pick = at.selectbox(key="planner_search_pick")
+    assert any(code in o and str(other["community_name"]) in o for o in pick.options)
+    pick.set_value(f"{street}|{code}").run()
+    at.button(key="planner_search_go").click().run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="planner_street").value == street
+    assert at.selectbox(key=f"planner_community_{street}").value == code
+    assert metrics(at)["户数"] == f"{int(other['households']):,}"
+    # a street matches by its name too; no match says so
+    at.text_input(key="planner_search").input(str(other["street_name"])[:3]).run()
+    assert any(o.startswith(f"{other['street_name']} ({street})")
+               for o in at.selectbox(key="planner_search_pick").options)
+    at.text_input(key="planner_search").input("没有这个名字").run()
+    assert any("没有匹配" in c.value for c in at.caption)
+
+
+def test_balance_only_redraw_shows_the_trade_off(grids_demo, monkeypatch):
+    ws = pl.open_workspace(grids_demo / "gridgov.duckdb", CODE)
+    at = open_page(grids_demo, monkeypatch)
+    m = metrics(at)
+    assert {"户数极差（最大−最小）", "户数变异系数", "平均紧凑度"} <= set(m)
+    at.checkbox(key=f"planner_bal_{CODE}").check().run()
+    assert at.slider(key=f"planner_wc_{CODE}").disabled
+    at.button(key="planner_redraw").click().run()
+    assert not at.exception, at.exception
+    w = pl.weights_with(ws)
+    want = pl.redraw_community(ws, households_min=int(ws.norm()["households_min"]),
+                               households_max=int(ws.norm()["households_max"]),
+                               weights={"balance": w["balance"], "compactness": 0.0}).labels
+    got = at.session_state["planner_edits"][CODE]["labels"]
+    assert got == {str(k): v for k, v in want.items()}
+    grids = pl.plan_grids(ws, want)
+    basic = grids[grids["grid_type"] == "basic"]["households"]
+    m = metrics(at)
+    assert m["户数极差（最大−最小）"] == f"{basic.max() - basic.min():,.0f}"
+    assert m["平均紧凑度"] != "—"
