@@ -17,7 +17,7 @@ Three parts, printed as Markdown tables for ``bench/RESULTS.md``:
    overall Gi* and once per month, ``scipy.stats.false_discovery_control`` per month and
    ``scipy.stats.kendalltau`` per location (esda has no emerging hot spot analysis). Both use the
    same libpysal KNN(k=8) weights; the table reports the largest z-score difference.
-2. **The whole stage** (``pipelines.stage_hotspots.run``) over the demo city (``pipelines.demo``,
+2. **The whole stage** (``pipelines.stage_hotspots.run``) over the demo city (``gridgov.demo_city``,
    full size, ~211k incidents) with its incidents resampled to N: a seeded sample below the
    demo's size, jittered copies (±50 m, ±12 h) above it. The ingest is not timed.
 3. **Quality on the demo city** as generated: planted hotspots found, hot shares, and the
@@ -165,7 +165,7 @@ def demo_database(workdir: Path, demo_dir: Path | None) -> tuple[Path, Path]:
     from pipelines.ingest import ingest
 
     if demo_dir is None:
-        from pipelines.demo import build_demo
+        from gridgov.demo_city import build_demo
 
         demo_dir = workdir / "demo_full"
         t = time.perf_counter()

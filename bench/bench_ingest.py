@@ -89,7 +89,7 @@ def bench_bad_rows(n: int, bad_share: float, workdir: Path, repeats: int = 2) ->
     process; DuckDB's threads included) are printed: on a shared machine CPU time is the steadier."""
     import pandas as pd
 
-    from pipelines.demo import build_demo
+    from gridgov.demo_city import build_demo
 
     base = workdir / "demo-small-src"
     if not (base / "incidents.csv").exists():

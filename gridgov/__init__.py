@@ -77,7 +77,7 @@ def demo(project_dir: PathLike, *, small: bool = False, seed: int = 2023,
     >>> written["streets"], written["communities"]
     (1, 10)
     """
-    from pipelines.demo import build_demo
+    from gridgov.demo_city import build_demo
 
     return build_demo(project_dir, size="small" if small else "full", seed=seed,
                       overwrite=overwrite, progress=progress)

@@ -227,7 +227,7 @@ def demo_summary(summary: dict) -> str:
 # ---- commands ---------------------------------------------------------------------------
 
 def cmd_demo(args) -> int:
-    from pipelines.demo import build_demo
+    from gridgov.demo_city import build_demo
 
     with Progress("demo", quiet=args.quiet, verbose=args.verbose) as say:
         summary = build_demo(args.dir, size="small" if args.small else "full", seed=args.seed,

@@ -80,7 +80,7 @@ def tiny_project(tmp_path: Path) -> Path:
 @pytest.fixture(scope="session")
 def small_demo(tmp_path_factory) -> Path:
     """The small demo city (one real street), built and run once per test session."""
-    from pipelines.demo import build_demo
+    from gridgov.demo_city import build_demo
     from pipelines.run import run_project
 
     root = tmp_path_factory.mktemp("demo") / "demo-small"

@@ -190,7 +190,7 @@ def project(tmp_path_factory) -> Project:
 @pytest.fixture(scope="session")
 def small_demo(tmp_path_factory) -> Path:
     """The small demo city (``gridgov demo --small``) with every stage run."""
-    from pipelines.demo import build_demo
+    from gridgov.demo_city import build_demo
     from pipelines.run import run_project
 
     root = tmp_path_factory.mktemp("small_demo") / "demo-small"

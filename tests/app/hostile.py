@@ -33,7 +33,7 @@ def _geojson(path: Path, change) -> None:
 def build_hostile_project(root: Path) -> dict:
     """Write the small demo into ``root``, plant the payloads, run every stage; return what
     was planted where (``{"street": …, "communities": […], …}``)."""
-    from pipelines.demo import build_demo
+    from gridgov.demo_city import build_demo
     from pipelines.run import run_project
 
     build_demo(root, size="small")

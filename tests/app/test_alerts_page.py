@@ -46,7 +46,7 @@ def plant_burst(root: Path, n: int = N_BURST) -> pd.Series:
 
 @pytest.fixture(scope="module")
 def burst_project(tmp_path_factory) -> Path:
-    from pipelines.demo import build_demo
+    from gridgov.demo_city import build_demo
     from pipelines.run import run_project
 
     root = tmp_path_factory.mktemp("alerts") / "demo-small"

@@ -33,7 +33,7 @@ CLASS_COLORS = {  # as drawn by the page
 @pytest.fixture(scope="module")
 def hotspot_project(tmp_path_factory) -> Path:
     """The small demo city with the grid engine and the hotspot stage run."""
-    from pipelines.demo import build_demo
+    from gridgov.demo_city import build_demo
     from pipelines.run import run_project
 
     root = tmp_path_factory.mktemp("hotspots") / "demo-small"

@@ -22,7 +22,7 @@ PAGE = "app_pages/leaders.py"
 @pytest.fixture(scope="session")
 def staffing_project(tmp_path_factory) -> Path:
     """The small demo city with only the staffing stage run (other stages may be unfinished)."""
-    from pipelines.demo import build_demo
+    from gridgov.demo_city import build_demo
     from pipelines.run import run_project
 
     root = tmp_path_factory.mktemp("leaders") / "demo-small"

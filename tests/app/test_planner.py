@@ -25,7 +25,7 @@ CODE = "150102001001"  # the first community of the small demo (selected by defa
 @pytest.fixture(scope="module")
 def grids_demo(tmp_path_factory) -> Path:
     """The small demo city with the grids stage run (copied by tests that save)."""
-    from pipelines.demo import build_demo
+    from gridgov.demo_city import build_demo
     from pipelines.run import run_project
 
     root = tmp_path_factory.mktemp("planner-app") / "demo-small"

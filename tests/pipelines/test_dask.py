@@ -45,7 +45,7 @@ def _wait_for_port(port: int, procs: list[subprocess.Popen], timeout: float = 12
 
 @pytest.fixture(scope="module")
 def ingested(tmp_path_factory):
-    from pipelines.demo import build_demo
+    from gridgov.demo_city import build_demo
     from pipelines.run import run_project
 
     base = tmp_path_factory.mktemp("dask") / "demo"

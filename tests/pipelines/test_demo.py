@@ -1,4 +1,4 @@
-"""The seeded demo-city generator (pipelines/demo.py).
+"""The seeded demo-city generator (gridgov/demo_city.py).
 
 Fast tests use size="small" (one real street); the slow test builds the full city and checks
 the census totals per district.
@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 import shapely
 
-from pipelines.demo import HOHHOT_DIR, OUTPUT_FILES, SMALL_STREET, build_demo
+from gridgov.demo_city import HOHHOT_DIR, OUTPUT_FILES, SMALL_STREET, build_demo
 
 METRIC = "EPSG:4546"
 

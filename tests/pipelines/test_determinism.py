@@ -39,7 +39,7 @@ def _hog(n: int = 2) -> list[subprocess.Popen]:
 
 
 def test_demo_plan_is_the_same_under_load_and_with_any_n_jobs(tmp_path):
-    from pipelines.demo import build_demo
+    from gridgov.demo_city import build_demo
     from pipelines.run import run_project
 
     base = tmp_path / "demo"

@@ -19,7 +19,7 @@ needs_poppler = pytest.mark.skipif(shutil.which("pdftotext") is None,
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
-    from pipelines.demo import build_demo
+    from gridgov.demo_city import build_demo
     from pipelines.run import run_project
 
     root = tmp_path_factory.mktemp("mapexport") / "demo-small"

