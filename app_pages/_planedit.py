@@ -95,6 +95,9 @@ def edit_panel(ident: tuple, ws, work: pd.Series, selected, locked: set, checks:
         sel = st.multiselect(t("planner.selection"), cell_ids, key=sel_key,
                              format_func=cell_label)
         if sel:
+            owners = pd.Series([work.get(c) for c in sel]).value_counts(sort=False)
+            st.caption(t("planner.sel_grids", grids=md(", ".join(
+                f"{g} ×{n}" for g, n in sorted(owners.items())))))
             near = sorted({g for c in sel for g, x in pl.neighbour_grids(ws, work, c) if not x}
                           | {work.get(c) for c in sel} - {None} - ws.dedicated)
             st.selectbox(t("planner.sel_to_grid"), near, key=f"planner_selto_{code}")

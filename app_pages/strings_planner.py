@@ -202,6 +202,7 @@ STRINGS: dict[str, tuple[str, str]] = {
                            "below (a second click removes it); when off a click picks one unit."),
     "planner.selection": ("多选单元", "Selected units"),
     "planner.sel_to_grid": ("整体调整到网格", "Move the selection to grid"),
+    "planner.sel_grids": ("所选单元现属网格：{grids}", "The selected units are now in: {grids}"),
     "planner.move_many": ("整体调整", "Move selection"),
     "planner.clear_sel": ("清空多选", "Clear selection"),
     "planner.moved_many": ("已将 {n} 个单元调整到网格 {grid}（可一步撤销）。",

@@ -4,7 +4,9 @@ Starts ``streamlit run app.py`` on a free port against the small demo city with 
 stage run, opens ``/planner``, picks a community, tightens the norm (the current plan's
 grids above it are hatched), re-draws, waits for the proposal map, clicks a unit on it (it
 becomes the selected unit), saves the proposal as a new plan and checks the ``plans`` table
-— all without one external request. ``GRIDGOV_SCREENSHOTS=1`` saves the page (after the
+— all without one external request. A second test turns on "map clicks add to the
+selection", clicks two units, moves both to a neighbouring grid in one step and undoes it in
+one step. ``GRIDGOV_SCREENSHOTS=1`` saves the page (after the
 re-draw and the click) as ``docs/img/planner.png``.
 """
 from __future__ import annotations
@@ -74,7 +76,7 @@ CLICK_NEAR_SHARED_EDGE = """() => {
 @pytest.fixture(scope="module")
 def project(tmp_path_factory) -> Path:
     """The small demo city with the grids stage run (this module's own copy: it is written)."""
-    from pipelines.demo import build_demo
+    from gridgov.demo_city import build_demo
     from pipelines.run import run_project
 
     root = tmp_path_factory.mktemp("planner-browser") / "demo-small"
@@ -246,6 +248,95 @@ def test_planner_redraw_click_and_save_offline(page, server, project):
     new = rows.set_index("plan_id").loc[new_id]
     assert new["parent_plan_id"] == parent and bool(new["is_current"])
     assert new["author"] == "王工" and new["source"] == "planner"
+
+    assert page.external_requests == [], "the planner page must not need the internet"
+    assert page.page_errors == []
+
+
+FIRST = "150102001001"  # the community the page opens on
+
+#: The proposal map's container pixel of a [lat, lon].
+TO_PIXEL = """([lat, lon]) => {
+    const p = window.map.latLngToContainerPoint([lat, lon]);
+    return [p.x, p.y];
+}"""
+
+
+def _two_units(project: Path):
+    """Two units of one basic grid that may move together to a neighbouring basic grid, the
+    largest such pair (easy to click), and a point inside each (EPSG:4326: the demo has no
+    basemap, the map is drawn in plain WGS 84)."""
+    from pipelines import planner as pl
+
+    ws = pl.open_workspace(project / "gridgov.duckdb", FIRST)
+    lab, area = ws.current, ws.cells.set_index("cell_id").geometry.area
+    best = None
+    for c in ws.cells["cell_id"]:
+        if lab[c] in ws.dedicated:
+            continue
+        for grid, across in pl.neighbour_grids(ws, lab, c):
+            if across or grid in ws.dedicated:
+                continue
+            for d in ws.cells["cell_id"]:
+                if d == c or lab[d] != lab[c]:
+                    continue
+                size = min(area[c], area[d])
+                if (best is None or size > best[0]) and pl.move_cells(ws, lab, [c, d], grid).ok:
+                    best = (size, [c, d], grid)
+    assert best, "no two-unit move in the demo community"
+    _, cells, grid = best
+    w = ws.cells_wgs84.set_index("cell_id")
+    points = [w.geometry[c].representative_point() for c in cells]
+    return cells, [(p.y, p.x) for p in points], grid, lab[cells[0]]
+
+
+def test_planner_multi_select_move_and_undo(page, server, project):
+    """Map clicks add two units to the selection, one move puts both in another grid (the
+    page's caption of the selection says so), one undo puts both back."""
+    cells, points, grid, src = _two_units(project)
+    page.goto(server + "/planner")
+    page.get_by_role("heading", name="网格规划").wait_for(timeout=DRAW_TIMEOUT)
+    _, proposal = _map_frame(page, 1)
+    proposal.locator(".leaflet-container").wait_for(timeout=DRAW_TIMEOUT)
+    kit.wait_for_paths(proposal, 3, rerendering=True)
+    _settle(page)
+
+    page.get_by_text("点击地图加入多选").click()
+    _settle(page)
+    for n, point in enumerate(points, 1):
+        for attempt in range(3):
+            handle, proposal = _map_frame(page, 1)
+            handle.scroll_into_view_if_needed()
+            _settle(page)
+            x, y = proposal.evaluate(TO_PIXEL, list(point))
+            box = handle.bounding_box()
+            page.mouse.click(box["x"] + x, box["y"] + y)
+            try:
+                page.get_by_text(f"所选单元现属网格：{src} ×{n}").first.wait_for(timeout=10_000)
+                break
+            except Exception:
+                if attempt == 2:
+                    raise
+                print(f"map click on unit {n} not registered; clicking again")
+    _settle(page)
+    chips = page.locator("[data-testid='stMultiSelect']").first.inner_text()
+    assert all(c in chips for c in cells), chips
+
+    # one move: both units are now in the target grid
+    page.locator("[data-testid='stSelectbox']", has_text="整体调整到网格").first.click()
+    page.get_by_role("option", name=grid, exact=True).click()
+    _settle(page)
+    _only(page.get_by_role("button", name="整体调整", exact=True)).click()
+    page.get_by_text(f"已将 2 个单元调整到网格 {grid}").first.wait_for(timeout=DRAW_TIMEOUT)
+    page.get_by_text(f"所选单元现属网格：{grid} ×2").first.wait_for(timeout=DRAW_TIMEOUT)
+    _settle(page)
+    assert _metric(page, "调整楼栋") not in ("—", "0")
+
+    # one undo: both back in their grid, no proposal left
+    _only(page.get_by_role("button", name="撤销", exact=True)).click()
+    page.get_by_text(f"所选单元现属网格：{src} ×2").first.wait_for(timeout=DRAW_TIMEOUT)
+    _settle(page)
+    assert _metric(page, "方案户数达标率") == "—"
 
     assert page.external_requests == [], "the planner page must not need the internet"
     assert page.page_errors == []
