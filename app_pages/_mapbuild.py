@@ -2,8 +2,10 @@
 
 Size matters: everything drawn travels to the browser inside the map's JavaScript, roughly
 0.5 kB per polygon. So geometries are simplified in metres (:func:`simplify_m`), coordinates
-are rounded to 5 decimals (about 1 m), only tooltip and styling properties are sent, and
-individual buildings are drawn only for one street at a time.
+are rounded to 5 decimals (about 1 m), only tooltip and styling properties are sent,
+individual buildings are drawn only for one street at a time, and every layer travels packed
+(:class:`CompactGeoJson`: integer coordinate steps, each distinct text once; a third of
+folium's GeoJSON text), unpacked by a few lines of JavaScript in the map.
 
 Offline first: there is no basemap unless a tile URL template is given, the background is a
 light neutral colour, markers are circle markers (no icon fonts), legends are plain HTML
@@ -451,7 +453,7 @@ def build_map(
         styles = [{"fillColor": density_color(d, breaks), "color": "#ffffff", "weight": 0.8,
                    "fillOpacity": opacity} for d in communities["density"]]
         fg = folium.FeatureGroup(name=t("layer.communities", lang), show=True)
-        folium.GeoJson(
+        CompactGeoJson(
             data,
             style_function=by_position(styles),
             highlight_function=lambda f: {"weight": 2.5, "color": "#333333"},
@@ -471,7 +473,7 @@ def build_map(
         styles = [{**BARRIER_STYLES.get(k, BARRIER_DEFAULT), "opacity": 0.9}
                   for k in barriers["kind"]]
         fg = folium.FeatureGroup(name=t("layer.barriers", lang), show=True)
-        folium.GeoJson(
+        CompactGeoJson(
             data,
             style_function=by_position(styles),
             tooltip=_tooltip(fields, lang),
@@ -487,7 +489,7 @@ def build_map(
         ]
         data, fields = _features(streets, ["street_name", "street_code", "function_type"])
         fg = folium.FeatureGroup(name=t("layer.streets", lang), show=True)
-        folium.GeoJson(
+        CompactGeoJson(
             data,
             style_function=lambda f: {
                 "color": "#1b3a5c", "weight": 2.2, "fill": False, "opacity": 0.9,
@@ -533,7 +535,7 @@ def build_map(
         styles = [{"fillColor": UNIT_COLORS.get(u, UNIT_COLORS["other"])}
                   for u in units["unit_type"]]
         fg = folium.FeatureGroup(name=t("layer.special_units", lang), show=True)
-        folium.GeoJson(
+        CompactGeoJson(
             data,
             marker=folium.CircleMarker(radius=5, weight=1.2, color="#ffffff", fill=True,
                                        fill_opacity=0.95),
@@ -586,8 +588,15 @@ UNPACK_JS = """(function (p) {
   }
   for (var n = 0; n < p.g.length; n++) {
     var g = p.g[n], geom;
-    if (p.t[n] === 1) {
+    var kind = p.t[n];
+    if (kind === 1) {
       geom = {type: "MultiPolygon", coordinates: g.map(function (poly) { return poly.map(ring); })};
+    } else if (kind === 2) {
+      geom = {type: "Point", coordinates: ring(g)[0]};
+    } else if (kind === 3) {
+      geom = {type: "LineString", coordinates: ring(g)};
+    } else if (kind === 4) {
+      geom = {type: "MultiLineString", coordinates: g.map(ring)};
     } else {
       geom = {type: "Polygon", coordinates: g.map(ring)};
     }
@@ -614,10 +623,11 @@ def _script_json(value) -> str:
 
 
 def pack_features(data: dict, decimals: int = DECIMALS) -> dict | None:
-    """A FeatureCollection of polygons in a compact form: coordinates as integer steps of
-    10^-decimals degrees, each the difference to the previous point; properties by column,
-    text columns as indexes into their list of distinct values. None when a feature is not a
-    (Multi)Polygon or a value is neither text nor a finite number (then it is sent as is).
+    """A FeatureCollection of (multi)polygons, points and (multi)lines in a compact form:
+    coordinates as integer steps of 10^-decimals degrees, each the difference to the previous
+    point; properties by column, text columns as indexes into their list of distinct values.
+    None when a feature is of another kind (MultiPoint, GeometryCollection, none) or a value is
+    neither text nor a finite number (then the data is sent as folium sends it).
 
     Values are sent as they are (already escaped by the caller); :data:`UNPACK_JS` rebuilds the
     same features, with ``id`` = position when the features had positional ids.
@@ -652,6 +662,15 @@ def pack_features(data: dict, decimals: int = DECIMALS) -> dict | None:
         elif g.get("type") == "MultiPolygon":
             types.append(1)
             geoms.append([[ring(r) for r in poly] for poly in g["coordinates"]])
+        elif g.get("type") == "Point":
+            types.append(2)
+            geoms.append(ring([g["coordinates"]]))
+        elif g.get("type") == "LineString":
+            types.append(3)
+            geoms.append(ring(g["coordinates"]))
+        elif g.get("type") == "MultiLineString":
+            types.append(4)
+            geoms.append([ring(r) for r in g["coordinates"]])
         else:
             return None
         props = f.get("properties") or {}
@@ -676,7 +695,7 @@ def pack_features(data: dict, decimals: int = DECIMALS) -> dict | None:
 
 
 class CompactGeoJson(folium.GeoJson):
-    """folium's GeoJson (same styles, highlight and tooltip) whose polygons travel packed
+    """folium's GeoJson (same styles, highlight and tooltip) whose features travel packed
     (:func:`pack_features`, about a third of the text) and are unpacked in the browser.
     Falls back to folium's own embedding when the data cannot be packed."""
 

@@ -17,6 +17,7 @@ wire size when the server compresses (``gridgov app`` turns websocket compressio
 from __future__ import annotations
 
 import json
+import re
 import zlib
 from urllib.parse import urlsplit
 
@@ -32,6 +33,11 @@ SETTLE_MS = 500  # after the script run ends, trailing websocket messages are le
 #: Streamlit's own front end (its JavaScript bundle, CSS and fonts, hashed names, cached by the
 #: browser after the first visit): counted apart as ``shell``, not as the view's payload.
 SHELL_PATHS = ("/static/",)
+#: Geometry in a view's messages: GeoJSON, or polygons packed by
+#: ``app_pages._mapbuild.pack_features`` (``{"q":100000,"t":[…``), inside the component's JSON
+#: arguments (quotes escaped) or as plain JSON.
+GEOJSON = re.compile(rb'\\*"coordinates\\*"')
+PACKED = re.compile(rb'\\*"q\\*":\d+,\\*"t\\*":\[')
 
 target = kit.target_fixture("small_demo")
 
@@ -79,7 +85,8 @@ class Meter:
                 "deflate": len(zlib.compress(blob, 6)) if blob else 0,
                 "http": http, "http_files": http_files, "total": ws + http, "shell": shell,
                 "largest_message": max((len(f) for f in frames), default=0),
-                "geometry": blob.count(b"coordinates") > 0, "sent": sent}
+                "geometry": GEOJSON.search(blob) is not None or PACKED.search(blob) is not None,
+                "sent": sent}
 
 
 def _report(page_name: str, rows: list[dict]) -> None:

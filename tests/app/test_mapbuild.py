@@ -190,6 +190,14 @@ def _collection() -> dict:
          "geometry": {"type": "MultiPolygon", "coordinates": multi}},
         {"type": "Feature", "id": "2", "properties": {"name": "甲", "n": 0, "z": -2.5},
          "geometry": {"type": "Polygon", "coordinates": [hole[0]]}},
+        {"type": "Feature", "id": "3", "properties": {"name": "点", "n": 7, "z": 0.0},
+         "geometry": {"type": "Point", "coordinates": [111.71234, 40.85678]}},
+        {"type": "Feature", "id": "4", "properties": {"name": "路", "n": 1, "z": 0.5},
+         "geometry": {"type": "LineString", "coordinates": [[111.7, 40.8], [111.75, 40.85]]}},
+        {"type": "Feature", "id": "5", "properties": {"name": "河", "n": 2, "z": 0.5},
+         "geometry": {"type": "MultiLineString",
+                      "coordinates": [[[111.7, 40.8], [111.75, 40.85]],
+                                      [[111.6, 40.7], [111.61, 40.72], [111.62, 40.7]]]}},
     ]}
 
 
@@ -215,7 +223,7 @@ def test_packed_polygons_unpack_to_the_same_features():
     data = _collection()
     packed = pack_features(data)
     assert packed is not None and packed["i"] is True
-    assert packed["s"][0] == ["甲", HOSTILE]  # text sent once per distinct value
+    assert packed["s"][0] == ["甲", HOSTILE, "点", "路", "河"]  # each distinct text once
     text = _script_json(packed)
     for bad in ("<", ">", "&", "'", "\u2028"):
         assert bad not in text  # nothing in the data can end the <script> it sits in
@@ -238,8 +246,9 @@ def test_unpackable_data_is_sent_as_folium_does():
     from app_pages._mapbuild import CompactGeoJson, pack_features
 
     data = _collection()
-    data["features"].append({"type": "Feature", "id": "3", "properties": {"name": "p"},
-                             "geometry": {"type": "Point", "coordinates": [111.7, 40.8]}})
+    data["features"].append({"type": "Feature", "id": "6", "properties": {"name": "p"},
+                             "geometry": {"type": "MultiPoint",
+                                          "coordinates": [[111.7, 40.8], [111.8, 40.9]]}})
     assert pack_features(data) is None
     m = folium.Map(tiles=None)
     CompactGeoJson(data, style_function=lambda f: {"color": "#000000"}).add_to(m)
