@@ -514,7 +514,7 @@ def build_map(
             data, fields = _features(sel, ["building_id", "households", "residents"])
             styles = [{"radius": float(r)} for r in sel["r"]]
             fg = folium.FeatureGroup(name=t("layer.buildings", lang), show=True)
-            folium.GeoJson(
+            CompactGeoJson(
                 data,
                 marker=folium.CircleMarker(radius=3, weight=0.6, color="#08306b",
                                            fill=True, fill_color=BUILDING_COLOR, fill_opacity=0.7),
