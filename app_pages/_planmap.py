@@ -218,7 +218,8 @@ def focus_view(grids: gpd.GeoDataFrame, grid_id) -> dict:
         return {}
     x0, y0, x1, y1 = hit.total_bounds
     span = max(x1 - x0, (y1 - y0) * 1.3, 1e-4)
-    zoom = int(max(12, min(18, np.floor(np.log2(360.0 / span)) - 1)))
+    # the grid fills about two thirds of a ~500 px map: 256·2^z/360 px per degree
+    zoom = int(max(13, min(18, np.floor(np.log2(500.0 * 360 / 256 / span)))))
     return {"center": [round((y0 + y1) / 2, 6), round((x0 + x1) / 2, 6)], "zoom": zoom}
 
 

@@ -18,7 +18,7 @@ import streamlit as st
 
 from app_pages._mapbuild import round_coords, shift_to
 from app_pages._planmap import status_label
-from app_pages._shared import open_db
+from app_pages._shared import md, open_db
 from app_pages.i18n import t
 from pipelines import planner as pl
 
@@ -195,7 +195,7 @@ def cb_move_many(ident: tuple) -> None:
         return
     res = pl.edit_move_many(load_ws(*ident), _edit(code), cells, target)
     if res.ok:
-        say_key("success", "planner.moved_many", n=len(cells), grid=target)
+        say_key("success", "planner.moved_many", n=len(cells), grid=md(target))
     else:
         say("error", t("planner.refused", "zh", reason=res.reason_zh),
             t("planner.refused", "en", reason=res.reason_en))
@@ -223,9 +223,9 @@ def cb_next_problem(ident: tuple, problems: list) -> None:
     i = (ids.index(cur) + 1) % len(ids) if cur in ids else 0
     st.session_state[f"planner_focus_{code}"] = ids[i]
     why = problems[i][1]
-    say("warning", t("planner.problem_at", "zh", grid=ids[i], i=i + 1, n=len(ids),
+    say("warning", t("planner.problem_at", "zh", grid=md(ids[i]), i=i + 1, n=len(ids),
                      why="、".join(t(f"planner.why.{w}", "zh") for w in why)),
-        t("planner.problem_at", "en", grid=ids[i], i=i + 1, n=len(ids),
+        t("planner.problem_at", "en", grid=md(ids[i]), i=i + 1, n=len(ids),
           why=", ".join(t(f"planner.why.{w}", "en") for w in why)))
 
 

@@ -340,3 +340,48 @@ def test_planner_multi_select_move_and_undo(page, server, project):
 
     assert page.external_requests == [], "the planner page must not need the internet"
     assert page.page_errors == []
+
+
+def test_planner_zooms_to_the_next_problem_grid(page, server, project):
+    """With a tighter norm, "zoom to the next problem grid" centres the proposal map on the
+    first grid outside the norm (in code order) and zooms in."""
+    from pipelines import planner as pl
+
+    ws = pl.open_workspace(project / "gridgov.duckdb", FIRST)
+    grids = pl.plan_grids(ws, None, pl.norms_with(ws, 0, 400))
+    problems = pl.problem_grids(ws, None, grids)
+    assert problems, "the demo community has no grid above 400 households"
+    first = problems[0][0]
+    x0, y0, x1, y1 = grids[grids["grid_id"] == first].to_crs("EPSG:4326").total_bounds
+
+    page.goto(server + "/planner")
+    page.get_by_role("heading", name="网格规划").wait_for(timeout=DRAW_TIMEOUT)
+    _, proposal = _map_frame(page, 1)
+    proposal.locator(".leaflet-container").wait_for(timeout=DRAW_TIMEOUT)
+    kit.wait_for_paths(proposal, 3, rerendering=True)
+    _settle(page)
+    box = _only(page.get_by_label("每格最多户数"))
+    box.fill("400")
+    box.press("Enter")
+    _settle(page)
+    _, proposal = _map_frame(page, 1)
+    kit.wait_for_paths(proposal, 3, rerendering=True)
+    zoom0 = proposal.evaluate("() => window.map.getZoom()")
+
+    _only(page.get_by_role("button", name="定位下一个问题网格", exact=True)).click()
+    page.get_by_text(f"问题网格 {first}").first.wait_for(timeout=DRAW_TIMEOUT)
+    _settle(page)
+    inside = "([x0, y0, x1, y1]) => { const c = window.map.getCenter(); " \
+             "return c.lng >= x0 && c.lng <= x1 && c.lat >= y0 && c.lat <= y1; }"
+    deadline = time.monotonic() + DRAW_TIMEOUT / 1000
+    ok = False
+    while time.monotonic() < deadline and not ok:
+        _, proposal = _map_frame(page, 1)
+        try:
+            ok = proposal.evaluate(inside, [x0, y0, x1, y1])
+        except Exception:  # the iframe is being replaced
+            ok = False
+        time.sleep(0.25)
+    assert ok, proposal.evaluate("() => [window.map.getCenter(), window.map.getZoom()]")
+    assert proposal.evaluate("() => window.map.getZoom()") > zoom0  # zoomed in on one grid
+    assert page.external_requests == [] and page.page_errors == []
