@@ -57,6 +57,7 @@ from geo.partition import (
     redraw,
 )
 from geo.tessellation import Adjacency, community_adjacency
+from pipelines import results
 from pipelines.db import STORAGE_CRS, connect, read_gdf, read_table, table_exists, write_gdf
 from pipelines.plans import current_plan_id, load_plan, store_plan
 
@@ -271,8 +272,10 @@ def load_workspace(con, community_code: str, *, metric_crs: str | None = None) -
         if t == "dedicated"}
 
     ids = sorted({b for lst in cells["building_ids"] for b in lst})
-    buildings = read_table(con, "SELECT building_id, households, residents FROM buildings "
-                                "WHERE building_id IN (SELECT unnest(?::VARCHAR[]))", [ids])
+    wanted = results.select_columns(con, "buildings", ["building_id", "households", "residents"],
+                                    geometry=None)  # residents is optional: NULL when absent
+    buildings = read_table(con, f"SELECT * FROM ({wanted}) WHERE building_id IN "
+                                "(SELECT unnest(?::VARCHAR[]))", [ids])
     buildings["building_id"] = buildings["building_id"].astype(str)
     row = comm.iloc[0]
     kind = row["kind"] if row["kind"] in ("urban", "rural") else "urban"
