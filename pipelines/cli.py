@@ -312,12 +312,8 @@ def cmd_app(args) -> int:
 
 
 def cmd_alerts(args) -> int:
-    try:
-        from geo.alerts import print_open_alerts
-    except ModuleNotFoundError as exc:
-        if exc.name != "geo.alerts":
-            raise
-        raise GridgovError("此版本没有预警功能（geo.alerts）。", "This version has no alerts (geo.alerts).") from None
+    from pipelines.alerts import print_open_alerts
+
     print_open_alerts(args.dir)
     return 0
 

@@ -83,7 +83,8 @@ def parse_datetimes(s: pd.Series) -> pd.Series:
     if pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype):
         out[:] = excel_serial(pd.to_numeric(s, errors="coerce").to_numpy(dtype=float, na_value=np.nan))
         return out
-    # Mixed objects (openpyxl gives datetime for date cells): real datetimes first.
+    # Mixed objects (openpyxl gives datetime for date cells): real datetimes first. Only a true
+    # object column can hold them; text (pandas 3 `str`) goes to the patterns below either way.
     if s.dtype == object:
         is_dt = s.map(lambda v: isinstance(v, pd.Timestamp | np.datetime64) or hasattr(v, "isoformat")
                       and not isinstance(v, str)).to_numpy(bool)

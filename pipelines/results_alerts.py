@@ -4,7 +4,7 @@ grid (``forecast_workload``, issue #11.5) for the staffing page.
 
 Reading follows :mod:`pipelines.results` (read-only connection, bound values, identifiers from
 this module's constants through :func:`pipelines.results.select_columns`). Writing goes through
-:func:`geo.alerts.set_alert_status` on a read-write connection opened only for the time of the
+:func:`pipelines.alerts.set_alert_status` on a read-write connection opened only for the time of the
 write, while holding :func:`pipelines.lock.project_lock` — as a planner save does — so a status
 is never written into a database that a running ``gridgov run`` is about to replace.
 """
@@ -15,7 +15,8 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 
-from geo.alerts import STATUSES, set_alert_status
+from geo.alerts import STATUSES
+from pipelines.alerts import set_alert_status
 from pipelines.db import read_gdf, table_exists
 from pipelines.errors import GridgovError
 from pipelines.results import latest_run, names, select_columns

@@ -44,6 +44,7 @@ from geo import alerts as al
 from geo import forecast as fc
 from geo import hotspots as hs
 from geo.timeliness import case_timeliness
+from pipelines import alerts as alerts_db
 from pipelines import config, results
 from pipelines.config import deep_merge
 from pipelines.db import read_gdf, table_exists, write_gdf
@@ -593,7 +594,7 @@ def _alerts(con, units4326, unit_ids: np.ndarray, people: pd.DataFrame, acfg: di
     """
     last = con.execute(f"SELECT max(day) FROM {_A} WHERE grid_id IS NOT NULL").fetchone()[0]
     if last is None:
-        al.write_alerts(con, pd.DataFrame(columns=al.ALERT_COLUMNS + ["p_value"]))
+        alerts_db.write_alerts(con, pd.DataFrame(columns=al.ALERT_COLUMNS + ["p_value"]))
         return {"alerts": 0}
     span = int(acfg["history_days"]) + int(acfg["monitor_days"]) + max(acfg["windows_days"])
     first = pd.Timestamp(last) - pd.Timedelta(days=span - 1)
@@ -631,7 +632,7 @@ def _alerts(con, units4326, unit_ids: np.ndarray, people: pd.DataFrame, acfg: di
         frames.append(det.alerts)
     alerts = pd.concat([f for f in frames if len(f)], ignore_index=True) if any(
         len(f) for f in frames) else pd.DataFrame(columns=frames[0].columns)
-    out = al.write_alerts(con, alerts, units4326)
+    out = alerts_db.write_alerts(con, alerts, units4326)
     return {
         "alerts": len(out),
         "open": int(out["status"].isin(["new", "acknowledged"]).sum()) if len(out) else 0,

