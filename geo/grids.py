@@ -338,10 +338,11 @@ def _find_adjacency(adjacency, cell_id) -> Adjacency | None:
     return None
 
 
-def _n_parts(adj: Adjacency, members: set) -> int:
-    """Number of connected parts of a set of positions (contiguity + barrier links)."""
+def _n_parts(adj: Adjacency, members: set, *, across_barriers: bool = True) -> int:
+    """Number of connected parts of a set of positions: through contiguity, and also through
+    barrier links unless ``across_barriers`` is false."""
     extra: dict[int, list[int]] = {}
-    for (a, b) in adj.barrier_pairs:
+    for (a, b) in (adj.barrier_pairs if across_barriers else ()):
         if a in members and b in members:
             extra.setdefault(int(a), []).append(int(b))
             extra.setdefault(int(b), []).append(int(a))
@@ -492,31 +493,11 @@ def review_current_plan(cells: gpd.GeoDataFrame, labels: pd.Series, adjacency: d
                 reason = f"{g}: crossed by {cross[g]:.0f} m of barrier"
             else:
                 pos = {adj.position[c] for c in mem["cell_id"]}
-                if _n_parts_strict(adj, pos) > 1:
+                if _n_parts(adj, pos, across_barriers=False) > 1:
                     reason = f"{g}: in several pieces"
         rows.append({"community_code": code, "keep": not reason, "reason": reason,
                      "grids": sorted(basic, key=str)})
     return pd.DataFrame(rows)
-
-
-def _n_parts_strict(adj: Adjacency, members: set) -> int:
-    """Connected parts through contiguity only (never across a barrier)."""
-    seen: set = set()
-    parts = 0
-    for s in members:
-        if s in seen:
-            continue
-        parts += 1
-        stack = [s]
-        seen.add(s)
-        while stack:
-            u = stack.pop()
-            for v in adj.neighbors(u):
-                v = int(v)
-                if v in members and v not in seen:
-                    seen.add(v)
-                    stack.append(v)
-    return parts
 
 
 def validity_checklist(cells: gpd.GeoDataFrame, labels: pd.Series, adjacency, *,
