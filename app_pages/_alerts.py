@@ -46,7 +46,8 @@ def load_alerts(db: str, mtime: float) -> dict:
     ``communities`` (every community's outline) and ``grids`` (the current plan's grids of the
     communities that hold an alert — the whole city's grids would weigh megabytes)."""
     with open_db(db) as con:
-        has = "alerts" in results.table_names(con)
+        names = results.table_names(con)
+        has = "alerts" in names
         frame = results_alerts.alerts(con)
         grids = results.plan_grids(con)
         comms = results.outlines(con).get("communities")
@@ -59,7 +60,8 @@ def load_alerts(db: str, mtime: float) -> dict:
         comms = gpd.GeoDataFrame(geometry=[], crs="EPSG:4326")
     if mcrs:
         grids, comms = simplify_m(grids, TOLERANCE_M, mcrs), simplify_m(comms, TOLERANCE_M, mcrs)
-    return {"alerts": frame, "has_table": has, "grids": grids, "communities": comms,
+    return {"alerts": frame, "has_table": has, "has_incidents": "incidents" in names,
+            "grids": grids, "communities": comms,
             "threshold": cfg.get("recurrence_days", DEFAULT_THRESHOLD)}
 
 

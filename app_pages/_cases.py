@@ -37,7 +37,9 @@ def load_rates(db: str, mtime: float) -> dict:
         rates = results_more.case_rates(con)
         tree = results_more.case_hierarchy(con)
         settings = results.latest_run(con).get("settings", {})
-    return {"rates": rates, "tree": tree, "min_cases": min_cases(settings)}
+        has_incidents = "incidents" in results.table_names(con)
+    return {"rates": rates, "tree": tree, "min_cases": min_cases(settings),
+            "has_incidents": has_incidents}
 
 
 @st.cache_data(show_spinner=False, max_entries=32)

@@ -27,6 +27,9 @@ if flash:
     getattr(st, flash[0])(flash[1])
 st.markdown(t("alerts.intro", threshold=f"{float(data['threshold']):,.0f}"))
 
+if not data["has_incidents"]:
+    st.info(t("alerts.no_incidents"))  # an own city without the optional incidents layer
+    st.stop()
 if not data["has_table"]:
     st.info(t("alerts.no_table"))
     st.code(f"gridgov run {db.parent}", language="bash")

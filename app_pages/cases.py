@@ -24,6 +24,9 @@ rates = data["rates"]
 n_min = data["min_cases"]
 
 st.title(t("cases.title"))
+if not data["has_incidents"]:
+    st.info(t("cases.no_incidents"))  # an own city without the optional incidents layer
+    st.stop()
 if rates is None or rates.empty:
     st.info(t("cases.none"))
     st.code(f"gridgov run {db.parent}", language="bash")

@@ -25,6 +25,11 @@ STRINGS: dict[str, tuple[str, str]] = {
         "当前数据中没有预警：最近的事件没有在任何网格异常增多。",
         "No alert in the current data: no grid had an unusual rise in recent incidents.",
     ),
+    "alerts.no_incidents": (
+        "本项目没有事件图层（incidents），因此没有可监测的数据。提供 incidents 图层后重新运行即可预警。",
+        "This project has no incidents layer, so there is nothing to watch. Add an incidents layer and "
+        "run again to get alerts.",
+    ),
     "alerts.no_table": (
         "数据库中还没有预警表：请用当前版本重新运行流程。",
         "The database has no alerts table yet: run the pipeline again with this version.",

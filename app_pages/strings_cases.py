@@ -19,6 +19,11 @@ STRINGS: dict[str, tuple[str, str]] = {
         "the best are on the red list, the worst on the black list. Units with fewer than "
         "{min_cases} cases show their rates but are not ranked.",
     ),
+    "cases.no_incidents": (
+        "本项目没有事件图层（incidents），因此没有案件可以评价。提供带办理时间的 incidents 图层后重新运行。",
+        "This project has no incidents layer, so there are no cases to rate. Add an incidents layer "
+        "(with its handling times) and run again.",
+    ),
     "cases.none": (
         "本项目数据库中还没有案件比率（case_rates 表）。请先运行流程：",
         "The project database has no case rates yet (no case_rates table). Run the pipeline:",

@@ -222,3 +222,17 @@ def test_without_alerts_the_page_says_so(project, small_demo, monkeypatch):
     assert stored(small_demo).empty
     assert [i.value for i in at.info] == [t("alerts.none", "zh")]
     assert not at.dataframe and not at.get("component_instance")
+
+
+def test_a_city_without_incidents_is_told_why_there_are_no_alerts(project, monkeypatch, tmp_path):
+    # an own city may leave out the optional incidents layer: no "run again" advice then
+    import shutil
+
+    own = tmp_path / "own"
+    shutil.copytree(project.dir, own)
+    con = connect(own / "gridgov.duckdb")
+    con.execute("DROP TABLE incidents")
+    con.close()
+    at = kit.open_page(own, monkeypatch, PAGE)
+    assert not at.exception
+    assert [i.value for i in at.info] == [t("alerts.no_incidents", "zh")]

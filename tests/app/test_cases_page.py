@@ -158,3 +158,18 @@ def test_trend_unit_kept_when_the_month_changes(demo, monkeypatch):
     assert at.selectbox(key="cases_period").value == months[-1]
     assert at.selectbox(key=f"cases_unit_{scope}").value == unit
     assert len(at.get("vega_lite_chart")) == 1  # the trend is drawn
+
+
+def test_a_city_without_incidents_is_told_why_there_are_no_rates(project, monkeypatch, tmp_path):
+    import shutil
+
+    from app_pages.i18n import t
+
+    own = tmp_path / "own"
+    shutil.copytree(project.dir, own)
+    con = connect(own / "gridgov.duckdb")
+    con.execute("DROP TABLE incidents")
+    con.close()
+    at = open_page(own, monkeypatch)
+    assert not at.exception
+    assert [i.value for i in at.info] == [t("cases.no_incidents", "zh")]
