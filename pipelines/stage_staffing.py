@@ -45,7 +45,7 @@ import numpy as np
 import pandas as pd
 
 from geo import staffing as model
-from pipelines import config
+from pipelines import config, results
 from pipelines.db import read_table, table_exists, write_gdf
 
 log = logging.getLogger(__name__)
@@ -62,8 +62,7 @@ OUTPUT_TABLES = (
 )
 
 
-def _columns(con: duckdb.DuckDBPyConnection, table: str) -> set[str]:
-    return {d[0] for d in con.execute(f'SELECT * FROM "{table}" LIMIT 0').description}
+_columns = results.columns  # the one column reader (empty for a missing table)
 
 
 def _col(cols: set[str], name: str, alias: str = "", default: str = "NULL") -> str:
