@@ -1,6 +1,6 @@
 """The plan history page's pieces: cached loaders, the plan table, the map of changed grids.
 
-Everything is read through :mod:`pipelines.history` / :mod:`pipelines.results`; texts from the
+Everything is read through :mod:`pipelines.services.history` / :mod:`pipelines.results`; texts from the
 data that reach the map's tooltips are escaped by ``_mapbuild``'s helpers.
 """
 from __future__ import annotations
@@ -23,7 +23,8 @@ from app_pages._mapbuild import (
 )
 from app_pages._shared import open_db
 from app_pages.i18n import label, t
-from pipelines import history, results
+from pipelines import results
+from pipelines.services import history
 
 CHANGED_COLOR = "#f28e2b"
 UNCHANGED_COLOR = "#d9d9d9"

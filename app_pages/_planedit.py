@@ -20,7 +20,7 @@ from app_pages._planstate import (
 )
 from app_pages._shared import md
 from app_pages.i18n import t
-from pipelines import planner as pl
+from pipelines.services import planner as pl
 
 
 def search_box(index: pd.DataFrame) -> None:

@@ -1,4 +1,4 @@
-"""The planner page's state (no layout): cached loaders over :mod:`pipelines.planner`, the
+"""The planner page's state (no layout): cached loaders over :mod:`pipelines.services.planner`, the
 messages of the last action, and the buttons' callbacks.
 
 The page keeps one *edit* per community in ``st.session_state["planner_edits"]`` (plain data:
@@ -6,7 +6,7 @@ the working labels, the locked grids, the undo stack). Every button acts in an `
 callback, before the script runs, so the maps and tables always show the edit's latest state.
 The database is read through the cached read-only loaders (opened and closed per load, keyed by
 the file's mtime); saving opens it read-write for the write only
-(:func:`pipelines.planner.save_plan`), and the new mtime makes every loader read the new plan.
+(:func:`pipelines.services.planner.save_plan`), and the new mtime makes every loader read the new plan.
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from app_pages._mapbuild import round_coords, shift_to
 from app_pages._planmap import status_label
 from app_pages._shared import md, open_db
 from app_pages.i18n import t
-from pipelines import planner as pl
+from pipelines.services import planner as pl
 
 CUR_KEY = "planner_map_current"
 EDIT_KEY = "planner_map_edit"

@@ -3,7 +3,7 @@ figures; any two compared (map of changed grids, households moved, figures side 
 older plan restored as a new current one; the realignment workbook of any plan against its
 parent (or another plan).
 
-Layout only: reading, comparing, restoring and the workbook are :mod:`pipelines.history`; the
+Layout only: reading, comparing, restoring and the workbook are :mod:`pipelines.services.history`; the
 restore takes the project's write lock like a planner save.
 """
 from __future__ import annotations
@@ -14,7 +14,7 @@ from app_pages import _history as hi
 from app_pages._mapview import map_context, map_notes, show_map
 from app_pages._shared import current_db, load_or_stop
 from app_pages.i18n import current_lang, t
-from pipelines import history
+from pipelines.services import history
 
 db, mtime = current_db()
 lang = current_lang()

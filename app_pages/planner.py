@@ -1,6 +1,6 @@
 """Planner page (网格规划): see, re-draw, edit, compare, save and export one community's grids.
 
-Layout only. The work is in :mod:`pipelines.planner` (no Streamlit there), the state and the
+Layout only. The work is in :mod:`pipelines.services.planner` (no Streamlit there), the state and the
 buttons' callbacks in :mod:`app_pages._planstate`, the maps in :mod:`app_pages._planmap`. Two
 maps side by side: the current plan and the proposal being edited. Clicking a unit on the
 proposal map selects it: that map is the only one returning anything
@@ -40,7 +40,7 @@ from app_pages._planstate import (
 )
 from app_pages._shared import current_db, load_or_stop, show_db_error
 from app_pages.i18n import current_lang, t
-from pipelines import planner as pl
+from pipelines.services import planner as pl
 
 MAP_HEIGHT = 470
 XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"

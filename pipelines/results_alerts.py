@@ -101,7 +101,7 @@ def save_alert_status(db_path: str | Path, alert_id: str, status: str, *, note: 
     read-write connection to use instead (the caller then holds the lock).
     """
     from pipelines.lock import ProjectLocked, project_lock
-    from pipelines.planner import connect_rw
+    from pipelines.services.planner import connect_rw
 
     if status not in STATUSES:
         raise AlertStatusError(f"预警状态须为 {' / '.join(STATUSES)}，收到 {status!r}。",

@@ -1,4 +1,4 @@
-"""The plan history page (app_pages/history.py) and pipelines/history.py on a copy of the small
+"""The plan history page (app_pages/history.py) and pipelines/services/history.py on a copy of the small
 demo city with a second plan saved by the planner (one community re-drawn to another norm).
 
 Counts are compared with ``plan_members`` read straight from the database.
@@ -12,8 +12,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pipelines import history
 from pipelines.db import connect, read_table
+from pipelines.services import history
 from tests.app import apptest_kit as kit
 
 PAGE = "app_pages/history.py"
@@ -22,7 +22,7 @@ TIMEOUT = 120
 
 def make_history_project(small_demo: Path, dest: Path) -> Path:
     """A copy of the small demo with plan P0002: one community re-drawn and saved."""
-    from pipelines import planner as pl
+    from pipelines.services import planner as pl
 
     root = dest / "demo-history"
     shutil.copytree(small_demo, root)

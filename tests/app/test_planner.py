@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from pipelines import planner as pl
 from pipelines.db import connect, read_table
+from pipelines.services import planner as pl
 from tests.app import apptest_kit as kit
 from tests.app.apptest_kit import metrics
 

@@ -267,7 +267,7 @@ def _two_units(project: Path):
     """Two units of one basic grid that may move together to a neighbouring basic grid, the
     largest such pair (easy to click), and a point inside each (EPSG:4326: the demo has no
     basemap, the map is drawn in plain WGS 84)."""
-    from pipelines import planner as pl
+    from pipelines.services import planner as pl
 
     ws = pl.open_workspace(project / "gridgov.duckdb", FIRST)
     lab, area = ws.current, ws.cells.set_index("cell_id").geometry.area
@@ -346,7 +346,7 @@ def test_planner_multi_select_move_and_undo(page, server, project):
 def test_planner_zooms_to_the_next_problem_grid(page, server, project):
     """With a tighter norm, "zoom to the next problem grid" centres the proposal map on the
     first grid outside the norm (in code order) and zooms in."""
-    from pipelines import planner as pl
+    from pipelines.services import planner as pl
 
     ws = pl.open_workspace(project / "gridgov.duckdb", FIRST)
     grids = pl.plan_grids(ws, None, pl.norms_with(ws, 0, 400))

@@ -153,7 +153,7 @@ def test_staffing_report_prints_and_holds_no_formula(hostile_demo, tmp_path):
 
 
 def test_realignment_report_prints_and_holds_no_formula(small_demo, tmp_path):
-    from pipelines import planner as pl
+    from pipelines.services import planner as pl
 
     db = db_path(small_demo)
     con = connect(db, read_only=True)

@@ -154,7 +154,7 @@ def test_two_runs_at_once_with_a_wait_both_recorded(project):
 
 SAVE = """
     import json, sys
-    from pipelines import planner as pl
+    from pipelines.services import planner as pl
     pl.SAVE_LOCK_WAIT = 0
     db, code = sys.argv[1], sys.argv[2]
     ws = pl.open_workspace(db, code)
@@ -177,7 +177,7 @@ def _plans(project: Path) -> list[str]:
 
 
 def test_planner_save_during_a_run_is_refused_then_kept_by_the_next_run(project):
-    from pipelines import planner as pl
+    from pipelines.services import planner as pl
 
     con = connect(db_path(project), read_only=True)
     try:

@@ -1,4 +1,4 @@
-"""The planner's library (``pipelines.planner``) on the small demo city after ``gridgov run``.
+"""The planner's library (``pipelines.services.planner``) on the small demo city after ``gridgov run``.
 
 Load a community, re-draw it (contiguous grids that tile the community), refuse a move that
 would split a grid (with the reason in Chinese and English), apply and undo a legal move, lock
@@ -15,8 +15,8 @@ import pandas as pd
 import pytest
 import shapely
 
-from pipelines import planner as pl
 from pipelines.db import connect, read_gdf, read_table
+from pipelines.services import planner as pl
 
 CODE = "150102001002"  # 赛马场社区: ten basic grids and a dedicated one in the small demo
 

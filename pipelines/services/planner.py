@@ -4,7 +4,7 @@ Everything the planner page (``app_pages/planner.py``) does, without Streamlit, 
 same steps run from a notebook or a script::
 
     from pipelines.db import connect
-    from pipelines import planner as pl
+    from pipelines.services import planner as pl
 
     con = connect("demo/gridgov.duckdb", read_only=True)
     ws = pl.load_workspace(con, "150102001009")     # cells, adjacency, current labels

@@ -3,7 +3,7 @@ any plan against its parent (or any other plan).
 
 No Streamlit here; the page ``app_pages/history.py`` and notebooks call these::
 
-    from pipelines import history
+    from pipelines.services import history
     from pipelines.results import open_project
     with open_project("demo-city") as con:
         table = history.plan_table(con)                 # plans with their metrics
@@ -13,7 +13,7 @@ No Streamlit here; the page ``app_pages/history.py`` and notebooks call these::
 
 A restore never rewrites history: it stores a *copy* of the older plan as a new plan (parent =
 the restored plan, source ``restore``) and makes it current, under the project's write lock,
-exactly as the planner saves (:func:`pipelines.planner.save_plan`). Like
+exactly as the planner saves (:func:`pipelines.services.planner.save_plan`). Like
 :func:`pipelines.plans.set_current`, it leaves ``grid_cells`` as they are: the planner reads a
 cell's grid from the current plan's members.
 """
@@ -187,7 +187,7 @@ def restore(db_path: str | Path, plan_id: str, *, author: str, note: str = "", c
     read-write connection to use instead (the caller then holds the lock).
     """
     from pipelines.lock import ProjectLocked, project_lock
-    from pipelines.planner import connect_rw
+    from pipelines.services.planner import connect_rw
 
     if not str(author or "").strip():
         raise HistoryError("请填写操作人。", "Please give your name.")
