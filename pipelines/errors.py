@@ -10,6 +10,10 @@ class GridgovError(Exception):
         self.en = en
         super().__init__(f"{zh} / {en}")
 
+    def text(self, lang: str = "zh") -> str:
+        """The message in one language (``"zh"`` or ``"en"``), for a page."""
+        return self.zh if lang == "zh" else self.en
+
 
 class SettingsError(GridgovError):
     """gridgov.toml cannot be read or has a value the platform does not accept."""

@@ -29,6 +29,7 @@ import pandas as pd
 from geo.grids import diff_plans
 from pipelines import results, results_more
 from pipelines.db import read_table, table_exists
+from pipelines.errors import GridgovError
 from pipelines.plans import METRIC_COLUMNS, load_plan, store_plan
 
 #: Figures compared side by side: key, 中文, English.
@@ -50,15 +51,8 @@ FIGURES = (
 RESTORE_LOCK_WAIT = 5.0
 
 
-class HistoryError(ValueError):
+class HistoryError(GridgovError, ValueError):
     """A restore that cannot be done, with a Chinese and an English message."""
-
-    def __init__(self, zh: str, en: str):
-        super().__init__(f"{zh} / {en}")
-        self.zh, self.en = zh, en
-
-    def text(self, lang: str = "zh") -> str:
-        return self.zh if lang == "zh" else self.en
 
 
 # --------------------------------------------------------------------------------------------

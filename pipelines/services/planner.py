@@ -59,6 +59,7 @@ from geo.partition import (
 from geo.tessellation import Adjacency, community_adjacency
 from pipelines import results
 from pipelines.db import STORAGE_CRS, connect, read_gdf, read_table, table_exists, write_gdf
+from pipelines.errors import GridgovError
 from pipelines.plans import current_plan_id, load_plan, store_plan
 
 #: Re-draw modes: ``fresh`` draws the community anew (locked grids kept), ``minimal`` repairs
@@ -102,15 +103,8 @@ STATUS_LABELS = {
 }
 
 
-class PlannerError(ValueError):
+class PlannerError(GridgovError, ValueError):
     """A refusal the planner should read: ``zh`` and ``en`` hold the two languages."""
-
-    def __init__(self, zh: str, en: str):
-        super().__init__(f"{zh} / {en}")
-        self.zh, self.en = zh, en
-
-    def text(self, lang: str = "zh") -> str:
-        return self.zh if lang == "zh" else self.en
 
 
 class PlanChanged(PlannerError):
