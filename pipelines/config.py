@@ -20,6 +20,7 @@ import copy
 import difflib
 import fnmatch
 import importlib
+import re
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -77,6 +78,10 @@ DEFAULTS: dict[str, Any] = {
         # community, is a reject even if it carries a code (geometry is the truth). ASSUMPTION: 50 m covers
         # digitising and GCJ-02 rounding error, not a wrong district.
         "location_tolerance_m": 50.0,
+        # Incidents in a folder of Parquet files (hive-partitioned by month or plain), or in one file larger
+        # than this many MB, are validated and located inside DuckDB (streamed, never all in Python memory).
+        # ASSUMPTION: below 256 MB the pandas reader is fast and its memory is a few GB at most.
+        "stream_threshold_mb": 256,
     },
     # --- where per-community work runs (pipelines/compute.py, docs/scale.md) ------------------
     "compute": {
@@ -84,6 +89,12 @@ DEFAULTS: dict[str, Any] = {
         # `workers` processes; "tcp://host:8786" = an existing Dask scheduler. Same plan in every case.
         "scheduler": "",
         "workers": 2,  # worker processes of the "local" Dask cluster
+        # DuckDB's memory limit for the run ("4GB", "800MB" …; "" = DuckDB's default, 80 % of RAM). Above it,
+        # joins, sorts and aggregates spill to `temp_directory`. ASSUMPTION: 4 GB leaves room for Python beside it.
+        "memory_limit": "4GB",
+        # Where DuckDB spills; "" = <project>/.gridgov-tmp (removed after the run). Relative paths are
+        # relative to the project folder.
+        "temp_directory": "",
     },
     "run": {
         # A second `gridgov run` on the same project waits this long for the first, then stops with a
@@ -479,6 +490,17 @@ def _check_values(settings: dict[str, Any], path: Path) -> None:
             f"{path}: [ingest] max_reject_share = {share!r} 必须在 0 与 1 之间（1 = 允许任意比例的拒收）。",
             f"{path}: [ingest] max_reject_share = {share!r} must be between 0 and 1 (1 = allow any share).",
         )
+    mem = str(settings.get("compute", {}).get("memory_limit", "") or "")
+    if mem and not re.fullmatch(r"\s*\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*", mem, flags=re.I):
+        raise SettingsError(
+            f"{path}: [compute] memory_limit = {mem!r} 无效；请写成 \"4GB\"、\"800MB\" 这样的大小，或留空使用 DuckDB 默认值。",
+            f"{path}: [compute] memory_limit = {mem!r} is not a size; write e.g. \"4GB\" or \"800MB\", "
+            "or \"\" for DuckDB's default.",
+        )
+    thr = settings.get("ingest", {}).get("stream_threshold_mb", 256)
+    if thr < 0:
+        raise SettingsError(f"{path}: [ingest] stream_threshold_mb = {thr!r} 不能为负数。",
+                            f"{path}: [ingest] stream_threshold_mb = {thr!r} must not be negative.")
     wait = settings.get("run", {}).get("lock_wait_seconds", 0)
     if wait < 0:
         raise SettingsError(f"{path}: [run] lock_wait_seconds = {wait!r} 不能为负数。",
