@@ -296,7 +296,9 @@ _GIVEN = ("伟", "芳", "娜", "敏", "静", "丽", "强", "磊", "军", "洋", 
 # real sources
 # --------------------------------------------------------------------------------------------
 
-def _load_sources() -> dict:
+def _load_sources(district_codes=URBAN_DISTRICTS) -> dict:
+    """The real sources for ``district_codes`` (default the four urban districts; the province
+    generator, gridgov/province.py, asks for all nine districts and counties)."""
     d = HOHHOT_DIR
     if not d.exists():
         raise FileNotFoundError(
@@ -304,12 +306,12 @@ def _load_sources() -> dict:
             "(it ships with the repository: data/hohhot/).")
     districts = gpd.read_file(d / "hohhot_districts_tianditu_wgs84.geojson")
     districts["adcode"] = districts["adcode"].astype(str)
-    districts = districts[districts["adcode"].isin(URBAN_DISTRICTS)].sort_values("adcode")
+    districts = districts[districts["adcode"].isin(district_codes)].sort_values("adcode")
     census = pd.read_csv(d / "hohhot_census2020_districts.csv", dtype={"adcode": str}).set_index("adcode")
     towns = pd.read_csv(d / "hohhot_townships_nbs2023.csv", dtype=str)
-    towns = towns[towns["district_code"].isin(URBAN_DISTRICTS)].sort_values("code12")
+    towns = towns[towns["district_code"].isin(district_codes)].sort_values("code12")
     vill = pd.read_csv(d / "hohhot_villages_nbs2023.csv", dtype=str)
-    vill = vill[vill["district_code"].isin(URBAN_DISTRICTS)].sort_values("code12")
+    vill = vill[vill["district_code"].isin(district_codes)].sort_values("code12")
     vill["street_code"] = vill["street_code9"] + "000"
     seats = pd.read_csv(d / "hohhot_district_seats.csv", dtype={"adcode": str}).set_index("adcode")
     geoms = _to_metric(districts.geometry.values)
@@ -1554,16 +1556,49 @@ def _py(v):
     return v
 
 
-def _write_geojson(path: Path, props: pd.DataFrame, geoms, name: str) -> None:
+def _feature_lines(props: pd.DataFrame, geoms) -> list[str]:
     cols = list(props.columns)
     lines = []
     for rec, g in zip(props.itertuples(index=False, name=None), geoms):
         f = {"type": "Feature", "properties": {c: _py(v) for c, v in zip(cols, rec)},
              "geometry": _geojson_geometry(g)}
         lines.append(json.dumps(f, ensure_ascii=False, sort_keys=True, separators=(",", ":")))
-    head = json.dumps({"type": "FeatureCollection", "name": name}, ensure_ascii=False)[:-1]
-    text = head + ',"features":[\n' + ",\n".join(lines) + "\n]}\n"
-    path.write_text(text, encoding="utf-8", newline="\n")
+    return lines
+
+
+class GeoJSONWriter:
+    """A FeatureCollection written feature by feature (the province writes one city at a time);
+    the bytes are those of :func:`_write_geojson` for the same features."""
+
+    def __init__(self, path: Path, name: str):
+        self._fh = Path(path).open("w", encoding="utf-8", newline="\n")
+        head = json.dumps({"type": "FeatureCollection", "name": name}, ensure_ascii=False)[:-1]
+        self._fh.write(head + ',"features":[\n')
+        self._first = True
+        self.count = 0
+
+    def write(self, props: pd.DataFrame, geoms) -> None:
+        lines = _feature_lines(props, geoms)
+        if not lines:
+            return
+        self._fh.write(("" if self._first else ",\n") + ",\n".join(lines))
+        self._first = False
+        self.count += len(lines)
+
+    def close(self) -> None:
+        self._fh.write("\n]}\n")
+        self._fh.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _write_geojson(path: Path, props: pd.DataFrame, geoms, name: str) -> None:
+    with GeoJSONWriter(path, name) as w:
+        w.write(props, geoms)
 
 
 def _write_csv(path: Path, df: pd.DataFrame) -> None:
@@ -1590,29 +1625,18 @@ def _prepare_out_dir(out: Path, overwrite: bool) -> None:
 # main entry
 # --------------------------------------------------------------------------------------------
 
-def build_demo(out_dir, *, size: str = "full", seed: int = 2023, overwrite: bool = False,
-               progress=None) -> dict:
-    """Write the Hohhot demo city's project folder; return summary counts.
+def make_city(src: dict, streets: pd.DataFrame, dcodes, seed, *, clip_buffer: float = 0.0,
+              progress=None) -> dict:
+    """Communities, barriers, special units, buildings, staff and today's grids of ``streets``.
 
-    ``size="full"``: the four urban districts (新城区, 回民区, 玉泉区, 赛罕区), 43 streets, 515
-    communities, ~50k buildings, ~210k incidents. ``size="small"``: one street (新城区
-    海拉尔东路街道, 150102001000) with its 10 real communities, for fast tests; its census totals
-    are the street's share of 新城区's totals in the full build. The same ``seed`` writes
-    byte-identical files.
+    The heart of :func:`build_demo`, shared with the province generator (gridgov/province.py),
+    which calls it once per city. ``streets`` come from :func:`_make_streets` (metric CRS); their
+    geometries are noded in place together with the communities and grids. ``dcodes`` are the
+    districts whose census totals are shared out (every community of ``streets`` must belong to
+    one of them). Returns metric-CRS frames: communities, area, barriers, special, buildings
+    (with ``cx``/``cy``), building_geoms, staff, staff_factor, grids.
     """
-    t0 = time.perf_counter()
-    if size not in SIZES:
-        raise ValueError(f"size 只能是 {SIZES} / size must be one of {SIZES}, got {size!r}")
     say = (lambda m: progress(m)) if progress else (lambda m: None)
-    out = Path(out_dir)
-    _prepare_out_dir(out, overwrite)
-
-    src = _load_sources()
-    dcodes = URBAN_DISTRICTS if size == "full" else (SMALL_STREET[:6],)
-    say("streets: Voronoi tiling of the real district boundaries / 街道：按真实区界划分")
-    streets = _make_streets(src, dcodes, seed)
-    if size == "small":
-        streets = streets[streets["street_code"] == SMALL_STREET].reset_index(drop=True)
     say(f"communities for {len(streets)} streets / 社区")
     communities = _make_communities(src, streets, seed)
     targets = pd.concat([_household_targets(src, d, seed) for d in dcodes], ignore_index=True)
@@ -1624,7 +1648,7 @@ def build_demo(out_dir, *, size: str = "full", seed: int = 2023, overwrite: bool
         area = shapely.union_all(shapely.buffer(streets["geometry"].values, 0.001)).buffer(-0.001)
 
     say("barriers: roads, railway, rivers (approximate) / 道路、铁路、河流（示意）")
-    clip_area = area if size == "full" else area.buffer(1000)
+    clip_area = area if not clip_buffer else area.buffer(clip_buffer)
     barriers = _make_barriers(clip_area, seed)
     line_geoms = barriers["geometry"].values
     kinds = barriers["kind"].values
@@ -1673,6 +1697,41 @@ def build_demo(out_dir, *, size: str = "full", seed: int = 2023, overwrite: bool
     # boundary, so neighbours share identical vertices and still tile exactly after rounding
     streets["geometry"], communities["geometry"], grids["geometry"] = _node_coverage(
         [streets["geometry"].values, communities["geometry"].values, grids["geometry"].values])
+
+    return {"communities": communities, "area": area, "barriers": barriers, "special": special,
+            "buildings": bld, "building_geoms": bgeoms, "staff": staff, "staff_factor": staff_factor,
+            "grids": grids}
+
+
+def build_demo(out_dir, *, size: str = "full", seed: int = 2023, overwrite: bool = False,
+               progress=None) -> dict:
+    """Write the Hohhot demo city's project folder; return summary counts.
+
+    ``size="full"``: the four urban districts (新城区, 回民区, 玉泉区, 赛罕区), 43 streets, 515
+    communities, ~50k buildings, ~210k incidents. ``size="small"``: one street (新城区
+    海拉尔东路街道, 150102001000) with its 10 real communities, for fast tests; its census totals
+    are the street's share of 新城区's totals in the full build. The same ``seed`` writes
+    byte-identical files.
+    """
+    t0 = time.perf_counter()
+    if size not in SIZES:
+        raise ValueError(f"size 只能是 {SIZES} / size must be one of {SIZES}, got {size!r}")
+    say = (lambda m: progress(m)) if progress else (lambda m: None)
+    out = Path(out_dir)
+    _prepare_out_dir(out, overwrite)
+
+    src = _load_sources()
+    dcodes = URBAN_DISTRICTS if size == "full" else (SMALL_STREET[:6],)
+    say("streets: Voronoi tiling of the real district boundaries / 街道：按真实区界划分")
+    streets = _make_streets(src, dcodes, seed)
+    if size == "small":
+        streets = streets[streets["street_code"] == SMALL_STREET].reset_index(drop=True)
+    city = make_city(src, streets, dcodes, seed, clip_buffer=0.0 if size == "full" else 1000.0,
+                     progress=say)
+    communities, area, barriers = city["communities"], city["area"], city["barriers"]
+    special, bld, bgeoms = city["special"], city["buildings"], city["building_geoms"]
+    staff, staff_factor, grids = city["staff"], city["staff_factor"], city["grids"]
+    census = src["census"]
     dept = _make_department_grids(streets, area)
 
     say("finalising geometries (EPSG:4326) / 坐标转换")
