@@ -132,6 +132,10 @@ BARRIER_REACH = 1.0
 #: A barrier end this close (m) to the community's edge counts as reaching it (drawn data rarely
 #: meets a boundary exactly); the line is extended across the edge.
 BARRIER_SNAP = 0.5
+#: A barrier that runs more than this (m) into a community and stops there is closed straight
+#: on to the edge or the next barrier, however far that is: otherwise every grid holding it
+#: holds more than this much barrier (the plan check's limit, ``geo.grids.CROSSING_M``).
+STUB_CLOSE_M = 50.0
 
 
 def _barrier_lines_for(part, barrier_lines: np.ndarray, hit: np.ndarray) -> list:
@@ -189,7 +193,9 @@ def _dangle_extension(part, line, targets: list, k_line: int, tip, prev):
 
     A major road or river that runs most of the way across a community and stops is drawn as
     a grid boundary all the way across (the usual practice of closing a grid along the road's
-    line); a short stub into a community is not extended and does not cut. None if not.
+    line). One that runs more than :data:`STUB_CLOSE_M` into the community is closed straight
+    on whatever the distance (else any grid holding it would be crossed by it); a short stub
+    that cannot be closed within its own length is not extended and does not cut. None if not.
     """
     u = np.asarray(tip, dtype=float) - np.asarray(prev, dtype=float)
     n = float(np.hypot(*u))
@@ -199,7 +205,12 @@ def _dangle_extension(part, line, targets: list, k_line: int, tip, prev):
     inside = shapely.intersection(line, part).length
     if inside <= BARRIER_SNAP:
         return None
-    ray = shapely.LineString([tuple(tip), tuple(np.asarray(tip) + u * inside)])
+    if inside > STUB_CLOSE_M:
+        x0, y0, x1, y1 = part.bounds
+        reach = float(np.hypot(x1 - x0, y1 - y0)) + BARRIER_REACH  # through the whole part
+    else:
+        reach = inside
+    ray = shapely.LineString([tuple(tip), tuple(np.asarray(tip) + u * reach)])
     best = None
     for t_idx, target in enumerate(targets):
         if t_idx == k_line + 1:

@@ -128,10 +128,44 @@ def test_a_road_stopping_inside_is_closed_straight_on_a_stub_is_not():
     arr = np.array([mostly], dtype=object)
     pieces = _pieces(poly, arr, shapely.STRtree(arr))
     assert sorted(round(p.area) for p in pieces) == [320_000, 320_000]
-    # 150 m into the square: a stub (closing it would take 650 m of line that is not there)
-    stub = shapely.LineString([(X0 - 20.0, Y0 + 400.0), (X0 + 150.0, Y0 + 400.0)])
+    # 150 m into the square, stopping 650 m short of the edge: more than STUB_CLOSE_M (50 m)
+    # inside, so any grid holding it would be crossed by it: closed straight on all the same
+    far = shapely.LineString([(X0 - 20.0, Y0 + 400.0), (X0 + 150.0, Y0 + 300.0)])
+    arr = np.array([far], dtype=object)
+    pieces = _pieces(poly, arr, shapely.STRtree(arr))
+    assert len(pieces) == 2
+    assert sum(p.area for p in pieces) == pytest.approx(SIDE * SIDE, rel=1e-9)
+    # the cut goes on along the road's own direction (slope -100/170): it meets the west edge
+    # at y = 400 - 20·100/170 and the south edge at x = -20 + 400·170/100 = 660: the piece
+    # cut off is that triangle
+    south = min(pieces, key=lambda p: p.area)
+    assert south.area == pytest.approx(0.5 * (400.0 - 20.0 * 100.0 / 170.0) * 660.0, rel=1e-9)
+    # 40 m into the square: a stub (less than STUB_CLOSE_M; closing it would take 760 m of line
+    # that is not there)
+    stub = shapely.LineString([(X0 - 20.0, Y0 + 400.0), (X0 + 40.0, Y0 + 400.0)])
     arr = np.array([stub], dtype=object)
     assert len(_pieces(poly, arr, shapely.STRtree(arr))) == 1
+
+
+def test_a_long_stub_is_closed_at_the_next_barrier_ahead():
+    poly = square()
+    # a north–south road across the square at x = 500, and a road from the west edge stopping
+    # 100 m east of x = 200 (300 m short of the first): the cut ends on the first road
+    ns = shapely.LineString([(X0 + 500.0, Y0 - 30.0), (X0 + 500.0, Y0 + SIDE + 30.0)])
+    stub = shapely.LineString([(X0 - 20.0, Y0 + 400.0), (X0 + 200.0, Y0 + 400.0)])
+    arr = np.array([ns, stub], dtype=object)
+    pieces = _pieces(poly, arr, shapely.STRtree(arr))
+    # west of the first road: 500 m × 800 m cut in two halves; east of it: 300 m × 800 m, whole
+    assert sorted(round(p.area) for p in pieces) == [200_000, 200_000, 240_000]
+
+
+def test_no_grid_holds_a_long_stub():
+    # a road running 300 m into the square and stopping: no basic grid may hold > 50 m of it
+    stub = shapely.LineString([(X0 - 20.0, Y0 + 410.0), (X0 + 300.0, Y0 + 430.0)])
+    _, _, plan, _ = draw(lattice_buildings(), community(), road(stub))
+    grids = plan.grids if hasattr(plan, "grids") else plan
+    crossing = G.barrier_crossing(grids, road(stub))
+    assert crossing.max() <= G.CROSSING_M, crossing
 
 
 def test_a_side_road_ending_a_hair_off_the_main_road_still_cuts():
@@ -146,8 +180,9 @@ def test_a_side_road_ending_a_hair_off_the_main_road_still_cuts():
     pieces = _pieces(QUAD, arr, shapely.STRtree(arr))
     assert len(pieces) == 3  # south of the main road; north of it, west and east of the side road
     assert sum(p.area for p in pieces) == pytest.approx(QUAD.area, rel=1e-9)
-    # a road that comes 60 m into the community and stops is a stub and cuts nothing more
-    stub = shapely.LineString([(X0 + 33.3, Y0 + SIDE + 60.0), (X0 + 40.0, Y0 + 730.0)])
+    # a road that comes 42 m into the community (less than STUB_CLOSE_M) and stops is a stub
+    # and cuts nothing more
+    stub = shapely.LineString([(X0 + 33.3, Y0 + SIDE + 60.0), (X0 + 40.0, Y0 + 750.0)])
     arr = np.array([main, stub], dtype=object)
     assert main.distance(shapely.Point(stub.coords[-1])) > 100
     assert len(_pieces(QUAD, arr, shapely.STRtree(arr))) == 2
