@@ -40,6 +40,7 @@ __all__ = [
     "board",
     "case_flags",
     "case_rates",
+    "finish_rates",
     "parse_resolved",
     "parse_returned",
     "parse_satisfaction",
@@ -403,7 +404,24 @@ def case_rates(
             frames.append(agg)
     if not frames:
         return pd.DataFrame(columns=_OUT)
-    out = pd.concat(frames, ignore_index=True)
+    return finish_rates(pd.concat(frames, ignore_index=True), params=p, scopes=scopes)
+
+
+def finish_rates(
+    out: pd.DataFrame, *, params: Mapping | None = None, scopes: Mapping[str, str] | None = None
+) -> pd.DataFrame:
+    """Score, flag, rank and board aggregated rates; the ``case_rates`` table in its order.
+
+    ``out`` has one row per scope × scope id × period with ``cases``, the :data:`RATES`, their
+    denominators and the median hours — as :func:`case_rates` aggregates them from cases, or as
+    ``pipelines.stage_cases`` aggregates them inside DuckDB (issue #13.2). Row order does not
+    matter: the result is sorted by scope, period and id.
+    """
+    p = _merge(DEFAULTS, params)
+    scopes = dict(SCOPES if scopes is None else scopes)
+    if out.empty:
+        return pd.DataFrame(columns=_OUT)
+    out = out.reset_index(drop=True)
     out["cases"] = out["cases"].astype(np.int64)
     for n in ("responded_n", "resolved_n", "rated_n", "close_judged_n", "returned_n"):
         out[n] = out[n].astype(np.int64)

@@ -23,12 +23,12 @@ from collections.abc import Callable
 from typing import Any
 
 import duckdb
-import numpy as np
 import pandas as pd
 
 from geo import caserates as model
+from pipelines import aggregates as agg
 from pipelines import config, results
-from pipelines.db import read_table, table_exists, write_gdf
+from pipelines.db import table_exists, write_gdf
 
 log = logging.getLogger(__name__)
 
@@ -62,25 +62,125 @@ def _plan(con: duckdb.DuckDBPyConnection) -> str | None:
     return row[0] if row else None
 
 
-def _incidents(con: duckdb.DuckDBPyConnection) -> tuple[pd.DataFrame, str | None]:
-    """Incidents with the wanted columns that exist, plus ``grid_id`` of the current plan."""
-    cols = _columns(con, "incidents")
-    have = [c for c in _WANTED if c in cols]
-    sel = ", ".join(f"i.{_q(c)}" for c in have)
+_G = "__cases_grid"  # temp: rowid of an incident → grid of the plan (one row per placed incident)
+_C = "__cases"  # temp: one row per incident with its flags and stage hours (stays in DuckDB)
+_FLAGS = ("responded", "resolved", "satisfied", "closed_on_time", "returned")
+_HOURS = ("hours_to_accept", "hours_accept_to_dispatch", "hours_dispatch_to_respond",
+          "hours_respond_to_close")
+
+
+def _place(con: duckdb.DuckDBPyConnection, cols: list[str]) -> str | None:
+    """Temp table ``__cases_grid`` (rowid, grid_id): each incident in a grid of the current plan
+    (the lowest grid id where grids overlap), built by DuckDB's spatial join; returns the plan."""
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {_G} (rid BIGINT, grid_id VARCHAR)")
     if not (table_exists(con, "grids") and "geometry" in cols):
-        return read_table(con, f"SELECT {sel}, NULL::VARCHAR AS grid_id FROM incidents i"), None
+        return None
     plan = _plan(con)
     where = "WHERE plan_id = $plan" if plan is not None else ""
-    sql = f"""
-        WITH g AS (SELECT CAST(grid_id AS VARCHAR) AS grid_id, geometry FROM grids {where}),
-        i AS (SELECT row_number() OVER () AS __row, * FROM incidents),
-        hit AS (
-            SELECT i.__row, min(g.grid_id) AS grid_id
-            FROM i JOIN g ON ST_Intersects(g.geometry, i.geometry)
-            GROUP BY i.__row)
-        SELECT {sel}, hit.grid_id FROM i LEFT JOIN hit USING (__row) ORDER BY i.__row"""
-    params = {"plan": plan} if plan is not None else {}
-    return con.execute(sql, params).df(), plan
+    con.execute(f"""
+        INSERT INTO {_G}
+        WITH g AS (SELECT CAST(grid_id AS VARCHAR) AS grid_id, geometry FROM grids {where})
+        SELECT i.rowid AS rid, min(g.grid_id) AS grid_id
+        FROM incidents i JOIN g ON ST_Intersects(g.geometry, i.geometry)
+        GROUP BY i.rowid""", {"plan": plan} if plan is not None else {})
+    return plan
+
+
+def _case_table(con: duckdb.DuckDBPyConnection, params: dict) -> tuple[str | None, list[str]]:
+    """Temp table ``__cases``: one row per incident with the scope ids, ``period``, the five flags
+    of ``geo.caserates.case_flags`` and the stage hours — computed in SQL (issue #13.2); the
+    text fields (resolved, satisfaction, returned) are parsed by ``geo.caserates`` on their
+    distinct values. Returns the plan and the scopes present."""
+    types = agg.column_types(con, "incidents")
+    cols = list(types)
+    plan = _place(con, cols)
+    kw = dict(params.get("timeliness") or {})
+    stamps = {c: agg.ts_expr(types, c) for c in ("occurred_at", "accepted_at", "dispatched_at",
+                                                   "responded_at", "closed_at")}
+    parsed = {
+        "resolved": agg.parsed_lookup(con, types, "resolved", model.parse_resolved),
+        "satisfied": agg.parsed_lookup(con, types, "satisfaction",
+                                       lambda v: model.parse_satisfaction(v, params=params)),
+        "returned": agg.parsed_lookup(con, types, "returned", model.parse_returned),
+    }
+    src = {"resolved": "resolved", "satisfied": "satisfaction", "returned": "returned"}
+    joins = [f"LEFT JOIN {_G} __g ON __g.rid = i.rowid"]
+    select = ["__g.grid_id AS grid_id"]
+    for flag, table in parsed.items():
+        if table is None:
+            select.append(f"NULL::DOUBLE AS {flag}")
+            continue
+        a = f"__p_{flag}"
+        joins.append(f"LEFT JOIN {table} {a} ON {a}.k = CAST(i.{_q(src[flag])} AS VARCHAR)")
+        select.append(f"{a}.flag AS {flag}")
+    for name, (x, y) in zip(_HOURS, [("occurred_at", "accepted_at"),
+                                     ("accepted_at", "dispatched_at"),
+                                     ("dispatched_at", "responded_at"),
+                                     ("responded_at", "closed_at")]):
+        h = agg.hours_expr(stamps[y], stamps[x])
+        select.append(f"CASE WHEN {h} >= 0 THEN {h} END AS {name}")
+    select.append(f"strftime({stamps['occurred_at']}, '%Y-%m') AS period")
+    scopes = [s for s, c in model.SCOPES.items() if c in cols or s == "grid"]
+    for s in scopes:
+        col = model.SCOPES[s]
+        key = "nullif(trim(__g.grid_id), '')" if s == "grid" else agg.scope_key(types, col)
+        select.append(f"{key} AS {_q('k_' + s)}")
+    for c in ("incident_id", "street_code", "community_code"):
+        select.append(f"i.{_q(c)} AS {_q('out_' + c)}" if c in cols else f"NULL::VARCHAR AS {_q('out_' + c)}")
+    per_case = agg.outcomes_sql(con, kw, select=select, joins=" ".join(joins))
+    # case_flags judges response only when the data has response or closure columns and a date
+    has_times = ("responded_at" in cols or "closed_at" in cols)
+    responded = "respond_on_time" if has_times else "NULL::DOUBLE"
+    closed = "close_on_time" if "closed_at" in cols else "NULL::DOUBLE"
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE {_C} AS
+        SELECT __rid, out_incident_id, grid_id, out_street_code, out_community_code, period,
+               {responded} AS responded, resolved, satisfied, {closed} AS closed_on_time, returned,
+               {", ".join(_HOURS)}, {", ".join(_q('k_' + s) for s in scopes)}
+        FROM ({per_case})""")
+    agg.drop_lookups(con)
+    return plan, scopes
+
+
+def _write_outcomes(con: duckdb.DuckDBPyConnection) -> int:
+    """``case_outcomes`` written by DuckDB from ``__cases`` in the incidents' order."""
+    con.execute(f"""
+        CREATE OR REPLACE TABLE case_outcomes AS
+        SELECT coalesce(CAST(out_incident_id AS VARCHAR),
+                        CAST(row_number() OVER (ORDER BY __rid) - 1 AS VARCHAR)) AS incident_id,
+               grid_id, out_street_code AS street_code, out_community_code AS community_code,
+               period, responded, resolved, satisfied, closed_on_time, returned
+        FROM {_C} ORDER BY __rid""")
+    return int(con.execute("SELECT count(*) FROM case_outcomes").fetchone()[0])
+
+
+def _aggregate(con: duckdb.DuckDBPyConnection, scopes: list[str]) -> pd.DataFrame:
+    """Scope × period (``all`` and each month) aggregates of ``__cases`` computed by DuckDB:
+    counts, the means and counts of the five flags, the median stage hours."""
+    rates = ("response_rate", "resolution_rate", "satisfaction_rate", "on_time_close_rate",
+             "returned_rate")
+    dens = ("responded_n", "resolved_n", "rated_n", "close_judged_n", "returned_n")
+    cols = ["count(*) AS cases"]
+    cols += [f"avg({f}) AS {r}" for f, r in zip(_FLAGS, rates)]
+    cols += [f"count({f}) AS {d}" for f, d in zip(_FLAGS, dens)]
+    cols += [f"median({h}) AS median_{h}" for h in _HOURS]
+    frames = []
+    for s in scopes:
+        k = _q("k_" + s)
+        frames.append(con.execute(f"""
+            SELECT '{s}' AS scope, {k} AS scope_id, coalesce(period, 'all') AS period,
+                   {", ".join(cols)}
+            FROM {_C} WHERE {k} IS NOT NULL AND period IS NOT NULL
+            GROUP BY GROUPING SETS (({k}), ({k}, period))""").df())
+    frames = [f for f in frames if len(f)]
+    if not frames:
+        return pd.DataFrame()
+    out = pd.concat(frames, ignore_index=True)
+    for c in out.columns:
+        if c.startswith(("median_", "response", "resolution", "satisfaction", "on_time",
+                         "returned_rate")):
+            out[c] = out[c].astype(float)
+    return out
 
 
 def _names(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, str], str]:
@@ -122,41 +222,39 @@ def run(
     say = progress or (lambda message: None)
     params = settings_of(settings)
     if not table_exists(con, "incidents"):
-        cases, plan = pd.DataFrame(columns=["incident_id", "occurred_at"]), None
+        cases = pd.DataFrame(columns=["incident_id", "occurred_at"])
+        rates = model.case_rates(cases, params=params)
+        outcomes = pd.DataFrame({c: [] for c in ("incident_id", "grid_id", "street_code",
+                                                 "community_code", "period", *_FLAGS)})
+        n_cases, plan, present, without_grid = 0, None, [], None
+        n_outcomes = write_gdf(con, "case_outcomes", outcomes)
     else:
-        say("cases: reading incidents / 读取案件")
-        cases, plan = _incidents(con)
-    present = [c for c in ("accepted_at", "dispatched_at", "responded_at", "closed_at",
-                           "resolved", "satisfaction", "returned", "department",
-                           "service_company") if c in cases.columns]
-    say(f"cases: rates of {len(cases)} cases / 计算案件三率")
-    rates = model.case_rates(cases, params=params)
+        say("cases: placing and judging incidents in DuckDB / 案件入网格并判定")
+        cols = _columns(con, "incidents")
+        present = [c for c in ("accepted_at", "dispatched_at", "responded_at", "closed_at",
+                               "resolved", "satisfaction", "returned", "department",
+                               "service_company") if c in cols]
+        plan, scopes = _case_table(con, params)
+        n_cases, without_grid = con.execute(
+            f"SELECT count(*), count(*) FILTER (WHERE grid_id IS NULL) FROM {_C}").fetchone()
+        say(f"cases: rates of {n_cases} cases / 计算案件三率")
+        rates = model.finish_rates(_aggregate(con, scopes), params=params)
+        n_outcomes = _write_outcomes(con)
+        con.execute(f"DROP TABLE IF EXISTS {_C}")
+        con.execute(f"DROP TABLE IF EXISTS {_G}")
     names = _names(con)
     rates["scope_name"] = [names.get((s, i), i) for s, i in zip(rates["scope"], rates["scope_id"])]
     rates["board"] = rates["board"].astype(object).where(rates["board"].notna(), None)
-
-    flags = model.case_flags(cases, params=params) if len(cases) else pd.DataFrame(
-        columns=["period", "responded", "resolved", "satisfied", "closed_on_time", "returned"])
-    outcomes = pd.DataFrame({
-        "incident_id": cases["incident_id"].values if "incident_id" in cases.columns
-        else np.arange(len(cases)).astype(str),
-        "grid_id": cases["grid_id"].values if "grid_id" in cases.columns else None,
-        "street_code": cases["street_code"].values if "street_code" in cases.columns else None,
-        "community_code": (cases["community_code"].values
-                           if "community_code" in cases.columns else None),
-    })
-    for c in ("period", "responded", "resolved", "satisfied", "closed_on_time", "returned"):
-        outcomes[c] = flags[c].values if len(flags) else []
     rows = {
         "case_rates": write_gdf(con, "case_rates", rates),
-        "case_outcomes": write_gdf(con, "case_outcomes", outcomes),
+        "case_outcomes": n_outcomes,
     }
     boards = rates[(rates["period"] == "all") & rates["board"].notna()]
     summary = {
-        "cases": len(cases),
+        "cases": int(n_cases),
         "plan_id": plan,
         "life_cycle_columns": present,
-        "cases_without_grid": int(cases["grid_id"].isna().sum()) if "grid_id" in cases else None,
+        "cases_without_grid": None if without_grid is None else int(without_grid),
         "scopes": sorted(set(rates["scope"])),
         "periods": int(rates.loc[rates["period"] != "all", "period"].nunique()),
         "red_all": {s: g.loc[g["board"] == "red", "scope_id"].tolist()

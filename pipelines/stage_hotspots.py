@@ -35,15 +35,14 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 import shapely
 from pyproj import Transformer
 
 from geo import alerts as al
 from geo import forecast as fc
 from geo import hotspots as hs
-from geo.timeliness import case_timeliness
+from geo import timeliness as tl
+from pipelines import aggregates as agg
 from pipelines import alerts as alerts_db
 from pipelines import config, results
 from pipelines.config import deep_merge
@@ -76,6 +75,7 @@ def _metric_crs(con, settings: dict) -> str:
 
 
 _columns = results.columns  # the one column reader (empty for a missing table)
+_q = results.quote_ident
 
 
 def _units(con, cfg: dict, crs: str) -> tuple[gpd.GeoDataFrame, str]:
@@ -105,10 +105,14 @@ def _units(con, cfg: dict, crs: str) -> tuple[gpd.GeoDataFrame, str]:
     return cells, cfg["cell_shape"]
 
 
-def _assign_incidents(con, units4326: gpd.GeoDataFrame) -> tuple[pd.Timestamp, int]:
+def _assign_incidents(con, units4326: gpd.GeoDataFrame, crs: str) -> tuple[pd.Timestamp, int]:
     """Spatial join of incidents to units in DuckDB → temp table ``__hs_assigned``.
 
-    Returns the first incident's time and the number of months (first to last, no gaps).
+    One row per located, dated incident — it stays inside DuckDB: every later step reads
+    aggregates of it (issue #13.2). ``x``/``y`` are the point in the metric ``crs`` (DuckDB's
+    ``ST_Transform``, bit for bit pyproj's on the demo), binned in SQL for the fishnet and the
+    kernel density. Returns the first incident's time and the number of months (first to last,
+    no gaps).
     """
     write_gdf(con, _T, units4326[["grid_id", "geometry"]])
     cols = _columns(con, "incidents")
@@ -137,12 +141,13 @@ def _assign_incidents(con, units4326: gpd.GeoDataFrame) -> tuple[pd.Timestamp, i
             SELECT inc.rid, hits.grid_id, inc.category, inc.severity,
                    CAST(year(inc.occurred_at) * 12 + month(inc.occurred_at) - 1 - {base} AS INTEGER)
                        AS month_idx,
-                   ST_X(inc.geometry) AS lon, ST_Y(inc.geometry) AS lat,
+                   ST_X(ST_Transform(inc.geometry, 'EPSG:4326', $crs, always_xy := true)) AS x,
+                   ST_Y(ST_Transform(inc.geometry, 'EPSG:4326', $crs, always_xy := true)) AS y,
                    CAST(inc.occurred_at AS DATE) AS day
             FROM inc LEFT JOIN hits USING (rid)
         )
         SELECT * FROM final
-    """)
+    """, {"crs": str(crs)})
     n_months = con.execute(f"SELECT max(month_idx) + 1 FROM {_A}").fetchone()[0]
     return start, int(n_months or 0)
 
@@ -512,18 +517,68 @@ def _expectation_base(cfg: dict, people: pd.DataFrame, area_km2: np.ndarray,
     return base, want
 
 
+def _event_cells(con, size: float, by: str = "") -> pd.DataFrame:
+    """Incidents per square cell of side ``size`` (``col = floor(x / size)``, as
+    ``geo.hotspots.fishnet_counts`` bins them), counted in DuckDB; ``by``: more group columns."""
+    extra = f", {by}" if by else ""
+    return con.execute(
+        f"SELECT CAST(floor(x / $s) AS BIGINT) AS cx, CAST(floor(y / $s) AS BIGINT) AS cy{extra}, "
+        f"count(*) AS n FROM {_A} GROUP BY ALL", {"s": float(size)}).df()
+
+
+def _fishnet_cells(con, support: np.ndarray, size: float):
+    """``geo.hotspots.fishnet_counts`` from binned counts: the cells holding an incident or a
+    support point (sorted as ``np.unique`` sorts them), their centres and incident counts."""
+    ev = _event_cells(con, size)
+    ce = ev[["cx", "cy"]].to_numpy(np.int64)
+    cs = np.floor(support / size).astype(np.int64).reshape(-1, 2)
+    cells, inv = np.unique(np.vstack([ce, cs]), axis=0, return_inverse=True)
+    inv = np.asarray(inv).ravel()
+    counts = np.bincount(inv[: len(ce)], weights=ev["n"].to_numpy(float), minlength=len(cells))
+    return cells, (cells + 0.5) * size, counts
+
+
+def _cell_index(cells: np.ndarray, cx, cy) -> np.ndarray:
+    """Row of ``cells`` (sorted, unique) holding each (cx, cy)."""
+    key = pd.MultiIndex.from_arrays([cells[:, 0], cells[:, 1]])
+    return key.get_indexer(pd.MultiIndex.from_arrays([np.asarray(cx), np.asarray(cy)]))
+
+
+def _incremental_cell_size(con, support: np.ndarray, sizes, k: int = 8):
+    """``geo.hotspots.incremental_cell_size`` on counts binned in DuckDB (same cells, same
+    counts, same Moran's I and first-peak rule; the raw points never reach Python)."""
+    rows = []
+    for s in sizes:
+        _, centre, counts = _fishnet_cells(con, support, float(s))
+        if len(counts) < max(k + 2, 10):
+            rows.append((float(s), len(counts), np.nan, np.nan))
+            continue
+        i, z = hs.global_moran(counts, hs.knn_weights(centre, k=k))
+        rows.append((float(s), len(counts), i, z))
+    table = pd.DataFrame(rows, columns=["size_m", "cells", "moran_i", "z"])
+    z = table["z"].to_numpy()
+    ok = np.flatnonzero(np.isfinite(z))
+    if len(ok) == 0:
+        return float(sizes[len(sizes) // 2]), table
+    zz = z[ok]
+    for j in range(1, len(zz) - 1):
+        if zz[j] > zz[j - 1] and zz[j] >= zz[j + 1]:
+            return float(table["size_m"].iloc[ok[j]]), table
+    return float(table["size_m"].iloc[ok[int(np.argmax(zz))]]), table
+
+
 def _fishnet(con, crs: str, cats: list[str], cfg: dict) -> tuple[dict, dict | None]:
     """``hotspot_fishnet``: Gi* on an equal-area square fishnet (hot spots of concentration).
 
     The cell size is ``[hotspots.fishnet] cell_m`` or chosen by incremental spatial
     autocorrelation (first peak of global Moran's I z over the candidate sizes); cells holding
     neither an incident nor a building are left out; weights: 8 nearest cells (queen).
+    Incidents are binned to cell × category (× month for the forecast) inside DuckDB.
     """
     fcfg = cfg["fishnet"]
-    pts = con.execute(f"SELECT lon, lat, category, month_idx FROM {_A} ORDER BY rid").fetchnumpy()
+    n_ev, exmin, eymin, exmax, eymax = con.execute(
+        f"SELECT count(*), min(x), min(y), max(x), max(y) FROM {_A}").fetchone()
     tr = Transformer.from_crs("EPSG:4326", crs, always_xy=True)
-    ex, ey = tr.transform(pts["lon"], pts["lat"])
-    ev = np.column_stack([ex, ey])
     support = np.empty((0, 2))
     if table_exists(con, "buildings"):
         b = con.execute(
@@ -532,26 +587,29 @@ def _fishnet(con, crs: str, cats: list[str], cfg: dict) -> tuple[dict, dict | No
         ).fetchnumpy()
         bx, by = tr.transform(b["x"], b["y"])
         support = np.column_stack([bx, by])
-    if len(ev) == 0:
+    if not n_ev:
         return {}, None
     if fcfg["cell_m"]:
         size, isa = float(fcfg["cell_m"]), None
     else:
-        span = np.ptp(np.vstack([ev, support]), axis=0).prod() if len(support) else np.ptp(ev, axis=0).prod()
+        lo = np.array([exmin, eymin], dtype=float)
+        hi = np.array([exmax, eymax], dtype=float)
+        if len(support):
+            lo, hi = np.minimum(lo, support.min(axis=0)), np.maximum(hi, support.max(axis=0))
+        span = (hi - lo).prod()
         cands = [c for c in fcfg["candidates_m"] if span / float(c) ** 2 <= 4 * fcfg["max_cells"]]
-        size, isa = hs.incremental_cell_size(ev, support, cands or [max(fcfg["candidates_m"])])
-    cells, centre, _ = hs.fishnet_counts(ev, support, size)
+        size, isa = _incremental_cell_size(con, support, cands or [max(fcfg["candidates_m"])])
+    cells, centre, _ = _fishnet_cells(con, support, size)
     if len(cells) > fcfg["max_cells"] or len(cells) < 10:
         return {"cell_m": size, "cells": len(cells), "skipped": "too many or too few cells"}, None
     w = hs.knn_weights(centre, k=8)
-    key = {tuple(c): i for i, c in enumerate(cells)}
-    ce = np.floor(ev / size).astype(np.int64)
-    idx = np.fromiter((key[tuple(c)] for c in ce), dtype=np.int64, count=len(ce))
-    cat_arr = np.asarray(pts["category"], dtype=object)
+    by_cat = _event_cells(con, size, "category")
+    by_cat["i"] = _cell_index(cells, by_cat["cx"], by_cat["cy"])
     frames = []
     for cat in ["all"] + list(cats):
-        sel = idx if cat == "all" else idx[cat_arr == cat]
-        y = np.bincount(sel, minlength=len(cells)).astype(float)
+        sel = by_cat if cat == "all" else by_cat[by_cat["category"] == cat]
+        y = np.bincount(sel["i"].to_numpy(np.int64), weights=sel["n"].to_numpy(float),
+                        minlength=len(cells))
         z, p = hs.gi_star(y, w)
         q = hs.fdr_bh(p)
         frames.append(pd.DataFrame({
@@ -580,8 +638,11 @@ def _fishnet(con, crs: str, cats: list[str], cfg: dict) -> tuple[dict, dict | No
     if isa is not None:
         out["isa"] = {f"{int(r.size_m)}": (None if not np.isfinite(r.z) else round(float(r.z), 2))
                       for r in isa.itertuples()}
-    info = {"size": size, "centre": centre, "cell": idx,
-            "month": np.asarray(pts["month_idx"], dtype=np.int64)}
+    by_month = _event_cells(con, size, "month_idx")
+    info = {"size": size, "centre": centre,
+            "cell": _cell_index(cells, by_month["cx"], by_month["cy"]),
+            "month": by_month["month_idx"].to_numpy(np.int64),
+            "n": by_month["n"].to_numpy(float)}
     return out, info
 
 
@@ -680,7 +741,7 @@ def run(con, settings: dict, *, progress: Callable[[str], None] | None = None) -
     units, source = _units(con, cfg, crs)
     units = units.reset_index(drop=True)
     units4326 = units.to_crs("EPSG:4326")
-    start, n_months = _assign_incidents(con, units4326)
+    start, n_months = _assign_incidents(con, units4326, crs)
     if source != "grids" and cfg["drop_empty_cells"]:
         keep = units["grid_id"].isin(_occupied_cells(con)).to_numpy()
         units, units4326 = (
@@ -697,7 +758,7 @@ def run(con, settings: dict, *, progress: Callable[[str], None] | None = None) -
     n_unassigned = con.execute(f"SELECT count(*) FROM {_A} WHERE grid_id IS NULL").fetchone()[0]
     counts = con.execute(
         f"SELECT grid_id, category, month_idx, count(*) AS n FROM {_A} "
-        "WHERE grid_id IS NOT NULL GROUP BY ALL"
+        "WHERE grid_id IS NOT NULL GROUP BY ALL ORDER BY ALL"
     ).df()
     say(
         f"事件落入单元 / incidents joined: {n_usable - n_unassigned} of {n_usable}, {n_months} months"
@@ -844,25 +905,37 @@ def run(con, settings: dict, *, progress: Callable[[str], None] | None = None) -
 
 
 def _kernel_density(con, units, crs: str, bw: float, n_months: int, cfg: dict) -> hs.KernelDensity:
-    """Monthly density layers of every located incident (raster over the units + one bandwidth)."""
-    pts = con.execute(f"SELECT lon, lat, month_idx FROM {_A}").fetchnumpy()
-    px, py = Transformer.from_crs("EPSG:4326", crs, always_xy=True).transform(
-        pts["lon"], pts["lat"]
-    )
+    """Monthly density layers of every located incident (raster over the units + one bandwidth).
+
+    The incidents are counted per raster cell × month inside DuckDB (the very binning of
+    ``geo.hotspots.kernel_density``: ``floor((x − x0) / cell)``), and the counts enter the FFT
+    as weights of the cell centres — the same raster as from the raw points, never a sample.
+    """
+    pminx, pminy, pmaxx, pmaxy = con.execute(
+        f"SELECT min(x), min(y), max(x), max(y) FROM {_A}").fetchone()
     minx, miny, maxx, maxy = units.total_bounds
     bounds = (
-        min(minx, px.min()) - bw,
-        min(miny, py.min()) - bw,
-        max(maxx, px.max()) + bw,
-        max(maxy, py.max()) + bw,
+        min(minx, pminx) - bw,
+        min(miny, pminy) - bw,
+        max(maxx, pmaxx) + bw,
+        max(maxy, pmaxy) + bw,
     )
+    cell = float(min(cfg["kde"]["cell_m"], bw / 2))
+    x0, y0 = float(bounds[0]), float(bounds[1])
+    b = con.execute(
+        f"SELECT CAST(floor((x - $x0) / $cell) AS BIGINT) AS ix, "
+        f"CAST(floor((y - $y0) / $cell) AS BIGINT) AS iy, month_idx, count(*) AS n "
+        f"FROM {_A} GROUP BY ALL ORDER BY ALL", {"x0": x0, "y0": y0, "cell": cell}).fetchnumpy()
+    px = x0 + (b["ix"].astype(float) + 0.5) * cell
+    py = y0 + (b["iy"].astype(float) + 0.5) * cell
     return hs.kernel_density(
         np.column_stack([px, py]),
         bandwidth=bw,
-        cell=float(min(cfg["kde"]["cell_m"], bw / 2)),
+        cell=cell,
         bounds=bounds,
         kernel=cfg["kde"]["kernel"],
-        layers=pts["month_idx"],
+        weights=b["n"].astype(float),
+        layers=b["month_idx"].astype(np.int64),
         n_layers=n_months,
         crs=crs,
     )
@@ -929,7 +1002,7 @@ def _forecast(
     if fcfg.get("equal_cells") and fishnet_info is not None:
         n_cells = len(fishnet_info["centre"])
         yc = np.zeros((n_cells, len(periods)))
-        np.add.at(yc, (fishnet_info["cell"], fishnet_info["month"]), 1.0)
+        np.add.at(yc, (fishnet_info["cell"], fishnet_info["month"]), fishnet_info["n"])
         kw_c = dict(kw, area=np.ones(n_cells), neighbours=hs.knn_weights(fishnet_info["centre"], k=8),
                     static=None, kde=None)
         bt_c = fc.backtest(yc, n_origins=n_orig, shares=fcfg["area_shares"], periods=periods,
@@ -1078,35 +1151,51 @@ def _forecast_summary(summ: pd.DataFrame, next_period: str) -> dict:
 
 
 def _timeliness(con, tcfg: dict) -> pd.DataFrame:
-    cols = _columns(con, "incidents")
-    want = [
-        "occurred_at",
-        "responded_at",
-        "closed_at",
-        "category",
-        "severity",
-        "service_type",
-        "staff_id",
-        "repeat_of",
-        "street_code",
-    ]
-    sel = ", ".join(f"i.{c}" for c in want if c in cols)
-    table = con.execute(
-        f"SELECT {sel}, a.grid_id FROM incidents i LEFT JOIN {_A} a ON i.rowid = a.rid "
-        "WHERE i.occurred_at IS NOT NULL"
-    ).to_arrow_table()
-    # text columns as categoricals: millions of rows without one Python string per value
-    for i, field in enumerate(table.schema):
-        if pa.types.is_string(field.type) or pa.types.is_large_string(field.type):
-            table = table.set_column(i, field.name, pc.dictionary_encode(table.column(i)))
-    cases = table.to_pandas()
+    """``case_timeliness`` aggregated inside DuckDB (issue #13.2): the per-case rules of
+    ``geo.timeliness.case_outcomes`` as SQL (``pipelines.aggregates.outcomes_sql``), grouped by
+    grid, worker and street; Python reads one row per scope id. The cases are the incidents with
+    an ``occurred_at``; a case's grid is the one the hot-spot join placed it in."""
     kw: dict[str, Any] = {
         "deadlines": tcfg["deadlines"],
         "category_deadlines": tcfg["category_deadlines"],
         "emergency_severity": int(tcfg["emergency_severity"]),
     }
-    if tcfg.get("utility_keywords") is not None:
-        kw["utility_keywords"] = tcfg["utility_keywords"]
-    if tcfg.get("complex_keywords") is not None:
-        kw["complex_keywords"] = tcfg["complex_keywords"]
-    return case_timeliness(cases, **kw)
+    for k in ("utility_keywords", "complex_keywords"):
+        if tcfg.get(k) is not None:
+            kw[k] = tcfg[k]
+    types = agg.column_types(con, "incidents")
+    keys = {"grid": "nullif(trim(CAST(a.grid_id AS VARCHAR)), '')",
+            "staff": agg.scope_key(types, "staff_id"),
+            "street": agg.scope_key(types, "street_code")}
+    scopes = {k: v for k, v in keys.items()
+              if k == "grid" or {"staff": "staff_id", "street": "street_code"}[k] in types}
+    per_case = agg.outcomes_sql(
+        con, kw, select=[f"{v} AS {_q('k_' + k)}" for k, v in scopes.items()],
+        joins=f"LEFT JOIN {_A} a ON a.rid = i.rowid", where="i.occurred_at IS NOT NULL")
+    sets = ", ".join(f"({_q('k_' + k)})" for k in scopes)
+    which = " ".join(f"WHEN grouping({_q('k_' + k)}) = 0 THEN '{k}'" for k in scopes)
+    ids = ", ".join(_q("k_" + k) for k in scopes)
+    sql = f"""
+        SELECT CASE {which} END AS scope, coalesce({ids}) AS scope_id, count(*) AS cases,
+               median(hours_to_respond) AS median_hours_to_respond,
+               median(hours_to_close) AS median_hours_to_close,
+               avg(on_time) AS on_time_rate, avg(repeat) AS repeat_rate,
+               CAST(count(*) FILTER (WHERE due) AS BIGINT) AS due_cases,
+               avg(respond_on_time) AS respond_on_time_rate,
+               avg(close_on_time) AS close_on_time_rate
+        FROM ({per_case}) GROUP BY GROUPING SETS ({sets})"""
+    out = con.execute(sql).df()
+    agg.drop_lookups(con)
+    out = out[out["scope_id"].notna()]
+    order = {k: i for i, k in enumerate(tl.DEFAULT_SCOPES)}
+    out = out.assign(_s=out["scope"].map(order)).sort_values(["_s", "scope_id"], kind="stable")
+    cols = ["scope", "scope_id", "cases", "median_hours_to_respond", "median_hours_to_close",
+            "on_time_rate", "repeat_rate", "due_cases", "respond_on_time_rate",
+            "close_on_time_rate"]
+    out = out[cols].reset_index(drop=True)
+    for c in ("cases", "due_cases"):
+        out[c] = out[c].astype(np.int64)
+    for c in cols[3:]:
+        if c not in ("due_cases",):
+            out[c] = out[c].astype(float)
+    return out
