@@ -110,6 +110,10 @@ DEFAULTS: dict[str, Any] = {
         # Wall-clock safety net per community (seconds); logged when it fires (geo.partition.DEFAULT_MAX_SECONDS).
         "max_seconds": 60.0,
         "n_jobs": 2,  # worker processes (communities are independent)
+        # Keep each community's cells and adjacency in <project>/.gridgov_cache/cells under a fingerprint of its
+        # inputs (boundary, buildings, barriers, special units, these settings, the code), so a run with unchanged
+        # inputs reads them back (pipelines/cellcache.py); the cells are the same either way. false = build every time.
+        "cell_cache": True,
         "max_cell_area": 40_000,  # m²: empty land is split into cells of at most this size
         "redraw": True,  # re-draw from the current plan instead of starting afresh
         # Contract (second round): with a current_grids layer and no plan yet, today's map is plan P0000
