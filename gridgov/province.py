@@ -15,8 +15,9 @@ What is real and what is synthetic
   ``data/hohhot/`` (新城区, 回民区, 玉泉区, 赛罕区, 土默特左旗, 托克托县, 和林格尔县, 清水河县, 武川县),
   with their real NBS 2023 street / community names and codes and 2020 census totals, exactly
   as the demo city uses them for its four urban districts.
-* Cities 1, 2, … are **synthetic copies**: the same nine boundaries *shifted* east and west by
-  multiples of 230 km (and a little north / south), drawn with a different random stream. Their
+* Cities 1, 2, … are **synthetic copies**: the same nine boundaries *shifted* to the points of a
+  230 km lattice around Hohhot (east, west, north, south, diagonals, …), each drawn with its own
+  random stream. Their
   codes start with ``99`` (no real province has that code: ``99CC`` + the Hohhot code's last
   digits) and their names carry ``合成N市`` / ``·合成N`` ("synthetic city N"). They do not describe
   any real place; their census profile is Hohhot's.
@@ -65,7 +66,7 @@ DEFAULT_BUILDINGS = 1_000_000
 DEFAULT_INCIDENTS = 100_000_000
 DEFAULT_CHUNK_ROWS = 2_000_000
 BLOCK_SITES = 50_000          # building sites per incident block (fixed: part of the file layout)
-CITY_STEP_M = 230_000.0       # east-west distance between the synthetic copies
+CITY_STEP_M = 230_000.0       # lattice step between the synthetic copies (both directions)
 MAX_CITIES = 100              # city 0 (Hohhot) + copies 1..99 (codes 9901..9999)
 JITTER_M = 3.5                # incidents lie within ±3.5 m (x and y) of their building's centre
 REPEAT_DAYS = 14
@@ -92,14 +93,24 @@ def city_seed(seed: int, c: int) -> int:
     return int(seed) if c == 0 else dc._key(f"{int(seed)}:province-city:{c}")
 
 
+def _lattice() -> list[tuple[int, int]]:
+    """Lattice positions around Hohhot (0, 0), nearest first: where the copies go."""
+    pts = [(i, j) for i in range(-6, 7) for j in range(-6, 7) if (i, j) != (0, 0)]
+    return sorted(pts, key=lambda p: (p[0] ** 2 + p[1] ** 2, abs(p[1]), -p[0], -p[1]))
+
+
+_LATTICE = _lattice()
+
+
 def city_offset(c: int) -> tuple[float, float]:
-    """Metres added to city ``c``'s template coordinates: 0, +230 km, -230 km, +460 km, …"""
+    """Metres added to city ``c``'s template coordinates: (0, 0) for Hohhot, then the points of a
+    230 km lattice around it, nearest first (east, west, north, south, the diagonals, …), so the
+    copies stay near the projection's central meridian (111°E) and never overlap (Hohhot's nine
+    districts span about 160 km east-west and 200 km north-south)."""
     if c == 0:
         return 0.0, 0.0
-    k = (c + 1) // 2
-    dx = CITY_STEP_M * k * (1 if c % 2 else -1)
-    dy = 40_000.0 * ((c % 3) - 1)
-    return dx, dy
+    i, j = _LATTICE[c - 1]
+    return CITY_STEP_M * i, CITY_STEP_M * j
 
 
 def city_code(code: str, c: int) -> str:
@@ -692,7 +703,7 @@ def _write_incidents(out, sites, seed, target, chunk_rows, workers, areas, comm_
     specs = [("sanitation", "persistent"), ("public_order", "new"), ("complaint_12345", "intensifying"),
              ("dispute", "persistent"), ("safety_hazard", "new"), ("sanitation", "intensifying")]
     hotspots, hot_rows = [], []
-    # a city's candidate sites: inside its bounding box (cities are 230 km apart, boxes never overlap)
+    # a city's candidate sites: inside its bounding box (the 230 km lattice keeps the boxes apart)
     cx_all = sites["x"]
     for ci_, area in enumerate(areas):
         minx, miny, maxx, maxy = area.bounds
@@ -811,7 +822,7 @@ seed={s['seed']}  cities={s['cities']}  written by gridgov/province.py (gridgov 
 City 0 is Hohhot (呼和浩特市) on the REAL boundaries of its nine districts and counties
 (新城区, 回民区, 玉泉区, 赛罕区, 土默特左旗, 托克托县, 和林格尔县, 清水河县, 武川县) with their real
 NBS 2023 street / community names and codes and 2020 census totals. Every other city is a
-SYNTHETIC COPY of those nine boundaries, shifted east / west by multiples of 230 km: its codes
+SYNTHETIC COPY of those nine boundaries, shifted by multiples of 230 km east / north: its codes
 start with 99 (no real province has that code) and its names carry 合成N市 / ·合成N ("synthetic
 city N"). The copies do not describe any real place; they reuse Hohhot's census profile.
 Everything else in every city -- street / community polygons, buildings, special units,

@@ -149,7 +149,8 @@ def test_cities_beyond_hohhot_are_labelled_copies():
     assert pv.city_code("150102001001", 3) == "990302001001"
     offsets = [pv.city_offset(p["city"]) for p in plans]
     assert offsets[0] == (0.0, 0.0) and len(set(offsets)) == len(offsets)
-    assert all(abs(dx) >= pv.CITY_STEP_M for dx, _ in offsets[1:])
+    for k, (x1, y1) in enumerate(offsets):  # far enough apart that the copies never overlap
+        assert all(max(abs(x1 - x2), abs(y1 - y2)) >= pv.CITY_STEP_M for x2, y2 in offsets[k + 1:])
     assert pv.city_seed(3, 0) == 3 and pv.city_seed(3, 1) != pv.city_seed(3, 2)
 
 
@@ -163,3 +164,50 @@ def test_cli_demo_province(tmp_path, capsys):
     assert main(["demo", str(tmp_path / "q"), "--buildings", "10"]) == 2  # only with --province
     assert main(["demo", str(tmp_path / "q"), "--province", "--small"]) == 2
     assert main(["demo", str(tmp_path / "p"), "--province", "--buildings", "1500", "-q"]) == 2  # not empty
+
+
+def test_a_synthetic_copy_is_shifted_renamed_and_labelled(tmp_path, monkeypatch):
+    from gridgov import demo_city as dc
+
+    def two_cities(src, n, seed):  # one real street of 新城区 in Hohhot and in synthetic city 1
+        plans = []
+        for c in (0, 1):
+            sc = pv.city_seed(seed, c)
+            st = dc._make_streets(src, ("150102",), sc)
+            st = st[st["street_code"] == dc.SMALL_STREET].reset_index(drop=True)
+            plans.append({"city": c, "seed": sc, "streets": st, "dcodes": ("150102",), "expected_buildings": 1})
+        return plans
+
+    monkeypatch.setattr(pv, "plan_cities", two_cities)
+    out = tmp_path / "two"
+    s = pv.build_province(out, buildings=2, incidents=20_000, seed=4)
+    assert s["cities"] == 2 and s["streets"] == 2
+    st = gpd.read_file(out / "streets.geojson")
+    copy = st[st["street_code"] != dc.SMALL_STREET].iloc[0]
+    assert copy["street_code"] == "9901" + dc.SMALL_STREET[4:] and copy["district_code"] == "990102"
+    assert copy["street_name"].endswith("·合成1") and copy["district_name"].startswith("合成1市")
+    real = st[st["street_code"] == dc.SMALL_STREET].geometry.iloc[0]
+    dx = copy.geometry.centroid.x - real.centroid.x
+    assert 2.0 < dx < 3.5  # about 230 km east (in degrees at 41°N)
+    cm = gpd.read_file(out / "communities.geojson")
+    assert cm["community_code"].is_unique
+    assert set(cm["community_code"].str[:4]) == {"1501", "9901"}
+    assert cm.loc[cm["community_code"].str.startswith("99"), "community_name"].str.endswith("·合成1").all()
+    b = gpd.read_parquet(out / "buildings.parquet")
+    assert b["building_id"].is_unique
+    assert set(b["community_code"].dropna().str[:4]) == {"1501", "9901"}
+    gr = gpd.read_file(out / "current_grids.geojson")
+    su = gpd.read_file(out / "special_units.geojson")
+    dg = gpd.read_file(out / "department_grids.geojson")
+    staff = pd.read_csv(out / "staff.csv", dtype=str, keep_default_na=False)
+    for df, col in ((gr, "grid_id"), (su, "unit_id"), (dg, "grid_id"), (staff, "staff_id")):
+        assert df[col].is_unique, col
+    assert set(staff["street_code"]) == set(st["street_code"])
+    east = shapely.get_x(shapely.centroid(su.geometry.values)) > real.centroid.x + 2
+    assert east.any() and not su.loc[east, "unit_name"].str.contains("呼和浩特").any()
+    inc = duckdb.connect().execute(
+        "SELECT count(*) FILTER (WHERE lon > ?), count(*) FROM read_parquet(?)",
+        [real.centroid.x + 2, (out / "incidents" / "*" / "*.parquet").as_posix()]).fetchone()
+    assert 0 < inc[0] < inc[1]
+    readme = (out / "README.txt").read_text(encoding="utf-8")
+    assert "city 1: 合成1市 (SYNTHETIC copy, shifted +230 km east, +0 km north)" in readme
