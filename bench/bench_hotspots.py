@@ -6,6 +6,8 @@ Run from the repository root::
     python bench/bench_hotspots.py --sizes 100000 1000000 5000000
     python bench/bench_hotspots.py --no-stage            # Gi* / EHSA only (no demo city build)
     python bench/bench_hotspots.py --issue11 DEMO_DIR    # #11 figures on a built and run demo
+    python bench/bench_hotspots.py --aggregates DEMO_DIR --sizes 10000000 \
+        --baseline-code OLD_CHECKOUT                     # #13.2: hotspots + cases stages, RSS
 
 Three parts, printed as Markdown tables for ``bench/RESULTS.md``:
 
@@ -20,6 +22,11 @@ Three parts, printed as Markdown tables for ``bench/RESULTS.md``:
 2. **The whole stage** (``pipelines.stage_hotspots.run``) over the demo city (``gridgov.demo_city``,
    full size, ~211k incidents) with its incidents resampled to N: a seeded sample below the
    demo's size, jittered copies (±50 m, ±12 h) above it. The ingest is not timed.
+4. **Stages from aggregates** (issue #13.2, ``--aggregates DEMO_DIR``): the hotspot and cases
+   stages over a demo folder already built and run (its grids), incidents resampled to N as in
+   part 2; each stage runs in a child process of its own, so the peak RSS is that stage's, for
+   this checkout and optionally for another one (``--baseline-code``, e.g. a ``git archive`` of
+   the commit before).
 3. **Quality on the demo city** as generated: planted hotspots found, hot shares, and the
    forecast backtest (PAI / hit rate at 5/10/20 % of the area) against the naive baselines, with
    the "in-sample mean" (mean of all months, the target month included) as a rough ceiling.
@@ -190,7 +197,9 @@ def resample_incidents(con, n: int, seed: int = 42) -> int:
             f"USING SAMPLE reservoir({n} ROWS) REPEATABLE ({seed})"
         )
     else:
-        copies = int(np.ceil(n / base))
+        # whole copies (k = 0 is the demo itself), then a seeded sample of one more copy for the
+        # remainder: no reservoir of n rows in memory (10M rows and more)
+        full, rem = divmod(n, base)
         cols = [r[0] for r in con.execute("DESCRIBE incidents_demo").fetchall()]
         # copies move by up to ±12 h, but never into another month (no partial extra month)
         shift = (
@@ -211,15 +220,20 @@ def resample_incidents(con, n: int, seed: int = 42) -> int:
                 sel.append(f"CASE WHEN k = 0 THEN {c} ELSE {c} + s END AS {c}")
             else:
                 sel.append(f'"{c}"')
-        con.execute(f"""
-            CREATE OR REPLACE TABLE incidents AS
-            SELECT {", ".join(sel)} FROM (
-                SELECT *, {shift} AS s FROM (
-                    SELECT *, (random() - 0.5) * 24 * INTERVAL 1 HOUR AS d
-                    FROM incidents_demo, range({copies}) AS r(k)
-                )
-            ) USING SAMPLE reservoir({n} ROWS) REPEATABLE ({seed})
-        """)
+
+        def copies(source: str, ks: str) -> str:
+            return f"""
+                SELECT {", ".join(sel)} FROM (
+                    SELECT *, {shift} AS s FROM (
+                        SELECT *, (random() - 0.5) * 24 * INTERVAL 1 HOUR AS d
+                        FROM {source}, {ks} AS r(k)
+                    )
+                )"""
+
+        con.execute(f"CREATE OR REPLACE TABLE incidents AS {copies('incidents_demo', f'range({full})')}")
+        if rem:
+            part = f"(SELECT * FROM incidents_demo USING SAMPLE reservoir({rem} ROWS) REPEATABLE ({seed}))"
+            con.execute(f"INSERT INTO incidents {copies(part, f'range({full}, {full + 1})')}")
     return con.execute("SELECT count(*) FROM incidents").fetchone()[0]
 
 
@@ -249,6 +263,66 @@ def bench_stage(db: Path, sizes: list[int], workdir: Path) -> pd.DataFrame:
         }
         row.update({f"{k}_s": v for k, v in s["timings"].items()})
         rows.append(row)
+    return pd.DataFrame(rows)
+
+
+#: Child process of part 4: run one stage of CODE on DB; print wall, CPU and peak RSS as JSON.
+_STAGE_CHILD = r"""
+import json, resource, sys, time
+code, db, stage = sys.argv[1:4]
+sys.path.insert(0, code)
+import importlib
+from pipelines.config import default_settings
+from pipelines.db import connect
+mod = importlib.import_module(f"pipelines.stage_{stage}")
+con = connect(db)
+t, c = time.perf_counter(), time.process_time()
+s = mod.run(con, default_settings())
+out = {"wall_s": time.perf_counter() - t, "cpu_s": time.process_time() - c}
+con.close()
+out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+out["timings"] = s.get("timings")
+print(json.dumps(out))
+"""
+
+
+def bench_aggregates(demo_dir: Path, sizes: list[int], workdir: Path, codes: dict[str, Path],
+                     timeout: float) -> pd.DataFrame:
+    """Part 4: hotspots and cases stages per size and checkout, each stage in its own process."""
+    import json
+    import subprocess
+
+    from pipelines.db import connect
+
+    rows = []
+    for n in sizes:
+        base = workdir / f"agg_{n}.duckdb"
+        shutil.copy(Path(demo_dir) / "gridgov.duckdb", base)
+        con = connect(base)
+        con.execute("ALTER TABLE incidents RENAME TO incidents_demo")
+        got = resample_incidents(con, n)
+        con.execute("DROP TABLE incidents_demo")
+        con.execute("CHECKPOINT")
+        con.close()
+        for label, code in codes.items():
+            for stage in ("hotspots", "cases"):
+                db = workdir / f"agg_{n}_{label}.duckdb"
+                shutil.copy(base, db)
+                row = {"code": label, "incidents": f"{got:,}", "stage": stage}
+                try:
+                    r = subprocess.run([sys.executable, "-c", _STAGE_CHILD, str(code), str(db), stage],
+                                       capture_output=True, text=True, timeout=timeout, check=False)
+                    if r.returncode:
+                        row["error"] = (r.stderr.strip().splitlines() or ["?"])[-1][:120]
+                    else:
+                        res = json.loads(r.stdout.strip().splitlines()[-1])
+                        row.update({k: res[k] for k in ("wall_s", "cpu_s", "peak_rss_mb")})
+                except subprocess.TimeoutExpired:
+                    row["error"] = f"timeout after {timeout:.0f} s"
+                rows.append(row)
+                db.unlink(missing_ok=True)
+                print(row, file=sys.stderr)
+        base.unlink(missing_ok=True)
     return pd.DataFrame(rows)
 
 
@@ -592,7 +666,21 @@ def main(argv=None) -> None:
     ap.add_argument("--demo-dir", type=Path, default=None, help="an existing full demo folder")
     ap.add_argument("--issue11", type=Path, default=None, metavar="DEMO_DIR",
                     help="only the #11 figures on a demo folder already built and run")
+    ap.add_argument("--aggregates", type=Path, default=None, metavar="DEMO_DIR",
+                    help="only part 4 (#13.2) on a demo folder already built and run")
+    ap.add_argument("--baseline-code", type=Path, default=None,
+                    help="part 4: also run the stages of this checkout (e.g. the commit before)")
+    ap.add_argument("--timeout", type=float, default=1800.0, help="part 4: seconds per stage")
     args = ap.parse_args(argv)
+    if args.aggregates is not None:
+        codes = {"this": Path(__file__).resolve().parents[1]}
+        if args.baseline_code is not None:
+            codes = {"baseline": args.baseline_code.resolve(), **codes}
+        print(f"### Hotspots and cases stages from aggregates (#13.2), "
+              f"load average {os.getloadavg()[0]:.1f}\n")
+        with tempfile.TemporaryDirectory(prefix="bench_aggregates_") as tmp:
+            print(md(bench_aggregates(args.aggregates, args.sizes, Path(tmp), codes, args.timeout)))
+        return
     if args.issue11 is not None:
         with tempfile.TemporaryDirectory(prefix="bench_hotspots_") as tmp:
             print_issue11(quality_issue11(args.issue11, Path(tmp)))

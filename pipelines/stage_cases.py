@@ -12,6 +12,11 @@ and writes
 * ``case_outcomes`` — one row per incident: its grid and its five outcome flags, for the
   drill-down from street to community to grid to cases.
 
+Bounded memory (issue #13.2): placing, judging and aggregating run inside DuckDB — the per-case
+flags and hours are SQL (``pipelines.aggregates``; the text fields are parsed by
+``geo.caserates`` on their distinct values), ``case_outcomes`` is written by DuckDB, and Python
+reads scope × period aggregates only, which ``geo.caserates.finish_rates`` scores and ranks.
+
 Rules and defaults: ``geo.caserates`` and ``docs/cases.md``. Settings: ``[cases]`` (``DEFAULTS``
 below); the deadlines are those of ``[hotspots.timeliness]`` so that ``case_timeliness``,
 ``worker_performance`` and ``case_rates`` agree.

@@ -21,6 +21,15 @@ hotspot_density        raster cell of the kernel density surface (cell centre po
 
 Everything is documented in ``docs/hotspots.md``; the settings are ``DEFAULTS`` below, under
 ``[hotspots]`` in ``gridgov.toml``.
+
+Bounded memory (issue #13.2): the incidents are joined to the units inside DuckDB (temp table
+``__hs_assigned``, one row per incident, never fetched) and every step reads aggregates of it:
+unit × category × month counts (hot spots, forecast, counts), unit × category × severity (risk),
+unit × category × day of the alert window only (alerts), fishnet cell × category and × month
+(``floor(x / size)`` in SQL; the cell size's Moran's I per candidate from the same counts), raster
+cell × month of the kernel density (the binned counts are the FFT's input, so the surface is the
+one the raw points give — not a sample), and case timeliness per grid, worker and street (per-case
+SQL of ``pipelines.aggregates``). Python holds units × categories × months, never incidents.
 """
 
 from __future__ import annotations
@@ -658,25 +667,41 @@ def _alerts(con, units4326, unit_ids: np.ndarray, people: pd.DataFrame, acfg: di
         return {"alerts": 0}
     span = int(acfg["history_days"]) + int(acfg["monitor_days"]) + max(acfg["windows_days"])
     first = pd.Timestamp(last) - pd.Timedelta(days=span - 1)
-    rows = con.execute(
-        f"SELECT grid_id, category, day, count(*) AS n FROM {_A} "
-        "WHERE grid_id IS NOT NULL AND day >= ? GROUP BY ALL",
-        [first.date()],
-    ).df()
     days = pd.date_range(first, pd.Timestamp(last), freq="D")
+    # the monitored categories: most incidents in the window first, ties by name
+    tot = con.execute(
+        f"SELECT category, count(*) AS n FROM {_A} WHERE grid_id IS NOT NULL AND day >= ? "
+        "GROUP BY ALL", [first.date()]).df()
     cats = (
-        rows.groupby("category")["n"].sum().sort_values(ascending=False, kind="mergesort")
-        .index[: int(acfg["max_categories"])].tolist()
+        tot.set_index("category")["n"].sort_index()
+        .sort_values(ascending=False, kind="mergesort").index[: int(acfg["max_categories"])].tolist()
     )
+    # grid × day × category counts of the window as integer codes (no text per row): the unit's
+    # position, the day's offset, the category's position among `cats` (−1 = not monitored)
+    con.register("__hs_uidx_src", pd.DataFrame({"grid_id": unit_ids.astype(str),
+                                                "gi": np.arange(len(unit_ids))}))
+    con.register("__hs_cidx_src", pd.DataFrame({"category": pd.Series(cats, dtype=object).astype(str),
+                                                "ci": np.arange(len(cats))}))
+    try:
+        daily = con.execute(
+            f"SELECT u.gi, CAST(a.day - CAST(? AS DATE) AS INTEGER) AS di, "
+            f"coalesce(c.ci, -1) AS ci, count(*) AS n FROM {_A} a "
+            "JOIN __hs_uidx_src u ON u.grid_id = a.grid_id "
+            "LEFT JOIN __hs_cidx_src c ON c.category = a.category "
+            "WHERE a.day >= ? GROUP BY ALL", [first.date(), first.date()]).fetchnumpy()
+    finally:
+        con.unregister("__hs_uidx_src")
+        con.unregister("__hs_cidx_src")
     uindex = pd.Index(unit_ids)
-    gi = uindex.get_indexer(rows["grid_id"])
-    di = (pd.to_datetime(rows["day"]) - first).dt.days.to_numpy()
+    lin = np.asarray(daily["gi"], np.int64) * len(days) + np.asarray(daily["di"], np.int64)
+    ci = np.asarray(daily["ci"], np.int64)
+    n = np.asarray(daily["n"], float)
     frames = []
     phis = {}
-    for cat in ["all"] + cats:
-        sel = np.ones(len(rows), bool) if cat == "all" else (rows["category"] == cat).to_numpy()
-        y = np.zeros((len(unit_ids), len(days)))
-        np.add.at(y, (gi[sel], di[sel]), rows["n"].to_numpy(float)[sel])
+    for k, cat in enumerate(["all"] + cats):
+        sel = np.ones(len(lin), bool) if cat == "all" else ci == k - 1
+        y = np.bincount(lin[sel], weights=n[sel], minlength=len(unit_ids) * len(days)).reshape(
+            len(unit_ids), len(days))
         det = al.detect(
             y, days, unit_ids,
             households=people["households"].reindex(uindex).to_numpy(float),
