@@ -159,8 +159,9 @@ def outcomes_sql(
     """SELECT of one row per case with the outcome columns of :func:`geo.timeliness.case_outcomes`.
 
     ``select``: extra SQL expressions over ``i`` (the incidents) and any ``joins``; ``where``: the
-    cases judged (``as_of`` and whether the data has response / closure times are taken over these
-    rows, as the pandas function takes them over the frame it is given). Columns:
+    cases judged, a condition on ``i`` alone (``as_of`` and whether the data has response /
+    closure times are taken over these rows — without the joins, one cheap scan — as the pandas
+    function takes them over the frame it is given). Columns:
     ``__rid`` (the incident's rowid), the extras, ``o`` (occurred), ``deadline_class``,
     ``respond_deadline_h``, ``close_deadline_h``, ``hours_to_respond``, ``hours_to_close``,
     ``due``, ``on_time``, ``respond_on_time``, ``close_on_time``, ``repeat``, ``invalid_times``.
@@ -172,7 +173,7 @@ def outcomes_sql(
     w = f"WHERE {where}" if where else ""
     st = con.execute(
         f"SELECT bool_or({r} IS NOT NULL OR {c} IS NOT NULL), bool_or({c} IS NOT NULL), "
-        f"max({o}), max({r}), max({c}) FROM {_q(table)} i {joins} {w}").fetchone()
+        f"max({o}), max({r}), max({c}) FROM {_q(table)} i {w}").fetchone()
     has_resp, has_close = bool(st[0]), bool(st[1])
     if as_of is None:
         stamps = [t for t in st[2:] if t is not None]
