@@ -287,7 +287,8 @@ print(json.dumps(out))
 
 
 def bench_aggregates(demo_dir: Path, sizes: list[int], workdir: Path, codes: dict[str, Path],
-                     timeout: float) -> pd.DataFrame:
+                     timeout: float, baseline_stages: tuple[str, ...] = ("hotspots", "cases"),
+                     ) -> pd.DataFrame:
     """Part 4: hotspots and cases stages per size and checkout, each stage in its own process."""
     import json
     import subprocess
@@ -306,6 +307,8 @@ def bench_aggregates(demo_dir: Path, sizes: list[int], workdir: Path, codes: dic
         con.close()
         for label, code in codes.items():
             for stage in ("hotspots", "cases"):
+                if label == "baseline" and stage not in baseline_stages:
+                    continue
                 db = workdir / f"agg_{n}_{label}.duckdb"
                 shutil.copy(base, db)
                 row = {"code": label, "incidents": f"{got:,}", "stage": stage}
@@ -670,6 +673,9 @@ def main(argv=None) -> None:
                     help="only part 4 (#13.2) on a demo folder already built and run")
     ap.add_argument("--baseline-code", type=Path, default=None,
                     help="part 4: also run the stages of this checkout (e.g. the commit before)")
+    ap.add_argument("--baseline-stages", nargs="+", default=["hotspots", "cases"],
+                    help="part 4: the stages run with --baseline-code (the old cases stage holds "
+                         "every incident in pandas: ~1.5 GB per million)")
     ap.add_argument("--timeout", type=float, default=1800.0, help="part 4: seconds per stage")
     args = ap.parse_args(argv)
     if args.aggregates is not None:
@@ -679,7 +685,8 @@ def main(argv=None) -> None:
         print(f"### Hotspots and cases stages from aggregates (#13.2), "
               f"load average {os.getloadavg()[0]:.1f}\n")
         with tempfile.TemporaryDirectory(prefix="bench_aggregates_") as tmp:
-            print(md(bench_aggregates(args.aggregates, args.sizes, Path(tmp), codes, args.timeout)))
+            print(md(bench_aggregates(args.aggregates, args.sizes, Path(tmp), codes, args.timeout,
+                                      tuple(args.baseline_stages))))
         return
     if args.issue11 is not None:
         with tempfile.TemporaryDirectory(prefix="bench_hotspots_") as tmp:
