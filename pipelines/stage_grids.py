@@ -34,8 +34,8 @@ from geo.partition import (
     partition,
     redraw,
 )
-from geo.tessellation import build_cells, cell_adjacency
 from pipelines import config
+from pipelines.cellcache import cache_dir_for, cells_and_adjacency
 from pipelines.compute import executor_for
 from pipelines.db import read_gdf, read_table, table_exists, write_gdf
 from pipelines.plans import current_plan_id, load_plan, store_plan
@@ -250,13 +250,20 @@ def norms_of(settings: dict) -> dict:
 
 def run(con, settings: dict, *, progress=None) -> dict:
     cfg = settings.get("grids", DEFAULTS)
-    say = progress or (lambda m: None)
+    with executor_for(settings) as ex:  # a Dask cluster when [compute] scheduler is set
+        return _run(con, settings, cfg, ex, progress or (lambda m: None))
+
+
+def _run(con, settings: dict, cfg: dict, ex, say) -> dict:
     inp = load_engine_inputs(con, settings)
     norms = norms_of(settings)
     say(f"grids: cells for {len(inp['buildings'])} buildings")
-    cells = build_cells(inp["buildings"], inp["communities"], inp["barriers"], special_units=inp["special_units"],
-                        max_cell_area=cfg.get("max_cell_area"), workload_weights=cfg.get("workload_weights") or None)
-    adj = cell_adjacency(cells)
+    # per community on the workers, and read back from PROJECT/.gridgov_cache when the
+    # community's inputs have not changed (pipelines/cellcache.py): the same cells either way
+    cache = cache_dir_for(con) if cfg.get("cell_cache", True) else None
+    cells, adj, cinfo = cells_and_adjacency(
+        inp, max_cell_area=cfg.get("max_cell_area"), workload_weights=cfg.get("workload_weights") or None,
+        cache_dir=cache, n_jobs=int(cfg.get("n_jobs", 1)), executor=ex, progress=say)
     ded = dedicated_grids(cells, inp["special_units"], rules=cfg.get("dedicated") or None, adjacency=adj)
     parent = current_plan_id(con)
     moves = None
@@ -286,11 +293,10 @@ def run(con, settings: dict, *, progress=None) -> dict:
         source, note = "redraw", f"re-draw of {parent}: {len(moves)} cells moved"
     else:
         say(f"grids: partition {cells['community_code'].nunique()} communities")
-        with executor_for(settings) as ex:  # a Dask cluster when [compute] scheduler is set
-            grids, members = partition(cells, adj, inp["communities"], norms=norms,
-                                       weights=cfg.get("weights") or None, seed=cfg.get("seed", 0),
-                                       dedicated=ded, n_jobs=int(cfg.get("n_jobs", 1)), progress=say,
-                                       executor=ex, **_search_args(cfg))
+        grids, members = partition(cells, adj, inp["communities"], norms=norms,
+                                   weights=cfg.get("weights") or None, seed=cfg.get("seed", 0),
+                                   dedicated=ded, n_jobs=int(cfg.get("n_jobs", 1)), progress=say,
+                                   executor=ex, **_search_args(cfg))
         source, note, parent = "engine", "drawn by gridgov run", None
     metrics = plan_metrics(grids, norms, communities=inp["communities"], barriers=inp["barriers"])
     if metrics.get("flagged"):
@@ -326,6 +332,7 @@ def run(con, settings: dict, *, progress=None) -> dict:
         fusion = fusion_report(dept, basic)
         write_gdf(con, "grid_fusion", pd.DataFrame(fusion.summary))
         write_gdf(con, "grid_fusion_overlaps", pd.DataFrame(fusion.overlaps))
-    out = {"plan_id": plan_id, "source": source, **{k: v for k, v in metrics.items()}}
+    out = {"plan_id": plan_id, "source": source, **{k: v for k, v in metrics.items()},
+           "cells_communities_built": cinfo["built"], "cells_communities_from_cache": cinfo["from_cache"]}
     say(f"grids: plan {plan_id}: {metrics['n_grids']} grids, {metrics['share_within_norm']:.1%} within norm")
     return out

@@ -95,6 +95,8 @@ def test_tcp_cluster_of_two_workers_gives_the_single_process_plan(ingested, sing
         # Dask names the task prefix after the function, without its leading underscore
         assert done.get("run_community", {}).get("compute", 0) > 0, \
             f"no community was computed on the cluster: {done}"
+        # and the cells and adjacency were built there too (pipelines/cellcache.py)
+        assert done.get("build_batch", {}).get("compute", 0) > 0, f"no cells were built on the cluster: {done}"
     finally:
         for p in reversed(procs):
             p.terminate()
