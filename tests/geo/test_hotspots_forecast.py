@@ -139,3 +139,32 @@ def test_recommendation_only_above_random():
     rec = fc.recommendation(summ).iloc[0]
     assert not rec["recommended"] and rec["method"] is None
     assert "No method beats random" in rec["text_en"]
+
+
+def test_prebinned_features_give_scikit_learns_bins_and_the_same_forecast(monkeypatch):
+    """The model's features are binned in one pass (issue #13.5): the very thresholds
+    scikit-learn's weighted binning finds, so the same trees and the same predictions."""
+    from sklearn.ensemble._hist_gradient_boosting.binning import _find_binning_thresholds
+
+    rng = np.random.default_rng(3)
+    w = rng.gamma(2.0, 1.0, 5000) + 0.05
+    cols = [rng.normal(size=5000),  # many distinct values: weighted percentiles
+            rng.poisson(3, 5000).astype(float),  # few distinct values: midpoints
+            np.round(rng.exponential(2, 5000), 1),  # ties among many values
+            np.where(rng.random(5000) < 0.1, np.nan, rng.normal(size=5000)),  # missing values
+            np.full(5000, 7.0)]  # constant
+    for col in cols:
+        np.testing.assert_array_equal(fc._bin_thresholds(col, w), _find_binning_thresholds(col, 255, w))
+
+    n, t_all = 800, 20
+    lam = rng.gamma(0.6, 3, size=n)[:, None] * (1 + 0.3 * np.sin(np.arange(t_all) / 2))[None, :]
+    y = rng.poisson(lam)
+    area = rng.uniform(0.1, 2, n)
+    kw = dict(area=area, static=rng.poisson(5, size=(n, 2)), kde=y * 0.7 + 0.1)
+    monkeypatch.setattr(fc, "PREBIN", False)
+    bt0, nx0 = fc.backtest(y, n_origins=3, **kw), fc.forecast_next(y, **kw)
+    monkeypatch.setattr(fc, "PREBIN", True)
+    bt1, nx1 = fc.backtest(y, n_origins=3, **kw), fc.forecast_next(y, **kw)
+    pd.testing.assert_frame_equal(bt0, bt1)
+    pd.testing.assert_frame_equal(nx0, nx1)
+    assert nx1["model"].std() > 0  # a real model, not a constant
