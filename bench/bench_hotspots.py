@@ -269,13 +269,19 @@ def bench_stage(db: Path, sizes: list[int], workdir: Path) -> pd.DataFrame:
 #: Child process of part 4: run one stage of CODE on DB; print wall, CPU and peak RSS as JSON.
 _STAGE_CHILD = r"""
 import json, resource, sys, time
-code, db, stage = sys.argv[1:4]
+code, db, stage, mem = sys.argv[1:5]
 sys.path.insert(0, code)
 import importlib
 from pipelines.config import default_settings
 from pipelines.db import connect
 mod = importlib.import_module(f"pipelines.stage_{stage}")
 con = connect(db)
+if mem:  # the same DuckDB limit for every checkout ([compute] memory_limit of a run)
+    import re
+    if not re.fullmatch(r"[0-9]+(?:[.][0-9]+)?(?:[KMGT]i?B)", mem):
+        raise SystemExit(f"--memory-limit: not a size: {mem!r} (e.g. 4GB)")
+    con.execute(f"SET memory_limit = '{mem}'")
+    con.execute(f"SET temp_directory = '{db}.tmp'")
 t, c = time.perf_counter(), time.process_time()
 s = mod.run(con, default_settings())
 out = {"wall_s": time.perf_counter() - t, "cpu_s": time.process_time() - c}
@@ -288,7 +294,7 @@ print(json.dumps(out))
 
 def bench_aggregates(demo_dir: Path, sizes: list[int], workdir: Path, codes: dict[str, Path],
                      timeout: float, baseline_stages: tuple[str, ...] = ("hotspots", "cases"),
-                     ) -> pd.DataFrame:
+                     memory_limit: str = "4GB") -> pd.DataFrame:
     """Part 4: hotspots and cases stages per size and checkout, each stage in its own process."""
     import json
     import subprocess
@@ -313,7 +319,8 @@ def bench_aggregates(demo_dir: Path, sizes: list[int], workdir: Path, codes: dic
                 shutil.copy(base, db)
                 row = {"code": label, "incidents": f"{got:,}", "stage": stage}
                 try:
-                    r = subprocess.run([sys.executable, "-c", _STAGE_CHILD, str(code), str(db), stage],
+                    r = subprocess.run([sys.executable, "-c", _STAGE_CHILD, str(code), str(db), stage,
+                                        memory_limit],
                                        capture_output=True, text=True, timeout=timeout, check=False)
                     if r.returncode:
                         row["error"] = (r.stderr.strip().splitlines() or ["?"])[-1][:120]
@@ -324,6 +331,7 @@ def bench_aggregates(demo_dir: Path, sizes: list[int], workdir: Path, codes: dic
                     row["error"] = f"timeout after {timeout:.0f} s"
                 rows.append(row)
                 db.unlink(missing_ok=True)
+                shutil.rmtree(f"{db}.tmp", ignore_errors=True)
                 print(row, file=sys.stderr)
         base.unlink(missing_ok=True)
     return pd.DataFrame(rows)
@@ -677,16 +685,18 @@ def main(argv=None) -> None:
                     help="part 4: the stages run with --baseline-code (the old cases stage holds "
                          "every incident in pandas: ~1.5 GB per million)")
     ap.add_argument("--timeout", type=float, default=1800.0, help="part 4: seconds per stage")
+    ap.add_argument("--memory-limit", default="4GB",
+                    help="part 4: DuckDB memory_limit of every stage process ('' = DuckDB's default)")
     args = ap.parse_args(argv)
     if args.aggregates is not None:
         codes = {"this": Path(__file__).resolve().parents[1]}
         if args.baseline_code is not None:
             codes = {"baseline": args.baseline_code.resolve(), **codes}
-        print(f"### Hotspots and cases stages from aggregates (#13.2), "
-              f"load average {os.getloadavg()[0]:.1f}\n")
+        print(f"### Hotspots and cases stages from aggregates (#13.2), DuckDB memory_limit "
+              f"{args.memory_limit or 'default'}, load average {os.getloadavg()[0]:.1f}\n")
         with tempfile.TemporaryDirectory(prefix="bench_aggregates_") as tmp:
             print(md(bench_aggregates(args.aggregates, args.sizes, Path(tmp), codes, args.timeout,
-                                      tuple(args.baseline_stages))))
+                                      tuple(args.baseline_stages), args.memory_limit)))
         return
     if args.issue11 is not None:
         with tempfile.TemporaryDirectory(prefix="bench_hotspots_") as tmp:
