@@ -75,7 +75,14 @@ class Spy:
     def sql(self, sql, *args, **kw):
         return _Fetched(self._con.sql(sql, *args, **kw), str(sql), self)
 
+    query = sql
+
+    def table(self, name):
+        return _Fetched(self._con.table(name), f"TABLE {name}", self)
+
     def __getattr__(self, name):
+        if name in FETCHERS or name == "fetchone":  # a fetch on the connection itself
+            return getattr(_Fetched(self._con, "<connection fetch>", self), name)
         return getattr(self._con, name)
 
 
