@@ -4,6 +4,7 @@ Usage::
 
     python bench/bench_ingest.py [--size full|small] [--stages] [--workdir bench/_work]
     python bench/bench_ingest.py --incidents 200000 [--bad-share 0.3] [--workdir bench/_work]
+    python bench/bench_ingest.py --parquet-folder 10000000 [--size small|full] [--memory-limit 2GB]
 
 The second form (issue #9) times ``pipelines.ingest.ingest`` in-process on the small demo city
 with its incidents resampled to N rows, once clean and once with ``--bad-share`` of the rows
@@ -23,6 +24,7 @@ import platform
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 WRAP = (
@@ -124,6 +126,124 @@ def bench_bad_rows(n: int, bad_share: float, workdir: Path, repeats: int = 2) ->
         shutil.rmtree(proj, ignore_errors=True)
 
 
+def write_parquet_folder(pool, n: int, folder: Path, chunk: int = 500_000, seed: int = 0) -> int:
+    """``n`` incidents resampled from the demo's ``pool`` as a hive-partitioned folder
+    ``folder/month=YYYY-MM/part-K.parquet``, written chunk by chunk (never all rows in memory); ids
+    are new, points are jittered by up to ±0.0003° (≈ 30 m), times stay text as in the CSV.
+    Returns the number of files."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    lon = pool["lon"].astype(float).to_numpy()
+    lat = pool["lat"].astype(float).to_numpy()
+    k = 0
+    for start in range(0, n, chunk):
+        m = min(chunk, n - start)
+        pick = rng.integers(0, len(pool), m)
+        df = pool.iloc[pick].reset_index(drop=True)
+        df["incident_id"] = [f"X{i:09d}" for i in range(start, start + m)]
+        df["repeat_of"] = None
+        df["lon"] = np.round(lon[pick] + rng.uniform(-3e-4, 3e-4, m), 6)
+        df["lat"] = np.round(lat[pick] + rng.uniform(-3e-4, 3e-4, m), 6)
+        month = f"{2024 + (k // 12) % 10}-{k % 12 + 1:02d}"
+        part = folder / f"month={month}"
+        part.mkdir(exist_ok=True)
+        df.to_parquet(part / f"part-{k}.parquet", index=False, row_group_size=122_880)
+        k += 1
+    return k
+
+
+_PEAK = (
+    "import psutil,subprocess,sys,time\n"
+    "p=subprocess.Popen(sys.argv[1:]);ps=psutil.Process(p.pid);peak=0;cpu={}\n"
+    "while p.poll() is None:\n"
+    "    try:\n"
+    "        procs=[ps]+ps.children(recursive=True)\n"
+    "        rss=0\n"
+    "        for q in procs:\n"
+    "            try:\n"
+    "                rss+=q.memory_info().rss;t=q.cpu_times();cpu[q.pid]=t.user+t.system\n"
+    "            except psutil.Error: pass\n"
+    "        peak=max(peak,rss)\n"
+    "    except psutil.Error: pass\n"
+    "    time.sleep(0.05)\n"
+    "print('PEAK',peak/2**20,sum(cpu.values()),p.returncode)\n"
+)
+
+_STREAM_CHILD = (
+    "import sys,time;from pipelines.config import load_settings;from pipelines.db import connect;"
+    "from pipelines.ingest import ingest;p=sys.argv[1];con=connect(p+'/gridgov.duckdb');"
+    "t=time.perf_counter();r=ingest(p,con,load_settings(p));con.close();"
+    "c=r.layers['incidents'];print('RESULT',time.perf_counter()-t,c['kept'],c['rejected'])"
+)
+
+_BARE_CHILD = (
+    "import sys,time;from pipelines.db import connect,apply_compute_settings;from pipelines.config import load_settings;"
+    "p=sys.argv[1];con=connect(p+'/bare.duckdb');apply_compute_settings(con,load_settings(p),p);"
+    "import glob;files=sorted(glob.glob(p+'/incidents/**/*.parquet',recursive=True));"
+    "con.execute(\"ATTACH '\"+p.replace(\"'\",\"''\")+\"/gridgov.duckdb' AS g (READ_ONLY)\");"
+    "con.execute('CREATE TEMP TABLE c AS SELECT community_code, street_code, geometry FROM g.communities');"
+    "t=time.perf_counter();"
+    "con.execute('CREATE OR REPLACE TABLE incidents AS SELECT i.*, c.community_code AS cc, c.street_code AS sc, "
+    "ST_Point(CAST(i.lon AS DOUBLE), CAST(i.lat AS DOUBLE)) AS geometry FROM read_parquet($1, hive_partitioning=true) i "
+    "JOIN c ON ST_Contains(c.geometry, ST_Point(CAST(i.lon AS DOUBLE), CAST(i.lat AS DOUBLE)))', [files]);"
+    "n=con.execute('SELECT count(*) FROM incidents').fetchone()[0];print('RESULT',time.perf_counter()-t,n,0)"
+)
+
+
+def _measure(code: str, proj: Path) -> tuple[float, int, float, float]:
+    """Run ``code`` in a child under a psutil poller (child and its children): wall, rows, CPU s, peak RSS MB."""
+    out = subprocess.run([sys.executable, "-c", _PEAK, sys.executable, "-c", code, str(proj)], capture_output=True,
+                         text=True, cwd=Path(__file__).resolve().parents[1])
+    res = [ln for ln in out.stdout.splitlines() if ln.startswith("RESULT")]
+    peak = [ln for ln in out.stdout.splitlines() if ln.startswith("PEAK")]
+    if not res or not peak:
+        sys.stderr.write(out.stderr[-3000:])
+        raise SystemExit("bench child failed")
+    _, wall, kept, _ = res[-1].split()
+    _, rss, cpu, _ = peak[-1].split()
+    return float(wall), int(kept), float(cpu), float(rss)
+
+
+def bench_parquet_folder(n: int, size: str, workdir: Path, memory_limit: str, repeats: int = 1) -> None:
+    """Ingest of ``n`` incidents from a hive-partitioned Parquet folder (the streamed DuckDB path),
+    against DuckDB's own bare point-in-polygon join of the same files into communities. Each in a
+    fresh process; wall, CPU (process and children) and peak RSS (psutil, polled every 50 ms)."""
+    import pandas as pd
+
+    from gridgov.demo_city import build_demo
+
+    base = workdir / f"demo-{size}-src"
+    if not (base / "incidents.csv").exists():
+        shutil.rmtree(base, ignore_errors=True)
+        build_demo(base, size=size)
+    pool = pd.read_csv(base / "incidents.csv", dtype=str, keep_default_na=False, na_values=[""])
+    proj = workdir / f"pqfolder-{size}-{n}"
+    if not (proj / "incidents").exists():
+        shutil.rmtree(proj, ignore_errors=True)
+        shutil.copytree(base, proj, ignore=shutil.ignore_patterns("gridgov.duckdb*", "incidents.csv", "truth"))
+        t = time.perf_counter()
+        k = write_parquet_folder(pool, n, proj / "incidents")
+        print(f"wrote {n:,} incidents in {k} files in {time.perf_counter() - t:.0f} s", flush=True)
+    with open(proj / "gridgov.toml", "a", encoding="utf-8") as fh:
+        if "memory_limit" not in (proj / "gridgov.toml").read_text(encoding="utf-8"):
+            fh.write(f'\n[compute]\nmemory_limit = "{memory_limit}"\n')
+    size_mb = sum(f.stat().st_size for f in (proj / "incidents").rglob("*.parquet")) / 2**20
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
+          f"load average {os.getloadavg()[0]:.1f}; {size_mb:.0f} MB of Parquet; memory_limit {memory_limit}")
+    print("| step | incidents | rows written | wall s | CPU s | peak RSS MB |\n|---|---:|---:|---:|---:|---:|")
+    for _ in range(repeats):
+        (proj / "gridgov.duckdb").unlink(missing_ok=True)
+        wall, kept, cpu, rss = _measure(_STREAM_CHILD, proj)
+        print(f"| gridgov ingest (streamed, all checks) | {n:,} | {kept:,} | {wall:.1f} | {cpu:.1f} | {rss:.0f} |",
+              flush=True)
+        (proj / "bare.duckdb").unlink(missing_ok=True)
+        wall, kept, cpu, rss = _measure(_BARE_CHILD, proj)
+        print(f"| DuckDB bare ST_Contains join | {n:,} | {kept:,} | {wall:.1f} | {cpu:.1f} | {rss:.0f} |", flush=True)
+        (proj / "bare.duckdb").unlink(missing_ok=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--incidents", type=int, default=0, help="time ingest on N resampled incidents, clean and broken")
@@ -131,7 +251,14 @@ def main() -> None:
     ap.add_argument("--size", default="full", choices=["full", "small"])
     ap.add_argument("--stages", action="store_true", help="also time `gridgov run` with every stage")
     ap.add_argument("--workdir", default="bench/_work")
+    ap.add_argument("--parquet-folder", type=int, default=0,
+                    help="time ingest of N incidents from a hive-partitioned Parquet folder vs DuckDB's bare join")
+    ap.add_argument("--memory-limit", default="2GB", help="[compute] memory_limit for --parquet-folder")
+    ap.add_argument("--repeats", type=int, default=1)
     a = ap.parse_args()
+    if a.parquet_folder:
+        bench_parquet_folder(a.parquet_folder, a.size, Path(a.workdir), a.memory_limit, a.repeats)
+        return
     if a.incidents:
         bench_bad_rows(a.incidents, a.bad_share, Path(a.workdir))
         return

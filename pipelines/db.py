@@ -81,7 +81,68 @@ def attach(con: duckdb.DuckDBPyConnection, path: str | Path, alias: str, *, read
     con.execute(f"ATTACH {quote_literal(Path(path))} AS {quote_ident(alias)}{mode}")
 
 
-def connect(path: str | Path = ":memory:", *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+_SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*", re.I)
+
+
+def memory_size(text: str) -> str:
+    """A memory size as DuckDB writes it (``"4GB"``, ``"800 MiB"``); ``ValueError`` if it is not one.
+
+    >>> memory_size(" 4 gb ")
+    '4GB'
+    """
+    m = _SIZE.fullmatch(str(text))
+    if not m:
+        raise ValueError(f"not a memory size: {text!r} (write e.g. 4GB or 800MB)")
+    unit = m.group(2)
+    unit = unit[0].upper() + unit[1:-1].lower() + unit[-1].upper() if len(unit) == 3 else unit.upper()
+    return f"{m.group(1)}{unit}"
+
+
+def set_limits(con: duckdb.DuckDBPyConnection, *, memory_limit: str | None = None,
+               temp_directory: str | Path | None = None) -> None:
+    """``SET memory_limit`` / ``SET temp_directory`` on ``con``: the size is validated by
+    :func:`memory_size` (SET takes no parameters), the folder is created and written as a quoted
+    literal. ``None`` or ``""`` leaves DuckDB's default."""
+    if memory_limit:
+        con.execute(f"SET memory_limit = {quote_literal(memory_size(memory_limit))}")
+    if temp_directory:
+        folder = Path(temp_directory)
+        folder.mkdir(parents=True, exist_ok=True)
+        con.execute(f"SET temp_directory = {quote_literal(folder.resolve())}")
+
+
+def apply_compute_settings(con: duckdb.DuckDBPyConnection, settings: dict, project_dir: str | Path) -> None:
+    """Apply ``[compute] memory_limit`` and ``temp_directory`` (default ``<project>/.gridgov-tmp``;
+    a relative path is relative to the project folder) to an open connection."""
+    cfg = (settings or {}).get("compute") or {}
+    tmp = cfg.get("temp_directory") or TEMP_DIR_NAME
+    folder = Path(tmp) if Path(tmp).is_absolute() else Path(project_dir) / tmp
+    set_limits(con, memory_limit=cfg.get("memory_limit") or None, temp_directory=folder)
+
+
+TEMP_DIR_NAME = ".gridgov-tmp"
+
+
+class unordered:
+    """``with unordered(con): ...`` runs statements with ``preserve_insertion_order = false`` (less
+    memory for big ``CREATE TABLE … AS``/aggregates whose row order does not matter) and restores
+    the previous value afterwards. Tables whose row order others read stay ordered: do not write
+    them inside this block."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self.con = con
+
+    def __enter__(self) -> duckdb.DuckDBPyConnection:
+        self.before = bool(self.con.execute("SELECT current_setting('preserve_insertion_order')").fetchone()[0])
+        self.con.execute("SET preserve_insertion_order = false")
+        return self.con
+
+    def __exit__(self, *exc) -> None:
+        self.con.execute(f"SET preserve_insertion_order = {'true' if self.before else 'false'}")
+
+
+def connect(path: str | Path = ":memory:", *, read_only: bool = False, memory_limit: str | None = None,
+            temp_directory: str | Path | None = None) -> duckdb.DuckDBPyConnection:
     """Open a DuckDB database with the spatial extension loaded from the local package.
 
     Parameters
@@ -90,10 +151,14 @@ def connect(path: str | Path = ":memory:", *, read_only: bool = False) -> duckdb
         Database file, or ``":memory:"``.
     read_only
         Open the file read-only (the app does this).
+    memory_limit, temp_directory
+        ``[compute] memory_limit`` / ``temp_directory`` (see :func:`set_limits`); ``None`` keeps
+        DuckDB's defaults. :func:`apply_compute_settings` applies them from the settings.
     """
     config = {"autoinstall_known_extensions": "false", "autoload_known_extensions": "false"}
     con = duckdb.connect(str(path), read_only=read_only, config=config)
     con.execute(f"LOAD {quote_literal(spatial_extension_path())}")
+    set_limits(con, memory_limit=memory_limit, temp_directory=temp_directory)
     return con
 
 

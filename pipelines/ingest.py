@@ -30,8 +30,8 @@ import pandas as pd
 import shapely
 
 from geo import chinacrs
-from pipelines import dates, privacy
-from pipelines.db import write_gdf
+from pipelines import dates, ingest_parquet, privacy
+from pipelines.db import apply_compute_settings, write_gdf
 from pipelines.errors import InputFileError, MostlyRejectedError, SettingsError
 from pipelines.layers import ALIASES, LAYERS, LayerSpec
 from pipelines.readers import RawLayer, find_layer_file, read_layer
@@ -559,9 +559,17 @@ def ingest(project_dir: str | Path, con: duckdb.DuckDBPyConnection, settings: di
     rejects = _Rejects()
     report = IngestReport()
     layers: dict[str, _Layer] = {}
+    streamed: dict[str, ingest_parquet.Source] = {}
+    apply_compute_settings(con, settings, project_dir)
     for name, spec in LAYERS.items():
         layer_cfg = (settings.get("layers") or {}).get(name) or {}
         path = find_layer_file(project_dir, name, layer_cfg.get("file"))
+        if ingest_parquet.wants_stream(path, name, settings):
+            # A Parquet folder or a big Parquet file: validated and located inside DuckDB, after the
+            # communities are written (pipelines/ingest_parquet.py).
+            streamed[name] = ingest_parquet.source_for(path, project_dir)
+            report.files[name] = streamed[name].label
+            continue
         if path is None:
             if spec.required_layer:
                 raise InputFileError(
@@ -582,15 +590,30 @@ def ingest(project_dir: str | Path, con: duckdb.DuckDBPyConnection, settings: di
         if not len(layers[name].frame):
             _stop_mostly_rejected(report, rejects, name, force=True)
     metric = _metric_crs(settings, layers["streets"].frame)
-    _write_layers(con, layers, report, rejects, metric, float(cfg["location_tolerance_m"]), say)
+    tol = float(cfg["location_tolerance_m"])
+    comms = _write_layers(con, layers, report, rejects, metric, tol, say)
+    for name, src in streamed.items():
+        counts = ingest_parquet.ingest_incidents(con, src, LAYERS[name], settings, salt, now, comms, metric, tol,
+                                                 _declared_crs(settings, name), say)
+        if counts is None:
+            note = (f"{src.label}（图层 {name}）没有数据行，已跳过。 / "
+                    f"{src.label} (layer {name}) has no data rows and was skipped.")
+            report.notes.append(note)
+            log.warning(note)
+            continue
+        report.layers[name] = counts
+        say(f"{name}: {counts['kept']} 行保留 / kept, {counts['rejected']} 拒收 / rejected")
     rej = rejects.frame()
     for name, counts in report.layers.items():
+        if name in streamed:
+            continue
         counts["rejected"] = int((rej["layer"] == name).sum())
         counts["kept"] = counts["read"] - counts["rejected"]
     limit = float(cfg["max_reject_share"])
     for name in report.layers:
         if report.layers[name]["rejected"] and report.reject_share(name) > limit:
-            _stop_mostly_rejected(report, rejects, name, limit=limit, frame=rej)
+            _stop_mostly_rejected(report, rejects, name, limit=limit, frame=rej,
+                                  top=ingest_parquet.top_reason(con) if name in streamed else None)
     con.register("__rejects", rej)
     try:
         con.execute("CREATE OR REPLACE TABLE rejects AS SELECT CAST(layer AS VARCHAR) AS layer, "
@@ -598,15 +621,34 @@ def ingest(project_dir: str | Path, con: duckdb.DuckDBPyConnection, settings: di
                     "CAST(reason AS VARCHAR) AS reason, CAST(raw AS JSON) AS raw FROM __rejects")
     finally:
         con.unregister("__rejects")
+    for name, src in streamed.items():
+        if name in report.layers:
+            ingest_parquet.append_rejects(con, src, name)
     return report
 
 
+def _declared_crs(settings: dict, layer: str) -> str:
+    """The CRS of a streamed layer's coordinates (a Parquet table declares none): the layer's or the
+    project's ``crs`` setting."""
+    layer_cfg = (settings.get("layers") or {}).get(layer) or {}
+    try:
+        return chinacrs.normalize_crs(layer_cfg.get("crs") or settings.get("crs") or "EPSG:4326")
+    except chinacrs.CRSError as exc:
+        raise InputFileError(
+            f"图层 {layer}：坐标系无法识别（{exc.args[0] if exc.args else exc}）。请在 gridgov.toml 中设置 crs。",
+            f"Layer {layer}: unknown coordinate reference system; set crs in gridgov.toml.",
+        ) from exc
+
+
 def _stop_mostly_rejected(report: IngestReport, rejects: _Rejects, layer: str, *, limit: float | None = None,
-                          force: bool = False, frame: pd.DataFrame | None = None) -> None:
-    rej = rejects.frame() if frame is None else frame
-    mine = rej.loc[rej["layer"] == layer, "reason"]
-    top = mine.value_counts()
-    reason = f"{top.index[0]}（{int(top.iloc[0])} 行 / rows）" if len(top) else "—"
+                          force: bool = False, frame: pd.DataFrame | None = None,
+                          top: tuple[str, int] | None = None) -> None:
+    if top is not None:  # a streamed layer: its commonest reason was counted in DuckDB
+        reason = f"{top[0]}（{top[1]} 行 / rows）"
+    else:
+        rej = rejects.frame() if frame is None else frame
+        counts = rej.loc[rej["layer"] == layer, "reason"].value_counts()
+        reason = f"{counts.index[0]}（{int(counts.iloc[0])} 行 / rows）" if len(counts) else "—"
     c = report.layers[layer]
     share = c["rejected"] / c["read"] if c["read"] else 1.0
     f = report.files.get(layer, layer)
@@ -673,7 +715,9 @@ def _points(geoms: np.ndarray) -> np.ndarray:
 
 
 def _write_layers(con, layers: dict[str, _Layer], report: IngestReport, rejects: _Rejects, metric: str,
-                  tol: float, say) -> None:
+                  tol: float, say) -> pd.DataFrame:
+    """Write every validated layer; return the communities (code, street, metric WKB) in their order,
+    for the streamed incidents."""
     streets = layers["streets"]
     sf = streets.frame
     sf["area_km2"] = np.round(sf.to_crs(metric).geometry.area.to_numpy() / 1e6, 6)
@@ -720,6 +764,8 @@ def _write_layers(con, layers: dict[str, _Layer], report: IngestReport, rejects:
     comm_street = dict(zip(cf["community_code"], cf["street_code"]))
     comm_idx = {c: i for i, c in enumerate(comm_codes)}
     comms_m = cf.to_crs(metric).geometry.to_numpy()
+    comms_out = pd.DataFrame({"code": comm_codes, "street": cf["street_code"].to_numpy(dtype=object),
+                              "wkb": shapely.to_wkb(comms_m)})
 
     for name in LOCATED:
         if name not in layers:
@@ -822,3 +868,4 @@ def _write_layers(con, layers: dict[str, _Layer], report: IngestReport, rejects:
         if name in layers:
             df = layers[name].frame
             write_gdf(con, name, df.drop(columns=[c for c in df.columns if c.startswith("__")]))
+    return comms_out

@@ -62,7 +62,7 @@ def find_layer_file(project_dir: Path, layer: str, override: str | None = None) 
         p
         for p in sorted(project_dir.iterdir())
         if (p.is_file() and p.stem == layer and p.suffix.lower() in GIS_SUFFIXES + TABLE_SUFFIXES)
-        or (p.is_dir() and p.name == layer and any(p.glob("*.shp")))
+        or (p.is_dir() and p.name == layer and (any(p.glob("*.shp")) or bool(parquet_files(p))))
     ]
     if len(found) > 1:
         names = ", ".join(p.name for p in found)
@@ -71,6 +71,23 @@ def find_layer_file(project_dir: Path, layer: str, override: str | None = None) 
             f"Layer {layer} has several files ({names}); keep one, or set [layers.{layer}] file in gridgov.toml.",
         )
     return found[0] if found else None
+
+
+def parquet_files(path: Path) -> list[Path]:
+    """The Parquet files of a layer: ``path`` itself, or every ``*.parquet`` below the folder ``path``
+    (hive partitions such as ``month=2024-01/part-0.parquet`` included), in sorted path order;
+    hidden files and folders (``.``, ``_``: ``_SUCCESS``, ``.crc``) are skipped."""
+    if path.is_file():
+        return [path] if path.suffix.lower() in (".parquet", ".geoparquet") else []
+    if not path.is_dir():
+        return []
+    out = []
+    for f in path.rglob("*"):
+        rel = f.relative_to(path).parts
+        if f.is_file() and f.suffix.lower() in (".parquet", ".geoparquet") and not any(
+                x.startswith((".", "_")) for x in rel):
+            out.append(f)
+    return sorted(out, key=lambda f: f.relative_to(path).as_posix())
 
 
 def detect_encoding(path: Path, declared: str = "auto") -> str:
@@ -101,6 +118,12 @@ def read_layer(layer: str, path: Path, *, encoding: str = "auto") -> RawLayer:
             return _read_csv(layer, path, encoding)
         if suffix in (".parquet", ".geoparquet"):
             return _read_parquet(layer, path)
+        if path.is_dir() and not any(path.glob("*.shp")) and parquet_files(path):
+            files = parquet_files(path)  # a small folder of Parquet files: read whole, in path order
+            df = pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
+            raw = _table_geometry(layer, path, df, None)
+            raw.source_file = path.name + "/"
+            return raw
         if suffix in (".xlsx", ".xls"):
             return _read_excel(layer, path)
         return _read_gis(layer, path, encoding)
