@@ -199,8 +199,11 @@ def _stages() -> list[str]:
 
 def _save(results_path: Path, records: list[dict]) -> None:
     old = json.loads(results_path.read_text()) if results_path.exists() else []
-    keys = {(r["buildings_target"], r["config"], r["step"]) for r in records}
-    kept = [r for r in old if (r["buildings_target"], r["config"], r["step"]) not in keys]
+    def key(r: dict) -> tuple:
+        return r["buildings_target"], r["config"], r["step"], r.get("variant", "")
+
+    keys = {key(r) for r in records}
+    kept = [r for r in old if key(r) not in keys]
     results_path.write_text(json.dumps(kept + records, indent=1, ensure_ascii=False))
 
 
@@ -238,9 +241,26 @@ def ensure_province(work: Path, size: int, per_building: float, seed: int, gen_w
 def bench_size(work: Path, size: int, args) -> list[dict]:
     project, meta = ensure_province(work, size, args.per_building, args.seed, args.gen_workers, args.timeout)
     base = (project / BASE_TOML).read_text(encoding="utf-8")
-    records = [{"buildings_target": size, "config": "-", "step": "generate", "buildings": meta["summary"]["buildings"],
+    records = [{"buildings_target": size, "config": "-", "step": "generate", "variant": "",
+                "buildings": meta["summary"]["buildings"],
                 "incidents": meta["summary"]["incidents"], "gen_workers": meta["gen_workers"],
                 "bytes": meta["bytes"], **meta["generate"]}]
+    _save(work / "results.json", records[:1])
+    if args.generate_only:
+        return records
+    n_incidents = meta["summary"]["incidents"]
+    variant = ""
+    if args.no_incidents:  # the same province without its incidents folder (symbolic links to the rest)
+        bare = work / f"p{size}-no-incidents"
+        bare.mkdir(exist_ok=True)
+        for f in project.iterdir():
+            if f.name in ("incidents", "gridgov.duckdb", "gridgov.toml") or f.name.startswith("."):
+                continue
+            link = bare / f.name
+            if not link.is_symlink():
+                link.symlink_to(f.resolve())
+        (bare / BASE_TOML).write_text(base, encoding="utf-8")
+        project, n_incidents, variant = bare, 0, "no incidents"
     host = {"machine": platform.node(), "cpus": os.cpu_count(),
             "ram_gb": round(psutil.virtual_memory().total / 2**30, 1)}
     stages = args.stages or _stages()
@@ -251,8 +271,8 @@ def bench_size(work: Path, size: int, args) -> list[dict]:
         log = work / f"p{size}.{cfg_name}.{name}.log"
         print(f"  [{cfg_name}] {name} ...", end=" ", flush=True)
         m = run_measured(cmd, cwd=REPO, timeout=args.timeout, log=log)
-        rec = {"buildings_target": size, "config": cfg_name, "step": name,
-               "buildings": meta["summary"]["buildings"], "incidents": meta["summary"]["incidents"],
+        rec = {"buildings_target": size, "config": cfg_name, "step": name, "variant": variant,
+               "buildings": meta["summary"]["buildings"], "incidents": n_incidents,
                "settings": CONFIGS[cfg_name], "host": host, **m}
         if m["rc"] != 0:
             rec["error_tail"] = log.read_text(errors="replace")[-3000:]
@@ -282,7 +302,6 @@ def bench_size(work: Path, size: int, args) -> list[dict]:
         for s in stages:
             step(cfg_name, s, [sys.executable, __file__, "_stage", str(project), s])
     (project / "gridgov.toml").write_text(base, encoding="utf-8")
-    _save(work / "results.json", records[:1])
     return records
 
 
@@ -331,14 +350,17 @@ def report(work: Path) -> str:
             "| buildings | incidents | config | step | rc | wall s | CPU s | peak RSS MB | load |",
             "|---:|---:|---|---|---:|---:|---:|---|---:|"]
     order = {"ingest": 0, "grids": 1, "hotspots": 2, "staffing": 3, "cases": 4}
-    runs.sort(key=lambda r: (r["buildings_target"], r["config"], order.get(r["step"], 9)))
+    for r in runs:
+        if r.get("variant"):
+            r["step"] = f"{r['step']} ({r['variant']})"
+    runs.sort(key=lambda r: (r["buildings_target"], -r["incidents"], r["config"], order.get(r["step"].split()[0], 9)))
     for r in runs:
         rc = "timeout" if r.get("timed_out") else r["rc"]
         out.append(f"| {r['buildings']:,} | {r['incidents']:,} | {r['config']} | {r['step']} | {rc} | "
                    f"{r['wall_s']:,} | {r['cpu_s']:,} | {_procs_text(r['procs'])} | {r['load_before'][0]} |")
     out.append("")
     # 1 vs 2 workers and growth exponents
-    steps = sorted({r["step"] for r in runs}, key=lambda s: order.get(s, 9))
+    steps = sorted({r["step"] for r in runs}, key=lambda s: (order.get(s.split()[0], 9), s))
     sizes = sorted({r["buildings_target"] for r in runs})
     ok = {(r["buildings_target"], r["config"], r["step"]): r for r in runs if r["rc"] == 0}
     out += ["1 vs 2 workers (wall s, `1w` / `d2`):", "",
@@ -382,6 +404,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--gen-workers", type=int, default=2, help="processes writing incidents (same files)")
     ap.add_argument("--workdir", type=Path, default=DEFAULT_WORK)
     ap.add_argument("--timeout", type=float, default=None, help="seconds per process (killed after)")
+    ap.add_argument("--generate-only", action="store_true", help="generate (or reuse) the provinces, run nothing")
+    ap.add_argument("--no-incidents", action="store_true",
+                    help="bench the same province without its incidents (a folder of links beside it)")
     ap.add_argument("--skip-ingest", action="store_true",
                     help="reuse the ingested database kept from an earlier run of the same size")
     ap.add_argument("--report", action="store_true", help="only print the tables from results.json")

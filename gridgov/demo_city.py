@@ -127,10 +127,24 @@ def _finalize(geoms_metric) -> np.ndarray:
     g = shapely.orient_polygons(g)
     bad = ~shapely.is_valid(g) | shapely.is_empty(g)
     if bad.any():  # rare: snap-round just these and keep their own type
-        g[bad] = shapely.orient_polygons(shapely.set_precision(g[bad], 10.0 ** -DECIMALS))
+        try:
+            g[bad] = shapely.orient_polygons(shapely.set_precision(g[bad], 10.0 ** -DECIMALS))
+        except shapely.errors.GEOSException:  # GEOS cannot snap-round them as they are: repair first
+            g[bad] = [_repair(x) for x in g[bad]]
         if (~shapely.is_valid(g) | shapely.is_empty(g)).any():
             raise RuntimeError("demo: could not produce valid geometries / 无法生成有效几何")
     return g
+
+
+def _repair(g):
+    """A rounded geometry that snap-rounding rejects: made valid, polygons kept as polygons."""
+    fixed = shapely.make_valid(g)
+    if g.geom_type in ("Polygon", "MultiPolygon"):
+        parts = [p for p in shapely.get_parts(fixed) if p.geom_type in ("Polygon", "MultiPolygon")]
+        parts = [q for p in parts for q in shapely.get_parts(p)]
+        fixed = parts[0] if len(parts) == 1 else shapely.multipolygons(parts)
+    fixed = shapely.set_precision(fixed, 10.0 ** -DECIMALS)
+    return shapely.orient_polygons(fixed)
 
 
 def _apportion(total: int, weights) -> np.ndarray:
