@@ -276,6 +276,7 @@ from pipelines.config import default_settings
 from pipelines.db import connect
 mod = importlib.import_module(f"pipelines.stage_{stage}")
 con = connect(db)
+con.execute("SET enable_progress_bar = false")  # it writes to stdout, where the result goes
 if mem:  # the same DuckDB limit for every checkout ([compute] memory_limit of a run)
     import re
     if not re.fullmatch(r"[0-9]+(?:[.][0-9]+)?(?:[KMGT]i?B)", mem):
@@ -288,7 +289,7 @@ out = {"wall_s": time.perf_counter() - t, "cpu_s": time.process_time() - c}
 con.close()
 out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 out["timings"] = s.get("timings")
-print(json.dumps(out))
+print("@@result " + json.dumps(out))
 """
 
 
@@ -325,7 +326,7 @@ def bench_aggregates(demo_dir: Path, sizes: list[int], workdir: Path, codes: dic
                     if r.returncode:
                         row["error"] = (r.stderr.strip().splitlines() or ["?"])[-1][:120]
                     else:
-                        res = json.loads(r.stdout.strip().splitlines()[-1])
+                        res = json.loads(r.stdout.rsplit("@@result ", 1)[-1].strip())
                         row.update({k: res[k] for k in ("wall_s", "cpu_s", "peak_rss_mb")})
                 except subprocess.TimeoutExpired:
                     row["error"] = f"timeout after {timeout:.0f} s"
