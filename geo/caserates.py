@@ -1,7 +1,10 @@
 """Case rates of the 接诉即办 loop and the monthly 红黑榜 (Art. 16, 43, 44, 45).
 
-Pure pandas/numpy: no DuckDB, no files. ``pipelines.stage_cases`` feeds it the incidents and
-stores :func:`case_rates` as the ``case_rates`` table. The rules and defaults are explained in
+Pure pandas/numpy: no DuckDB, no files. :func:`case_rates` computes the ``case_rates`` table from
+a frame of cases; ``pipelines.stage_cases`` computes the same per-case flags and scope × period
+aggregates inside DuckDB (issue #13.2: no incident row in Python), parsing the text fields with
+the ``parse_*`` functions below on their distinct values, and scores and ranks the aggregates with
+:func:`finish_rates` — one rule, two sizes of input. The rules and defaults are explained in
 ``docs/cases.md``; in short, per case (:func:`case_flags`):
 
 * **response** (响应率): answered within the respond deadline of its class — the deadlines and
