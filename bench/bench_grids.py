@@ -5,6 +5,7 @@ Run from the repository root::
     python bench/bench_grids.py                       # 10k buildings, all three methods
     python bench/bench_grids.py --sizes 10000 50000 --spopt-max 10000 --n-jobs 2
     python bench/bench_grids.py --demo demo-city [--start-from-current-grids]   # issues #8, #10
+    python bench/bench_grids.py --single-machine --sizes 10000 200000             # issue #13.5
 
 Every method works on the same cells (one per building, from ``geo.grids.build_cells``), the
 same contiguity (``cell_adjacency``: rook, barriers cut) and the same dedicated grids; every
@@ -199,6 +200,65 @@ def markdown(rows):
     return "\n".join(out)
 
 
+def bench_single_machine(n: int, args) -> list[dict]:
+    """Issue #13.5: the grids of a generated city on one machine, 1 process against 2.
+
+    Cells + adjacency as the whole-city build in one process, then per community on 2 worker
+    processes (pipelines/cellcache.py, same cells); the partition with n_jobs 1 and 2 (same
+    plan). Wall and CPU seconds (this process and its children) of every step.
+    """
+    import resource
+
+    from pipelines.cellcache import cells_and_adjacency
+
+    def clock():
+        ru = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+        return time.perf_counter(), sum(r.ru_utime + r.ru_stime for r in ru)
+
+    def since(t):
+        w, c = clock()
+        return round(w - t[0], 1), round(c - t[1], 1)
+
+    city = G.synthetic_city(n, seed=args.seed)
+    inp = {k: city[k] for k in ("buildings", "communities", "barriers", "special_units")}
+    rows = []
+    t = clock()
+    cells = G.build_cells(inp["buildings"], inp["communities"], inp["barriers"], special_units=inp["special_units"])
+    adj = G.cell_adjacency(cells)
+    rows.append({"buildings": n, "step": "cells + adjacency, whole city, 1 process", "s": since(t)})
+    for nj in (1, 2):
+        t = clock()
+        c2, a2, _ = cells_and_adjacency(inp, n_jobs=nj)
+        same = c2.drop(columns="geometry").equals(cells.drop(columns="geometry")) and list(a2) == list(adj)
+        rows.append({"buildings": n, "step": f"cells + adjacency per community, {nj} process(es)", "s": since(t),
+                     "note": "same cells" if same else "DIFFERENT cells"})
+    t = clock()
+    ded = G.dedicated_grids(cells, city["special_units"], adjacency=adj)
+    rows.append({"buildings": n, "step": "dedicated grids", "s": since(t)})
+    plans = {}
+    for nj in (1, 2):
+        t = clock()
+        plan, members = G.partition(cells, adj, city["communities"], dedicated=ded, n_jobs=nj, seed=args.seed)
+        el = since(t)
+        m = G.plan_metrics(plan)
+        plans[nj] = members
+        rows.append({"buildings": n, "step": f"partition, n_jobs={nj}", "s": el,
+                     "note": (f"{m['n_basic']} basic grids, within norm {m['share_within_norm']:.1%} "
+                              f"(feasible {m['share_within_norm_feasible']:.1%}), workload CV "
+                              f"{m['workload_cv']:.3f}, compactness {m['mean_compactness']:.3f}")})
+    rows[-1]["note"] += "; same plan as n_jobs=1" if plans[1].equals(plans[2]) else "; DIFFERENT plan"
+    for r in rows:
+        print(f"  {r['step']}: wall {r['s'][0]} s, CPU {r['s'][1]} s", file=sys.stderr)
+    return rows
+
+
+def markdown_single(rows) -> str:
+    out = ["| buildings | step | wall s | CPU s | note |", "|---|---|---|---|---|"]
+    for r in rows:
+        out.append(f"| {r['buildings']:,} | {r['step']} | {r['s'][0]} | {r['s'][1]} | {r.get('note', '')} |")
+    return "\n".join(out)
+
+
 _DEMO_DRAW = """
 import json, sys, time
 from pathlib import Path
@@ -272,7 +332,14 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--maxp-construction", type=int, default=99, help="spopt default 99")
     ap.add_argument("--maxp-sa", type=int, default=10, help="spopt default 10")
+    ap.add_argument("--single-machine", action="store_true",
+                    help="issue #13.5: cells per community on workers and the partition, 1 vs 2 processes")
     args = ap.parse_args(argv)
+    if args.single_machine:
+        rows = [r for n in args.sizes for r in bench_single_machine(n, args)]
+        print(markdown_single(rows))
+        print(f"\nMachine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the end; seed {args.seed}.")
+        return
     if args.demo is not None:
         bench_demo(args.demo, args.work, args.start_from_current_grids)
         return

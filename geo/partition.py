@@ -43,7 +43,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from scipy.sparse import coo_matrix
+from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import depth_first_order, minimum_spanning_tree
 
 from geo.tessellation import Adjacency, cell_adjacency
@@ -587,7 +587,10 @@ def _bisect(P: _Problem, nodes: list[int], k: int, rng: np.random.Generator,
                 ej.append(tu)
                 el.append(s)
     ei, ej, el = np.asarray(ei, dtype=np.int64), np.asarray(ej, dtype=np.int64), np.asarray(el)
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(ei, minlength=n), out=indptr[1:])
     h = np.asarray(P.h)[arr]
+    h_l = h.tolist()
     H = h.sum()
     x = P.x[arr] - P.x[arr].mean()
     y = P.y[arr] - P.y[arr].mean()
@@ -603,17 +606,22 @@ def _bisect(P: _Problem, nodes: list[int], k: int, rng: np.random.Generator,
         p = x * math.cos(theta) + y * math.sin(theta)
         span = max(float(p.max() - p.min()), 1e-6)
         wgt = np.abs(p[ei] - p[ej]) + span * (1e-3 + 0.05 * rng.random(len(ei)))
-        tree = minimum_spanning_tree(coo_matrix((wgt, (ei, ej)), shape=(n, n)).tocsr())
+        # the edges come row by row (ei ascending): CSR straight from them, as coo.tocsr() makes it
+        tree = minimum_spanning_tree(csr_matrix((wgt, ej, indptr), shape=(n, n)))
         root = int(np.argmin(p))
         order, pred = depth_first_order(tree, root, directed=False, return_predecessors=True)
         if len(order) < n:  # not connected: should not happen for a piece
             break
-        sub = h.copy()
-        size = np.ones(n, dtype=np.int64)
+        # households and cells below every node of the tree (leaves up), on Python lists
+        sub_l = h_l.copy()
+        size_l = [1] * n
+        pred_l = pred.tolist()
         for v in order[:0:-1].tolist():
-            pv = pred[v]
-            sub[pv] += sub[v]
-            size[pv] += size[v]
+            pv = pred_l[v]
+            sub_l[pv] += sub_l[v]
+            size_l[pv] += size_l[v]
+        sub = np.array(sub_l)
+        size = np.array(size_l, dtype=np.int64)
         tin = np.empty(n, dtype=np.int64)
         tin[order] = np.arange(n)
         cand = order[1:]
@@ -1443,6 +1451,8 @@ def redraw(
     budget: int | None = DEFAULT_SEARCH_BUDGET,
     max_seconds: float | None = DEFAULT_MAX_SECONDS,
     max_repairs: int = 60,
+    n_jobs: int = 1,
+    executor=None,
 ) -> tuple[pd.Series, pd.DataFrame]:
     """Fix a current plan with as few household moves as possible.
 
@@ -1472,6 +1482,8 @@ def redraw(
         Defaults here: ``norm`` 100, ``move`` 1, ``balance`` 0, ``compactness`` 0.
     max_repairs
         Rounds of split/merge repairs per community.
+    n_jobs, executor
+        Where the communities are searched, as in :func:`partition`; the result is the same.
 
     Returns
     -------
@@ -1510,82 +1522,40 @@ def redraw(
     out_labels = []
     move_rows = []
     used_all = {str(g) for g in current_labels.dropna().unique()}
+    # every community's search on the workers (they are independent: own random stream, own
+    # work budget); the new grids' codes are given here, community by community in code order,
+    # exactly as a single process gives them
+    tasks = []
     for code, grp in frame.groupby("community_code", sort=True):
-        norm = norm_for(code, ctab["kind"].get(code, "urban"), norms)
-        lo, hi = norm["households_min"], norm["households_max"]
-        P = _Problem(grp, adjacency[code])
-        rng = np.random.default_rng(_seed_for(seed, code))
-        curv = grp["_cur"].to_numpy()
-        # barriers hold, up to the short joins the engine itself makes (BARRIER_JOIN_M)
-        _pieces_plan(P, [i for i in range(P.n) if curv[i] not in locked], lo, hi)
+        kind = ctab["kind"].get(code, "urban")
+        tasks.append((code, grp, adjacency[code], norm_for(code, kind, norms), kind,
+                      locked & set(grp["_cur"].dropna()), W, seed, budget, max_seconds, max_repairs))
+    results = _map_ordered(_redraw_community, tasks, n_jobs=n_jobs, executor=executor,
+                           size=lambda t: len(t[1]))
+    for (code, grp, *_), r in zip(tasks, results):
+        labl, curv, before_fill = r["labels"], grp["_cur"].to_numpy(), r["before_fill"]
         orig = current_labels.reindex(grp["cell_id"]).to_numpy()
-        names: dict = {}
-        for g in curv:
-            if not pd.isna(g) and g not in names:
-                names[g] = len(names)
-        lab = {i: (names[g] if not pd.isna(g) else -1) for i, g in enumerate(curv)}
-        locked_int = {names[g] for g in names if g in locked}
-        # every unlocked grid one piece: smaller bits become unassigned
-        groups: dict[int, list[int]] = {}
-        for i in range(P.n):
-            if lab[i] >= 0:
-                groups.setdefault(lab[i], []).append(i)
-        for g, mem in groups.items():
-            if g in locked_int:
-                continue
-            comps = P.components(mem)
-            if len(comps) > 1:
-                comps.sort(key=lambda c: (sum(P.h[i] for i in c), len(c)), reverse=True)
-                for c in comps[1:]:
-                    for i in c:
-                        lab[i] = -1
-        before_fill = dict(lab)
-        _fill_unlabeled(P, list(range(P.n)), lab, prefer_not=locked_int)
-        inv_names = {t: g for g, t in names.items() if "@" not in str(g)}
+        inv_names = {t: g for g, t in r["names"].items() if "@" not in str(g)}
         used = set(used_all)
-        for t in sorted(set(lab.values())):
+        for t in r["start_labels"]:
             if t not in inv_names:
                 inv_names[t] = _next_code(code, used, prefixes.get(code))
-        labl = [lab[i] for i in range(P.n)]
-        init = list(labl)
-        free_nodes = [i for i in range(P.n) if labl[i] not in locked_int]
-        work = _Budget(budget, max_seconds, label=str(code))
-        for _round in range(max_repairs + 1):
-            if free_nodes:
-                s = _Search(P, free_nodes, labl, lo, hi, W, rng, init=init)
-                s.descend(work)
-            changed = _structural_repair(P, labl, free_nodes, lo, hi, rng, locked_int)
-            if not changed:
-                if free_nodes and _off_norm(P, labl, free_nodes, lo, hi):
-                    # stuck just outside the norm (e.g. 401 of 400 with full neighbours):
-                    # iterated local search, kicks and descents, keeps the best plan
-                    s = _Search(P, free_nodes, labl, lo, hi, W, rng, init=init)
-                    s.run(work, int(min(max(3000 / len(free_nodes), 12), 200)))
-                    # still out: one grid more where the piece's preferred number is higher
-                    if _off_norm(P, labl, free_nodes, lo, hi) and _structural_repair(
-                            P, labl, free_nodes, lo, hi, rng, locked_int, eager=True):
-                        continue
-                break
-        if free_nodes and _off_norm(P, labl, free_nodes, lo, hi):
-            labl = _fresh_if_better(P, grp, adjacency[code], labl, free_nodes, norm,
-                                    kind=ctab["kind"].get(code, "urban"),
-                                    seed=_seed_for(seed, code), budget=budget,
-                                    max_seconds=max_seconds)
         for t in sorted(set(labl)):
             if t not in inv_names:
                 inv_names[t] = _next_code(code, used, prefixes.get(code))
         used_all |= {inv_names[t] for t in set(labl)}
         ids = grp["cell_id"].to_numpy()
+        hh = grp["households"].to_numpy(float).tolist()
         final = [inv_names[t] for t in labl]
         out_labels.append(pd.Series(final, index=ids))
-        for i in range(P.n):
+        for i in range(len(ids)):
             old = orig[i]
             old = None if pd.isna(old) else old
             if old != final[i]:
                 reason = ("new_cell" if old is None else
                           "other_community" if "@" in str(curv[i]) else
                           "reconnect" if before_fill[i] < 0 else "norm")
-                move_rows.append((ids[i], old, final[i], int(P.h[i]), reason))
+                move_rows.append((ids[i], old, final[i], int(hh[i]), reason))
     labels = pd.concat(out_labels) if out_labels else pd.Series(dtype=object)
     labels.index.name = "cell_id"
     moves = pd.DataFrame(move_rows, columns=["cell_id", "from_grid", "to_grid", "households",
@@ -1662,6 +1632,87 @@ def _relabel(P: _Problem, lab: list[int], nodes: list[int], new) -> tuple[list[i
         cand[i] = name[g]
         kept += P.h[i] if cand[i] == lab[i] else 0.0
     return cand, kept
+
+
+def _map_ordered(fn, tasks: list, *, n_jobs: int = 1, executor=None, size=None) -> list:
+    """``[fn(t) for t in tasks]``, on ``executor`` or ``n_jobs`` local processes (big tasks first); same order."""
+    if len(tasks) > 1 and (executor is not None or n_jobs > 1):
+        order = sorted(range(len(tasks)), key=lambda k: -(size(tasks[k]) if size else 0))
+        if executor is not None:
+            got = list(executor.map(fn, [tasks[k] for k in order]))
+        else:
+            import multiprocessing as mp
+            from concurrent.futures import ProcessPoolExecutor
+            with ProcessPoolExecutor(max_workers=n_jobs, mp_context=mp.get_context("fork")) as ex:
+                got = list(ex.map(fn, [tasks[k] for k in order], chunksize=1))
+        out = [None] * len(tasks)
+        for k, r in zip(order, got):
+            out[k] = r
+        return out
+    return [fn(t) for t in tasks]
+
+
+def _redraw_community(task) -> dict:
+    """The search of one community of :func:`redraw` (runs on a worker): integer grid labels.
+
+    Returns ``labels`` (one per cell of the community), ``names`` (current grid id -> label),
+    ``start_labels`` (the labels before the search, sorted: new ones get codes first) and
+    ``before_fill`` (-1 for cells that had no current grid or were a cut-off bit of it).
+    """
+    code, grp, adj, norm, kind, locked, W, seed, budget, max_seconds, max_repairs = task
+    lo, hi = norm["households_min"], norm["households_max"]
+    P = _Problem(grp, adj)
+    rng = np.random.default_rng(_seed_for(seed, code))
+    curv = grp["_cur"].to_numpy()
+    # barriers hold, up to the short joins the engine itself makes (BARRIER_JOIN_M)
+    _pieces_plan(P, [i for i in range(P.n) if curv[i] not in locked], lo, hi)
+    names: dict = {}
+    for g in curv:
+        if not pd.isna(g) and g not in names:
+            names[g] = len(names)
+    lab = {i: (names[g] if not pd.isna(g) else -1) for i, g in enumerate(curv)}
+    locked_int = {names[g] for g in names if g in locked}
+    # every unlocked grid one piece: smaller bits become unassigned
+    groups: dict[int, list[int]] = {}
+    for i in range(P.n):
+        if lab[i] >= 0:
+            groups.setdefault(lab[i], []).append(i)
+    for g, mem in groups.items():
+        if g in locked_int:
+            continue
+        comps = P.components(mem)
+        if len(comps) > 1:
+            comps.sort(key=lambda c: (sum(P.h[i] for i in c), len(c)), reverse=True)
+            for c in comps[1:]:
+                for i in c:
+                    lab[i] = -1
+    before_fill = [lab[i] for i in range(P.n)]
+    _fill_unlabeled(P, list(range(P.n)), lab, prefer_not=locked_int)
+    start_labels = sorted(set(lab.values()))
+    labl = [lab[i] for i in range(P.n)]
+    init = list(labl)
+    free_nodes = [i for i in range(P.n) if labl[i] not in locked_int]
+    work = _Budget(budget, max_seconds, label=str(code))
+    for _round in range(max_repairs + 1):
+        if free_nodes:
+            s = _Search(P, free_nodes, labl, lo, hi, W, rng, init=init)
+            s.descend(work)
+        changed = _structural_repair(P, labl, free_nodes, lo, hi, rng, locked_int)
+        if not changed:
+            if free_nodes and _off_norm(P, labl, free_nodes, lo, hi):
+                # stuck just outside the norm (e.g. 401 of 400 with full neighbours):
+                # iterated local search, kicks and descents, keeps the best plan
+                s = _Search(P, free_nodes, labl, lo, hi, W, rng, init=init)
+                s.run(work, int(min(max(3000 / len(free_nodes), 12), 200)))
+                # still out: one grid more where the piece's preferred number is higher
+                if _off_norm(P, labl, free_nodes, lo, hi) and _structural_repair(
+                        P, labl, free_nodes, lo, hi, rng, locked_int, eager=True):
+                    continue
+            break
+    if free_nodes and _off_norm(P, labl, free_nodes, lo, hi):
+        labl = _fresh_if_better(P, grp, adj, labl, free_nodes, norm, kind=kind,
+                                seed=_seed_for(seed, code), budget=budget, max_seconds=max_seconds)
+    return {"labels": labl, "names": names, "start_labels": start_labels, "before_fill": before_fill}
 
 
 def _off_norm(P: _Problem, lab: list[int], nodes: list[int], lo: float, hi: float) -> bool:

@@ -75,7 +75,7 @@ def _search_args(cfg: dict) -> dict:
             "max_seconds": None if not secs else float(secs)}
 
 
-def _current_grids_start(con, cells, adj, inp, norms, cfg, settings, ded=None) -> dict:
+def _current_grids_start(con, cells, adj, inp, norms, cfg, settings, ded=None, ex=None) -> dict:
     """Store today's grids as plan P0000 (as given), then keep or re-draw each community.
 
     A community whose current grids all meet the rules (:func:`geo.grids.review_current_plan`)
@@ -151,7 +151,8 @@ def _current_grids_start(con, cells, adj, inp, norms, cfg, settings, ded=None) -
                 gtype[key] = "dedicated"
                 locked.append(key)
     labels, _moves = redraw(cells, adj, labels0, locked_grids=locked, communities=inp["communities"], norms=norms,
-                            weights=cfg.get("weights") or None, seed=cfg.get("seed", 0), **_search_args(cfg))
+                            weights=cfg.get("weights") or None, seed=cfg.get("seed", 0),
+                            n_jobs=int(cfg.get("n_jobs", 1)), executor=ex, **_search_args(cfg))
     grids, members = grids_from_labels(cells, labels, communities=inp["communities"], adjacency=adj, norms=norms,
                                        grid_type={g: gtype.get(g, "basic") for g in labels.dropna().unique()},
                                        codes="keep", dedicated_info=ded[1] if ded is not None else None)
@@ -271,7 +272,7 @@ def _run(con, settings: dict, cfg: dict, ex, say) -> dict:
     if (not parent and cfg.get("start_from_current_grids", True) and table_exists(con, "current_grids")
             and cfg.get("redraw", True)):
         say("grids: today's grids (current_grids) as plan P0000; keep what meets the rules, re-draw the rest")
-        start = _current_grids_start(con, cells, adj, inp, norms, cfg, settings, ded)
+        start = _current_grids_start(con, cells, adj, inp, norms, cfg, settings, ded, ex)
         parent = start["plan_id"]
         grids, members = start["grids"], start["members"]
         source = "redraw"
@@ -286,7 +287,7 @@ def _run(con, settings: dict, cfg: dict, ex, say) -> dict:
         locked = [g for g, t in gtype.items() if t == "dedicated"]
         labels, moves = redraw(cells, adj, labels0, locked_grids=locked, communities=inp["communities"],
                                norms=norms, weights=cfg.get("weights") or None, seed=cfg.get("seed", 0),
-                               **_search_args(cfg))
+                               n_jobs=int(cfg.get("n_jobs", 1)), executor=ex, **_search_args(cfg))
         grids, members = grids_from_labels(cells, labels, communities=inp["communities"], adjacency=adj, norms=norms,
                                            grid_type={g: gtype.get(g, "basic") for g in labels.dropna().unique()},
                                            codes="keep")

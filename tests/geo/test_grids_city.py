@@ -98,6 +98,11 @@ def test_redraw_after_ten_new_buildings_moves_few_households(city2000):
     dedicated_ids = plan.loc[plan["grid_type"] == "dedicated", "grid_id"].tolist()
     labels, moves = G.redraw(cells2, adj2, current, locked_grids=dedicated_ids,
                              communities=city["communities"])
+    # the communities searched in two worker processes: the very same re-draw (issue #13.5)
+    labels2, moves2 = G.redraw(cells2, adj2, current, locked_grids=dedicated_ids,
+                               communities=city["communities"], n_jobs=2)
+    pd.testing.assert_series_equal(labels, labels2)
+    pd.testing.assert_frame_equal(moves, moves2)
     moved = moves[moves["from_grid"].notna()]
     hh_moved = int(moved["households"].sum())
     total = int(b2["households"].sum())
