@@ -260,7 +260,8 @@ def _pieces(community_geom, barrier_lines: np.ndarray, barrier_tree) -> list:
     parts = _poly_parts(community_geom)
     if barrier_tree is None or len(barrier_lines) == 0:
         return parts
-    hit = barrier_tree.query(community_geom, predicate="dwithin", distance=BARRIER_REACH)
+    # sorted: an STRtree returns hits in its own order, which depends on every line in the tree
+    hit = np.sort(barrier_tree.query(community_geom, predicate="dwithin", distance=BARRIER_REACH))
     if len(hit) == 0:
         return parts
     pieces = []
@@ -511,7 +512,7 @@ def _mend_multipart(cells: pd.DataFrame, *, min_shared: float = 0.05) -> pd.Data
         geoms[i] = parts[0]
         for k, part in enumerate(parts[1:], start=1):
             best, best_len = None, min_shared
-            for j in tree.query(part, predicate="intersects"):
+            for j in np.sort(tree.query(part, predicate="intersects")):
                 if j == i or comm[j] != comm[i]:
                     continue
                 shared = shapely.length(shapely.intersection(part.boundary, geoms[j].boundary))
@@ -541,7 +542,8 @@ def _community_cells(code, cgeom, bld, barrier_lines, barrier_tree, units_poly, 
         rest = piece
         if units_poly is not None:
             uids, ugeoms, utree = units_poly
-            for k in utree.query(piece, predicate="intersects"):
+            # in index order = biggest unit first (the tree's own order depends on every unit)
+            for k in np.sort(utree.query(piece, predicate="intersects")):
                 inter = _polygonal(shapely.intersection(ugeoms[k], rest))
                 if inter.is_empty:
                     continue
@@ -611,7 +613,7 @@ def _community_cells(code, cgeom, bld, barrier_lines, barrier_tree, units_poly, 
             gxy_list.append(np.column_stack([B["x"][sb[first]], B["y"][sb[first]]]))
         if units_pt is not None:
             uids, uxy, utree = units_pt
-            hit = utree.query(sgeom, predicate="intersects")
+            hit = np.sort(utree.query(sgeom, predicate="intersects"))
             if len(hit):
                 gxy_list.append(uxy[hit])
                 members.extend([None] * len(hit))
