@@ -5,8 +5,10 @@ The pages (``hotspots.py`` map and classes, ``hotspot_risk.py`` risk index and f
 ``case_timeliness.py``) read the tables of the ``hotspots`` stage through
 :func:`pipelines.results.hotspot_tables` once per database file (the cache key is path +
 modification time) and filter in memory, so moving the time slider only re-filters a frame
-and redraws the map. Every text from the data that reaches the map's HTML is escaped
-(:func:`app_pages._mapbuild.esc`).
+and restyles the map: the map itself (:func:`hotspot_base_map`) is the same text on every
+rerun, and the selection's colours, tooltip values, legend and optional layers travel apart
+(:func:`hotspot_channels`, applied in the browser by :class:`HotspotReceiver`). Every text from
+the data that reaches the map's HTML is escaped (:func:`app_pages._mapbuild.esc`).
 """
 from __future__ import annotations
 
@@ -18,19 +20,22 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import streamlit as st
+from branca.element import MacroElement
+from jinja2 import Template
 
 from app_pages._mapbuild import (
     DENSITY_COLORS,
+    UNPACK_JS,
     CompactGeoJson,
     _features,
     base_map,
-    by_position,
     esc,
     finish_map,
+    pack_columns,
+    pack_features,
     round_coords,
     shift_to,
     simplify_m,
-    tooltip_for,
 )
 from app_pages._shared import current_db, half, load, load_or_stop, map_frame
 from app_pages.i18n import STRINGS, current_lang, t
@@ -308,88 +313,243 @@ def legend_html(mode: str, sel: pd.DataFrame, title_line: str, lang: str,
     return "".join(parts)
 
 
-def unit_features(shapes: dict, frame: pd.DataFrame, fields: list[str]) -> tuple[dict, list]:
-    """A FeatureCollection of the cached unit geometries with ``fields`` as properties.
+MAP_NAME = "hotspots"  # the channel name of the hot-spot map (app_pages._mapview.send_layer)
+#: Tooltip fields that change with the category and period (sent with the styles).
+VALUE_FIELDS = ("incidents", "top_label", "observed", "expected_r", "ratio_r", "z", "p",
+                "class_label", "trend_label")
+VALUE_ALIASES = {"incidents": "hs.col.incidents", "top_label": "hs.col.top_category",
+                 "observed": "hs.col.observed", "expected_r": "hs.col.expected",
+                 "ratio_r": "hs.col.ratio", "z": "hs.col.z", "p": "hs.col.p_fdr",
+                 "class_label": "hs.col.class", "trend_label": "hs.col.trend"}
+TOOLTIP_CSS = """
+<style>
+.gridgov-tip table { margin: auto; }
+.gridgov-tip tr { text-align: left; }
+.gridgov-tip th { padding: 2px; padding-right: 8px; }
+.gridgov-pixelated { image-rendering: pixelated; image-rendering: crisp-edges; }
+</style>
+"""
 
-    Like ``_mapbuild._features``: fields empty in every row are left out, single missing
-    values show as "—", and every text is HTML-escaped (the tooltip inserts it as HTML).
-    """
-    fields = [f for f in fields if f in frame.columns and frame[f].notna().any()]
-    keep = frame["grid_id"].isin(shapes["geometry"].keys()).to_numpy()
-    sub = frame.loc[keep, ["grid_id"] + [f for f in fields if f != "grid_id"]]
-    props = sub.astype(object).where(sub.notna(), "—").map(esc).to_dict("records")
-    geometry = [shapes["geometry"][g] for g in sub["grid_id"]]
-    feats = [{"type": "Feature", "properties": p, "geometry": g}
-             for p, g in zip(props, geometry)]
-    return {"type": "FeatureCollection", "features": feats}, fields
+
+def shapes_sig(shapes: dict) -> str:
+    """A short fingerprint of the units drawn (ids and bounds): a channel's data is applied
+    only to the map of the same units (another project's map ignores it)."""
+    import hashlib
+
+    text = "\n".join(map(str, shapes["ids"])) + repr(shapes.get("bounds"))
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()[:16]
 
 
-def hotspot_map(shapes: dict, sel: pd.DataFrame, *, mode: str, lang: str,
-                title_line: str, tiles: str | None, attribution: str | None,
-                density: dict | None, community: dict[str, str],
-                fishnet: gpd.GeoDataFrame | None = None) -> folium.Map:
-    """Units coloured by their class (or trend class), tooltips, legend, optional density image
-    and optional layer of the significant Gi* fishnet cells (outlined, not filled)."""
-    frame = pd.DataFrame({"grid_id": shapes["ids"]}).merge(sel, on="grid_id", how="left")
+class HotspotReceiver(MacroElement):
+    """The hot-spot map's receiver: applies the channels :func:`app_pages._mapview.send_layer`
+    posts into the map's iframe — unit colours and tooltip values (``values``), colouring mode,
+    opacity and legend (``view``), the density image (``kde``) and the fishnet cells
+    (``fishnet``) — without rebuilding the map. Only messages of the same origin, this map's
+    name and these units' fingerprint are applied; texts arrive HTML-escaped from Python."""
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+        (function () {
+          var map = {{ this._parent.get_name() }}, units = {{ this.layer.get_name() }};
+          var NAME = {{ this.map_name|tojson }}, SIG = {{ this.sig|tojson }};
+          var PAL = {{ this.palettes|tojson }}, BASE = {{ this.base|tojson }};
+          var STATIC = {{ this.static_tip|tojson }};
+          var unpack = {{ this.unpack_js }};
+          var origin = window.location.origin, values = null, view = null, kde = null,
+              net = null, byId = [];
+          var legend = map.getContainer().querySelector(".gridgov-legend");
+          function cell(t, k, i) {
+            var v = t.c[k][i];
+            if (v === null || v === undefined) { return "\u2014"; }
+            if (t.s[k]) { return t.s[k][v]; }
+            return typeof v === "number" ? v.toLocaleString() : v;
+          }
+          function table(rows) {
+            return "<table>" + rows.map(function (r) {
+              return "<tr><th>" + r[0] + "</th><td>" + r[1] + "</td></tr>";
+            }).join("") + "</table>";
+          }
+          function unitTip(layer) {
+            var props = layer.feature.properties, i = +layer.feature.id, rows = [];
+            STATIC.k.forEach(function (k, j) {
+              if (props[k] !== undefined) { rows.push([STATIC.a[j], props[k]]); }
+            });
+            if (values) {
+              values.tip.k.forEach(function (k, j) { rows.push([values.tip.a[j], cell(values.tip, j, i)]); });
+            }
+            return table(rows);
+          }
+          function style(feature) {
+            var i = +feature.id, s = Object.assign({}, BASE);
+            if (view) { s.fillOpacity = view.opacity; }
+            if (values && view) {
+              var trend = view.mode === "trend", idx = (trend ? values.trend : values.cls)[i];
+              s.fillColor = (trend ? PAL.trend : PAL.cls)[idx] || BASE.fillColor;
+            }
+            return s;
+          }
+          units.options.style = style;
+          units.eachLayer(function (layer) {
+            byId[+layer.feature.id] = layer;
+            layer.bindTooltip(function () { return unitTip(layer); },
+                              {sticky: true, className: "gridgov-tip"});
+          });
+          function restyle() { units.setStyle(style); }
+          function showKde(p) {
+            if (kde) { map.removeLayer(kde); kde = null; }
+            if (p.url) {
+              kde = L.imageOverlay(p.url, p.bounds, {opacity: 0.85, interactive: false,
+                                   zIndex: 400, className: "gridgov-pixelated"}).addTo(map);
+            }
+          }
+          function showNet(p) {
+            if (net) { map.removeLayer(net); net = null; }
+            if (!p.packed) { return; }
+            var data = unpack(p.packed);
+            net = L.geoJson(data, {
+              style: function (f) {
+                return {color: f.properties._color, weight: 2.5, fill: false, dashArray: "6 3"};
+              },
+              onEachFeature: function (f, layer) {
+                layer.bindTooltip(function () {
+                  return table(p.fields.map(function (k, j) {
+                    var v = f.properties[k];
+                    return [p.aliases[j], v === null || v === undefined ? "\u2014"
+                            : (typeof v === "number" ? v.toLocaleString() : v)];
+                  }));
+                }, {sticky: true, className: "gridgov-tip"});
+              }
+            }).addTo(map);
+          }
+          function apply(p) {
+            if (p.channel === "values") { values = p; restyle(); }
+            else if (p.channel === "view") {
+              view = p; restyle();
+              if (legend) { legend.innerHTML = p.legend; }
+            }
+            else if (p.channel === "kde") { showKde(p); }
+            else if (p.channel === "fishnet") { showNet(p); }
+          }
+          window.addEventListener("message", function (e) {
+            var m = e.data, p;
+            if (e.origin !== origin || !m || m.gridgov !== "layer" || typeof m.text !== "string") {
+              return;
+            }
+            try { p = JSON.parse(m.text); } catch (err) { return; }
+            if (p && p.map === NAME && p.sig === SIG) { apply(p); }
+          });
+          if (window.parent && window.parent !== window) {
+            window.parent.postMessage({gridgov: "ready", map: NAME}, origin);
+          }
+        })();
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, layer, *, sig: str, static_tip: dict, base: dict):
+        super().__init__()
+        self._name = "HotspotReceiver"
+        self.layer = layer
+        self.map_name = MAP_NAME
+        self.sig = sig
+        self.static_tip = static_tip
+        self.base = base
+        self.palettes = {"cls": [CLASS_COLORS[c] for c in CLASS_ORDER],
+                         "trend": [TREND_COLORS[c] for c in TREND_ORDER]}
+        self.unpack_js = UNPACK_JS
+
+
+def hotspot_base_map(shapes: dict, *, lang: str, tiles: str | None, attribution: str | None,
+                     community: dict[str, str]) -> folium.Map:
+    """The hot-spot map without its styles: unit outlines (packed), grid id and community in
+    the tooltip, an empty legend and the receiver of the page's channels
+    (:func:`hotspot_channels`). It depends only on the units, the language, the basemap and
+    the communities, so it is the same text on every rerun of the page: a category, period,
+    colouring or layer change sends only the channels."""
+    ids = list(shapes["ids"])
+    frame = pd.DataFrame({"grid_id": ids})
     frame["community_name"] = frame["grid_id"].map(community) if community else None
+    fields = [f for f in ("grid_id", "community_name") if frame[f].notna().any()]
+    props = frame[fields].astype(object).where(frame[fields].notna(), "—").map(esc)
+    data = {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "id": str(i), "properties": p, "geometry": shapes["geometry"][g]}
+        for i, (p, g) in enumerate(zip(props.to_dict("records"), ids))]}
+    # quarter zoom steps: a single street fills the map instead of a quarter of it
+    m = base_map(shapes["bounds"], lang=lang, tiles=tiles, css=(LEGEND_EXTRA_CSS, TOOLTIP_CSS),
+                 zoom_start=12, zoom_snap=0.25, zoom_delta=0.5)
+    weight = 0.7 if len(ids) <= 3000 else 0.25  # thousands of small cells: finer outlines
+    base = {"fillColor": CLASS_COLORS["none"], "color": "#ffffff", "weight": weight,
+            "fillOpacity": 0.55 if tiles else 0.8}
+    fg = folium.FeatureGroup(name=t("hs.layer.units", lang), show=True)
+    units = CompactGeoJson(  # polygons packed: about a third of folium's GeoJSON text
+        data, style_function=lambda f: base,
+        highlight_function=lambda f: {"weight": 3, "color": "#222222"})
+    units.add_to(fg)
+    fg.add_to(m)
+    finish_map(m, legend="&nbsp;", attribution=attribution, bounds=shapes["bounds"],
+               east_room=LEGEND_ROOM)
+    static_tip = {"k": fields, "a": [esc(t(f"hs.col.{f}", lang)) for f in fields]}
+    HotspotReceiver(units, sig=shapes_sig(shapes), static_tip=static_tip, base=base).add_to(m)
+    return m
+
+
+def unit_frame(shapes: dict, sel: pd.DataFrame, lang: str) -> pd.DataFrame:
+    """The selection on the map's units (in their order), with the tooltip's columns."""
+    frame = pd.DataFrame({"grid_id": shapes["ids"]}).merge(sel, on="grid_id", how="left")
     frame["z"] = pd.to_numeric(frame["z_score"], errors="coerce").round(2)
     frame["p"] = pd.to_numeric(frame["p_fdr"], errors="coerce").round(4)
     frame["top_label"] = [category_label(c) if isinstance(c, str) and c else None
-                          for c in frame.get("top_category", pd.Series(dtype=object))] \
-        if "top_category" in frame else None
+                          for c in frame["top_category"]] if "top_category" in frame else None
     frame["expected_r"] = pd.to_numeric(frame.get("expected"), errors="coerce").round(1)
     frame["ratio_r"] = pd.to_numeric(frame.get("ratio"), errors="coerce").round(2)
     frame["class_label"] = [class_label(v, lang) for v in frame["hotspot_class"]]
     frame["trend_label"] = [trend_label(v, lang) for v in frame["trend_class"]]
-    if mode == "trend":
-        colors = {esc(g): TREND_COLORS.get(v, CLASS_COLORS["none"]) if isinstance(v, str)
-                  else CLASS_COLORS["none"] for g, v in zip(frame["grid_id"], frame["trend_class"])}
-    else:
-        colors = {esc(g): CLASS_COLORS.get(v, CLASS_COLORS["none"]) if isinstance(v, str)
-                  else CLASS_COLORS["none"]
-                  for g, v in zip(frame["grid_id"], frame["hotspot_class"])}
-    tip = {
-        "grid_id": t("hs.col.grid_id", lang),
-        "community_name": t("hs.col.community_name", lang),
-        "incidents": t("hs.col.incidents", lang),
-        "top_label": t("hs.col.top_category", lang),
-        "observed": t("hs.col.observed", lang),
-        "expected_r": t("hs.col.expected", lang),
-        "ratio_r": t("hs.col.ratio", lang),
-        "z": t("hs.col.z", lang),
-        "p": t("hs.col.p_fdr", lang),
-        "class_label": t("hs.col.class", lang),
-        "trend_label": t("hs.col.trend", lang),
-    }
-    data, fields = unit_features(shapes, frame, list(tip))
+    return frame
 
-    # quarter zoom steps: a single street fills the map instead of a quarter of it
-    m = base_map(shapes["bounds"], lang=lang, tiles=tiles, css=(LEGEND_EXTRA_CSS,),
-                 zoom_start=12, zoom_snap=0.25, zoom_delta=0.5)
+
+def _order_index(values, order: tuple[str, ...]) -> list[int]:
+    pos = {c: i for i, c in enumerate(order)}
+    none = pos["none"]
+    return [pos.get(v, none) if isinstance(v, str) else none for v in values]
+
+
+def hotspot_channels(shapes: dict, sel: pd.DataFrame, *, mode: str, lang: str, title_line: str,
+                     tiles: str | None, density: dict | None,
+                     fishnet: gpd.GeoDataFrame | None) -> dict[str, dict]:
+    """What the hot-spot map's receiver gets, by channel (no unit geometry in any):
+
+    - ``values``: per unit (the map's order) its class and trend class as indexes into
+      :data:`CLASS_ORDER` / :data:`TREND_ORDER`, and the tooltip's values of the selection
+      (:func:`app_pages._mapbuild.pack_columns`, texts escaped);
+    - ``view``: the colouring (``class`` or ``trend``), the fill opacity and the legend's HTML
+      (built from escaped parts);
+    - ``kde``: the density image as a PNG data URL and its bounds (``url`` null: none shown);
+    - ``fishnet``: the significant fishnet cells, packed (``packed`` null: none shown).
+    """
+    from folium.utilities import image_to_url
+
+    sig = shapes_sig(shapes)
+    frame = unit_frame(shapes, sel, lang)
+    fields = [f for f in VALUE_FIELDS if f in frame.columns and frame[f].notna().any()]
+    tip = pack_columns(frame, fields)
+    tip["a"] = [esc(t(VALUE_ALIASES[f], lang)) for f in fields]
     opacity = 0.55 if tiles else 0.8
     if density is not None:
         opacity = 0.25
-    weight = 0.7 if len(frame) <= 3000 else 0.25  # thousands of small cells: finer outlines
-    fg = folium.FeatureGroup(name=t("hs.layer.units", lang), show=True)
-    CompactGeoJson(  # polygons packed: about a third of folium's GeoJSON text (#13.4)
-        data,
-        style_function=lambda f: {
-            "fillColor": colors.get(f["properties"]["grid_id"], CLASS_COLORS["none"]),
-            "color": "#ffffff", "weight": weight, "fillOpacity": opacity,
-        },
-        highlight_function=lambda f: {"weight": 3, "color": "#222222"},
-        tooltip=tooltip_for(fields, [tip[f] for f in fields]),
-    ).add_to(fg)
-    fg.add_to(m)
-    if fishnet is not None and not fishnet.empty:
-        fishnet_layer(fishnet, lang).add_to(m)
+    out = {
+        "values": {"sig": sig, "cls": _order_index(frame["hotspot_class"], CLASS_ORDER),
+                   "trend": _order_index(frame["trend_class"], TREND_ORDER), "tip": tip},
+        "view": {"sig": sig, "mode": mode, "opacity": opacity,
+                 "legend": legend_html(mode, frame, title_line, lang, density)},
+        "kde": {"sig": sig, "url": None},
+        "fishnet": {"sig": sig, "packed": None},
+    }
     if density is not None:
-        folium.raster_layers.ImageOverlay(
-            density["image"], bounds=density["bounds"], name=t("hs.layer.kde", lang),
-            opacity=0.85, interactive=False, pixelated=True, show=True, zindex=400,
-        ).add_to(m)
-    return finish_map(m, legend=legend_html(mode, frame, title_line, lang, density),
-                      attribution=attribution, bounds=shapes["bounds"], east_room=LEGEND_ROOM)
+        out["kde"].update(url=image_to_url(density["image"]), bounds=density["bounds"])
+    if fishnet is not None and not fishnet.empty:
+        out["fishnet"].update(fishnet_payload(fishnet, lang))
+    return out
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -402,22 +562,19 @@ def load_fishnet(db: str, mtime: float, tiles_crs: str, category: str) -> gpd.Ge
     return round_coords(cells)
 
 
-def fishnet_layer(cells: gpd.GeoDataFrame, lang: str) -> folium.FeatureGroup:
-    """Hot/cold fishnet cells as coloured outlines over the units (tooltips escaped)."""
+def fishnet_payload(cells: gpd.GeoDataFrame, lang: str) -> dict:
+    """Hot/cold fishnet cells for the map's receiver: packed outlines with their colour and the
+    tooltip's values (escaped), the tooltip's fields and their names (escaped)."""
     frame = cells.assign(
         class_label=[class_label(v, lang) for v in cells["hotspot_class"]],
-        z=pd.to_numeric(cells["z_score"], errors="coerce").round(2))
+        z=pd.to_numeric(cells["z_score"], errors="coerce").round(2),
+        _color=[CLASS_COLORS.get(v, CLASS_COLORS["none"]) for v in cells["hotspot_class"]])
     tip = {"cell_id": t("hs.col.cell_id", lang), "incidents": t("hs.col.incidents", lang),
            "z": t("hs.col.z", lang), "class_label": t("hs.col.fishnet_class", lang)}
-    data, fields = _features(frame, list(tip))
-    fg = folium.FeatureGroup(name=t("hs.layer.fishnet", lang), show=True)
-    folium.GeoJson(
-        data, style_function=by_position([
-            {"color": CLASS_COLORS.get(v, CLASS_COLORS["none"]), "weight": 2.5, "fill": False,
-             "dashArray": "6 3"} for v in cells["hotspot_class"]]),
-        tooltip=tooltip_for(fields, [tip[f] for f in fields]),
-    ).add_to(fg)
-    return fg
+    data, fields = _features(frame, list(tip) + ["_color"])
+    fields = [f for f in fields if f != "_color"]
+    return {"packed": pack_features(data), "fields": fields,
+            "aliases": [esc(tip[f]) for f in fields]}
 
 
 def area_view(areas: pd.DataFrame, data: dict, category: str, lang: str) -> pd.DataFrame:

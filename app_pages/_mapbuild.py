@@ -710,3 +710,51 @@ class CompactGeoJson(folium.GeoJson):
 
             self.packed_js = _script_json(packed)
             self._template = FoliumTemplate(source)
+
+
+# --------------------------------------------------------------------------------------------
+# restyling in the browser (#13.4: a toggle that only restyles re-sends no geometry)
+
+
+def pack_columns(frame: pd.DataFrame, fields: list[str], decimals: int | None = None) -> dict:
+    """Columns ``fields`` of ``frame`` in the compact form of :func:`pack_features`'
+    properties: ``{"k": names, "c": columns, "s": tables}`` where a text column is a list of
+    indexes into its table of distinct texts (every text HTML-escaped, :func:`esc`) and a
+    number column is a list of numbers; missing values are ``null`` (shown as "—").
+
+    Numbers are sent as they are (round them first); ``decimals`` rounds floats here.
+    """
+    cols: list[list] = []
+    tables: list[list[str] | None] = []
+    for f in fields:
+        values = frame[f].tolist() if f in frame.columns else [None] * len(frame)
+        texts = [v for v in values if isinstance(v, str)]
+        if texts:
+            distinct = list(dict.fromkeys(esc(v) for v in texts))
+            index = {s: j for j, s in enumerate(distinct)}
+            cols.append([index[esc(v)] if isinstance(v, str) else None for v in values])
+            tables.append(distinct)
+            continue
+        col: list = []
+        for v in values:
+            if v is None or isinstance(v, bool) or not isinstance(v, (int, float, np.number)):
+                col.append(None)
+                continue
+            v = v.item() if isinstance(v, np.generic) else v
+            if isinstance(v, float):
+                if not math.isfinite(v):
+                    col.append(None)
+                    continue
+                if decimals is not None:
+                    v = round(v, decimals)
+                if v.is_integer() and abs(v) < 2 ** 53:
+                    v = int(v)
+            col.append(v)
+        cols.append(col)
+        tables.append(None)
+    return {"k": list(fields), "c": cols, "s": tables}
+
+
+def layer_json(value) -> str:
+    """``value`` as compact JSON text (a map layer's data for :func:`app_pages._mapview.send_layer`)."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)

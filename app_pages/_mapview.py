@@ -7,6 +7,14 @@ A page does::
     fmap = build_something(..., tiles=ctx.tiles, attribution=ctx.attribution)
     show_map(fmap, ctx, key="my_map", height=600)
     map_notes(ctx, t("my.caption"))
+
+A map whose styles change with the page's widgets while its geometry does not (the hot-spot
+map) is built once per project, language and basemap — byte-identical across reruns, so
+Streamlit's message cache sends a reference instead of the map and streamlit-folium keeps its
+iframe — and the changing parts travel apart with :func:`send_layer`: a small element per
+channel (styles, legend, an image, an extra layer) whose JSON text a few lines of JavaScript in
+the page hand to the map's iframe (``postMessage``, same origin only), where the map's own
+receiver applies it (:class:`app_pages._hotspots.HotspotReceiver`).
 """
 from __future__ import annotations
 
@@ -17,7 +25,7 @@ import streamlit as st
 from streamlit_folium import st_folium
 
 from app_pages import assets
-from app_pages._mapbuild import DISPLAY_CRS, detect_tiles_crs
+from app_pages._mapbuild import DISPLAY_CRS, detect_tiles_crs, layer_json
 from app_pages._shared import map_frame, project_attribution, vendor_assets
 from app_pages.i18n import t
 
@@ -71,6 +79,47 @@ def show_map(fmap, ctx: MapContext, *, key: str, height: int,
         assets.localize_map(layer, inline=ctx.inline)
     return st_folium(fmap, key=key, height=height, use_container_width=True,
                      returned_objects=returned_objects or [], **kwargs)
+
+
+#: Runs in the app's page (not in an iframe): keeps the latest text of every map channel and
+#: posts it to the streamlit-folium iframes; a map that (re)loads asks for it with "ready".
+LAYER_JS = """
+export default function (component) {
+  var w = window, origin = w.location.origin, text = component.data;
+  var reg = w.__gridgovLayers || (w.__gridgovLayers = {});
+  if (!w.__gridgovLayersListen) {
+    w.__gridgovLayersListen = true;
+    w.addEventListener("message", function (e) {
+      var m = e.data;
+      if (e.origin !== origin || !m || m.gridgov !== "ready" || !e.source) { return; }
+      var parts = reg[m.map] || {};
+      Object.keys(parts).forEach(function (k) {
+        e.source.postMessage({gridgov: "layer", text: parts[k]}, origin);
+      });
+    });
+  }
+  if (typeof text !== "string") { return; }
+  var p;
+  try { p = JSON.parse(text); } catch (err) { return; }
+  if (!p || typeof p.map !== "string" || typeof p.channel !== "string") { return; }
+  (reg[p.map] || (reg[p.map] = {}))[p.channel] = text;
+  document.querySelectorAll("iframe[title='streamlit_folium.st_folium']").forEach(function (f) {
+    try { f.contentWindow.postMessage({gridgov: "layer", text: text}, origin); } catch (err) {}
+  });
+}
+"""
+_layer_component = None
+
+
+def send_layer(map_name: str, channel: str, payload: dict) -> None:
+    """Hand ``payload`` (JSON-able; no HTML from data unless escaped) to the map ``map_name``'s
+    receiver on channel ``channel``, as its own small element: when it is the same as in the
+    previous run, Streamlit sends a reference instead of the data."""
+    global _layer_component
+    if _layer_component is None:
+        _layer_component = st.components.v2.component("gridgov_map_layer", js=LAYER_JS)
+    text = layer_json({"map": map_name, "channel": channel, **payload})
+    _layer_component(key=f"gridgov_layer_{map_name}_{channel}", data=text, height=0)
 
 
 def map_notes(ctx: MapContext, *notes: str, sep: str = " ") -> None:

@@ -5,7 +5,9 @@ concentrate") as an optional layer, the kernel density surface, and the verdicts
 communities and streets (Art. 16 and Art. 24).
 
 Layout only: the tables come from :func:`pipelines.results.hotspot_tables`, the map from
-:func:`app_pages._hotspots.hotspot_map`. The risk index and forecast are on
+:func:`app_pages._hotspots.hotspot_base_map` (the same on every rerun) and its styles, legend
+and layers from :func:`app_pages._hotspots.hotspot_channels` (sent apart: a change of category,
+month, colouring or layer sends no geometry). The risk index and forecast are on
 ``hotspot_risk.py``, case timeliness on ``case_timeliness.py``.
 """
 from __future__ import annotations
@@ -16,13 +18,15 @@ import streamlit as st
 from app_pages._hotspots import (
     MAP_HEIGHT,
     MAP_KEY,
+    MAP_NAME,
     TOP_HOT,
     area_view,
     category_label,
     category_periods,
     class_counts,
     class_label,
-    hotspot_map,
+    hotspot_base_map,
+    hotspot_channels,
     load_density,
     load_fishnet,
     load_unit_shapes,
@@ -34,7 +38,7 @@ from app_pages._hotspots import (
     trend_label,
     unit_communities,
 )
-from app_pages._mapview import map_context, map_downloads, map_notes, show_map
+from app_pages._mapview import map_context, map_downloads, map_notes, send_layer, show_map
 from app_pages._shared import half
 from app_pages.i18n import t
 
@@ -107,10 +111,16 @@ with left:
         fishnet = load_fishnet(str(db), mtime, ctx.tiles_crs, category) if show_net else None
         title_line = t("hs.legend.selection", category=category_label(category),
                        period=period_label(period))
-        fmap = hotspot_map(shapes, sel, mode=mode, lang=lang, title_line=title_line,
-                           tiles=ctx.tiles, attribution=ctx.attribution, density=density,
-                           community=unit_communities(data), fishnet=fishnet)
+        # the map is the same on every rerun (Streamlit then sends a reference, not the map);
+        # the selection's colours, legend and layers travel apart, without unit geometry
+        fmap = hotspot_base_map(shapes, lang=lang, tiles=ctx.tiles,
+                                attribution=ctx.attribution, community=unit_communities(data))
         show_map(fmap, ctx, key=MAP_KEY, height=MAP_HEIGHT)
+        with st.container(gap=None, key="hs_map_channels"):
+            for channel, payload in hotspot_channels(
+                    shapes, sel, mode=mode, lang=lang, title_line=title_line, tiles=ctx.tiles,
+                    density=density, fishnet=fishnet).items():
+                send_layer(MAP_NAME, channel, payload)
         map_downloads(db, mtime, "hotspots", key="hs_dl", category=category)
         map_notes(ctx, t("hs.map_caption_trend") if trend_mode else t("hs.map_caption"))
         if fishnet is not None:

@@ -29,6 +29,9 @@ CATEGORY_LABELS = {  # the page's fixed option labels of the demo's categories
 }
 
 
+#: the hot classes' fills and their names in the tooltip
+HOT_FILLS = {"#b2182b": "热点（99% 置信）", "#ef6548": "热点（95% 置信）", "#fdbb84": "热点（90% 置信）"}
+
 target = kit.target_fixture("hotspot_project")
 
 
@@ -132,6 +135,13 @@ def test_hotspot_page_offline(page, server, expected):
     if expected["hot_cat"] != expected["hot_all"]:
         assert after != before
     assert "#b2182b" in after or "#ef6548" in after or "#fdbb84" in after  # reds drawn
+    # the tooltip follows the restyle: a red unit says it is a hot spot of that category
+    red = next(i for i, c in enumerate(after) if c in HOT_FILLS)
+    frame.locator("path.leaflet-interactive").nth(red).hover()
+    tip = frame.locator(".leaflet-tooltip").first
+    tip.wait_for(timeout=kit.DRAW_TIMEOUT)
+    assert HOT_FILLS[after[red]] in tip.inner_text()
+    page.mouse.move(5, 5)
     kit.settle(page)
     kit.screenshot(page, "hotspots.png", prefix=kit.demo_prefix(), max_height=8000,
                    relayout_ms=1500)  # the map iframe and charts re-layout

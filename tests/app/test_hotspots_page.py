@@ -8,7 +8,6 @@ stored tables.
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import pytest
@@ -74,25 +73,40 @@ def map_args(at: AppTest) -> dict:
     return json.loads(comps[0].proto.json_args)
 
 
-def legend(at: AppTest) -> str:
-    """The map legend's HTML (folium writes it JSON-escaped into the map script)."""
-    script = map_args(at)["script"]
-    found = re.findall(r'div\.innerHTML = ("(?:[^"\\]|\\.)*");', script)
+def map_channel(at: AppTest, channel: str) -> dict:
+    """What the page sent the hot-spot map on ``channel`` (``app_pages._mapview.send_layer``:
+    the map itself stays the same on every rerun, its styles and legend travel apart)."""
+    found = [json.loads(json.loads(c.proto.json)) for c in at.get("bidi_component")
+             if c.proto.component_name == "gridgov_map_layer"]
+    found = [p for p in found if p["map"] == "hotspots" and p["channel"] == channel]
     assert len(found) == 1, found
-    return json.loads(found[0])
+    return found[0]
 
 
-def fill_colors(script: str) -> tuple[dict[str, str], str]:
-    """unit id → fillColor from folium's style switch, and the colour of its ``default``."""
-    body = script[script.index("_styler(feature)"):]
-    body = body[:body.index("_highlighter")]
-    colors: dict[str, str] = {}
-    for cases, style in re.findall(r'((?:case "[^"]+":\s*)+)return (\{[^}]*\})', body):
-        color = json.loads(style)["fillColor"]
-        for gid in re.findall(r'case "([^"]+)"', cases):
-            colors[gid] = color
-    default = json.loads(re.search(r"default:\s*return (\{[^}]*\})", body).group(1))
-    return colors, default["fillColor"]
+def legend(at: AppTest) -> str:
+    """The map legend's HTML (the map's ``view`` channel)."""
+    return map_channel(at, "view")["legend"]
+
+
+def fill_colors(at: AppTest, project: Path) -> dict[str, str]:
+    """unit id → the fill colour the map's receiver gives it: the ``values`` channel holds one
+    class and one trend class index per unit (in the map's order of the units), the ``view``
+    channel says which of the two colours the map."""
+    from app_pages._hotspots import CLASS_COLORS as PAGE_COLORS
+    from app_pages._hotspots import (
+        CLASS_ORDER,
+        TREND_COLORS,
+        TREND_ORDER,
+        load_unit_shapes,
+    )
+
+    ids = load_unit_shapes(str(project / "gridgov.duckdb"), 0.0, "EPSG:4326")["ids"]
+    values = map_channel(at, "values")
+    if map_channel(at, "view")["mode"] == "trend":
+        assert len(values["trend"]) == len(ids)
+        return {g: TREND_COLORS[TREND_ORDER[i]] for g, i in zip(ids, values["trend"])}
+    assert len(values["cls"]) == len(ids)
+    return {g: PAGE_COLORS[CLASS_ORDER[i]] for g, i in zip(ids, values["cls"])}
 
 
 def stored_classes(project: Path, category: str, period: str) -> dict[str, int]:
@@ -132,11 +146,11 @@ def check_classes(at: AppTest, project: Path, category: str, period: str) -> Non
     html = legend(at)
     for c in CLASSES:
         assert f"{t(f'hs.short.{c}', 'zh')} ({want.get(c, 0)})" in html
-    colors, default = fill_colors(map_args(at)["script"])
+    colors = fill_colors(at, project)
     units = query(project, "SELECT grid_id, hotspot_class FROM hotspots "
                            "WHERE category = ? AND period = ?", [category, period])
     for gid, cls in zip(units["grid_id"], units["hotspot_class"]):
-        assert colors.get(gid, default) == CLASS_COLORS[cls], (gid, cls)
+        assert colors[gid] == CLASS_COLORS[cls], (gid, cls)
 
 
 def test_page_runs_with_every_section(hotspot_project, monkeypatch):
@@ -236,20 +250,19 @@ def test_trend_colouring_and_density(hotspot_project, monkeypatch):
     assert shown == {t(f"hs.trend.{c}", "zh"): int(n)
                      for c, n in zip(counts["trend_class"], counts["n"])}
     # every unit with a trend is coloured, the others are the light grey of "none"
-    colors, default = fill_colors(map_args(at)["script"])
+    colors = fill_colors(at, hotspot_project)
     units = query(hotspot_project, "SELECT grid_id, trend_class FROM hotspots "
                                    "WHERE category = ? AND period = 'all'", [category])
     for gid, cls in zip(units["grid_id"], units["trend_class"]):
-        assert (colors.get(gid, default) == CLASS_COLORS["none"]) == (cls == "none"), (gid, cls)
+        assert (colors[gid] == CLASS_COLORS["none"]) == (cls == "none"), (gid, cls)
     # the month does not change the trend (a property of the whole series)
     at.select_slider(key="hs_period").set_value("2025-06").run()
     assert as_int(metrics(at)["有趋势的单元"]) == int(n_trend)
 
     at.toggle(key="hs_kde").set_value(True).run()
     assert not at.exception
-    args = map_args(at)
-    assert "L.imageOverlay" in args["script"]
-    assert "data:image/png;base64," in args["script"]  # built here, nothing fetched
+    assert map_channel(at, "kde")["url"].startswith("data:image/png;base64,")  # nothing fetched
+    assert "L.imageOverlay" in map_args(at)["script"]  # the map's receiver draws it
     assert "核密度（事件/平方公里）" in legend(at)
 
 
@@ -417,8 +430,7 @@ def test_fishnet_layer_and_area_verdicts(hotspot_project, monkeypatch):
     assert int(shown["实际事件（该类别）"].sum()) == int(areas["observed"].sum())
     n_hot = int(areas["hotspot_class"].str.startswith("hot").sum())
     assert (shown["冷热点类别"].str.startswith("热点")).sum() == n_hot
-    before = map_args(at)["script"]
-    assert "dashArray" not in before
+    assert map_channel(at, "fishnet")["packed"] is None  # off: no cells sent
     cells = query(hotspot_project, "SELECT category, count(*) AS n FROM hotspot_fishnet "
                                    "WHERE hotspot_class <> 'none' GROUP BY 1 ORDER BY n DESC")
     at.toggle(key="hs_fishnet").set_value(True).run()
@@ -429,4 +441,6 @@ def test_fishnet_layer_and_area_verdicts(hotspot_project, monkeypatch):
         assert not at.exception
         assert f"{int(cells['n'].iloc[0])} 个显著的 Gi* 格" in " ".join(
             c.value for c in at.caption)
-        assert map_args(at)["script"].count("dashArray") >= 1
+        packed = map_channel(at, "fishnet")["packed"]  # the cells, packed, to the receiver
+        assert len(packed["t"]) == int(cells["n"].iloc[0])
+        assert "dashArray" in map_args(at)["script"]  # which draws them as dashed outlines

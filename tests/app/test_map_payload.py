@@ -1,11 +1,13 @@
 """How many bytes a map view costs (#13.4): the map page and the hot-spot page in headless
 Chromium, counting what the browser receives over Streamlit's websocket and over HTTP for the
-first view and for one change on the page (a street chosen, another category, the trend
-colouring). Streamlit's own front end (``/static/``: about 4.5 MB of JavaScript and fonts on the
+first view and for each change on the page (a street chosen; on the hot-spot page another
+category, another month, the trend colouring, the density and fishnet layers). Streamlit's own front end (``/static/``: about 4.5 MB of JavaScript and fonts on the
 first visit, cached afterwards) is reported apart as ``shell``; the view is everything else.
 
-Measured, not timed: the figures are bytes. On the small demo each view must stay under
-:data:`VIEW_LIMIT`. ``GRIDGOV_BROWSER_PROJECT=DIR`` measures another project (the full demo,
+Measured, not timed: the figures are bytes. Each view must stay under :data:`VIEW_LIMIT`, and
+on the hot-spot page a change that only restyles (category, month, colouring, density layer)
+must send no geometry and not the map again (``map``: the view's messages carried the map's
+script), and the map's iframe must stay the same one (streamlit-folium did not rebuild it). ``GRIDGOV_BROWSER_PROJECT=DIR`` measures another project (the full demo,
 say) and only reports its figures. Each test prints a table and writes it as JSON to
 ``<screenshot dir>/[demo-]map-payload-<page>.json``; ``geometry`` says whether the view's
 websocket messages carried GeoJSON coordinates (a change that only restyles the map should not
@@ -38,6 +40,8 @@ SHELL_PATHS = ("/static/",)
 #: arguments (quotes escaped) or as plain JSON.
 GEOJSON = re.compile(rb'\\*"coordinates\\*"')
 PACKED = re.compile(rb'\\*"q\\*":\d+,\\*"t\\*":\[')
+#: The map itself (streamlit-folium's script of a folium map) in a view's messages.
+MAP_SCRIPT = re.compile(rb"var map_div = L\.map\(")
 
 target = kit.target_fixture("small_demo")
 
@@ -86,16 +90,17 @@ class Meter:
                 "http": http, "http_files": http_files, "total": ws + http, "shell": shell,
                 "largest_message": max((len(f) for f in frames), default=0),
                 "geometry": GEOJSON.search(blob) is not None or PACKED.search(blob) is not None,
+                "map": MAP_SCRIPT.search(blob) is not None,
                 "sent": sent}
 
 
 def _report(page_name: str, rows: list[dict]) -> None:
     print(f"\nmap payload, {page_name} ({'other project' if kit.other_project() else 'small demo'})")
-    print(f"{'view':<28}{'websocket':>11}{'deflate':>10}{'http':>10}{'total':>11}{'geometry':>10}"
-          f"{'shell':>11}")
+    print(f"{'view':<34}{'websocket':>11}{'deflate':>10}{'http':>10}{'total':>11}{'geometry':>10}"
+          f"{'map':>6}{'shell':>11}")
     for r in rows:
-        print(f"{r['view']:<28}{r['websocket']:>11,}{r['deflate']:>10,}{r['http']:>10,}"
-              f"{r['total']:>11,}{str(r['geometry']):>10}{r['shell']:>11,}")
+        print(f"{r['view']:<34}{r['websocket']:>11,}{r['deflate']:>10,}{r['http']:>10,}"
+              f"{r['total']:>11,}{str(r['geometry']):>10}{str(r['map']):>6}{r['shell']:>11,}")
     folder = kit.screenshot_dir()
     folder.mkdir(parents=True, exist_ok=True)
     out = folder / f"{kit.demo_prefix()}map-payload-{page_name}.json"
@@ -105,10 +110,26 @@ def _report(page_name: str, rows: list[dict]) -> None:
 def _check(rows: list[dict]) -> None:
     for r in rows:
         assert r["messages"] > 0 and r["websocket"] > 1_000, r  # the view was measured
-    if kit.other_project():
-        return  # figures only: the bound is the small demo's
     for r in rows:
         assert r["total"] < VIEW_LIMIT, f"{r['view']}: {r['total']:,} bytes > {VIEW_LIMIT:,}"
+
+
+def _check_restyles(rows: list[dict], restyles: list[str], new_layers: list[str]) -> None:
+    """The first view sent the map; a restyle sent neither geometry nor the map, nor a file
+    over HTTP (streamlit-folium's iframe and its scripts stay); a new layer sent its own cells
+    but not the map."""
+    first = rows[0]
+    assert first["geometry"] and first["map"], first
+    by_view = {r["view"]: r for r in rows}
+    for name in restyles:
+        r = by_view[name]
+        assert not r["geometry"], f"{name}: geometry re-sent"
+        assert not r["map"], f"{name}: the map re-sent"
+        assert r["http_files"] == 0, f"{name}: {r['http_files']} files fetched (iframe rebuilt?)"
+    for name in new_layers:
+        r = by_view[name]
+        assert not r["map"], f"{name}: the map re-sent"
+        assert r["websocket"] < first["websocket"], r
 
 
 def _wait_view(page) -> None:
@@ -117,8 +138,8 @@ def _wait_view(page) -> None:
     kit.settle(page)
 
 
-def _wait_legend(page, text: str) -> None:
-    """Wait until the map in the iframe has ``text`` in its legend (it is redrawn)."""
+def _wait_legend(page, text: str, absent: str | None = None) -> None:
+    """Wait until the map in the iframe has ``text`` in its legend (and not ``absent``)."""
     from playwright.sync_api import Error as PlaywrightError
 
     seen = ""
@@ -128,10 +149,11 @@ def _wait_legend(page, text: str) -> None:
             seen = legend.inner_text(timeout=2000) if legend.count() == 1 else ""
         except PlaywrightError:  # the iframe is being replaced
             seen = ""
-        if text in seen:
+        if text in seen and (absent is None or absent not in seen):
             return
         page.wait_for_timeout(250)
-    raise AssertionError(f"the map legend never showed {text!r} (last seen: {seen!r})")
+    raise AssertionError(f"the map legend never showed {text!r} without {absent!r} "
+                         f"(last seen: {seen!r})")
 
 
 def _street(target) -> tuple[str, str, int]:
@@ -170,6 +192,24 @@ def test_map_page_payload(browser, server, target):  # noqa: F811
     _check(rows)
 
 
+def _layers(target) -> tuple[bool, bool]:
+    """Whether the project has a density surface and fishnet cells (else the toggles are off)."""
+    with kit.project_db(target) as con:
+        names = {r[0] for r in con.execute(
+            "SELECT table_name FROM information_schema.tables").fetchall()}
+
+        def rows(table: str) -> bool:
+            return table in names and con.execute(
+                f'SELECT count(*) FROM "{table}"').fetchone()[0] > 0
+
+        return rows("hotspot_density"), rows("hotspot_fishnet")
+
+
+def _map_frame(page):
+    """The streamlit-folium iframe's Frame (to mark its window and find the mark again)."""
+    return page.locator(kit.IFRAME).element_handle().content_frame()
+
+
 def test_hotspot_page_payload(browser, server, target):  # noqa: F811
     from app_pages.i18n import STRINGS
 
@@ -177,25 +217,60 @@ def test_hotspot_page_payload(browser, server, target):  # noqa: F811
     category = STRINGS.get(f"hs.cat.{raw}", (raw,))[0]  # the option's fixed bilingual label
     with kit.project_db(target) as con:
         units = int(con.execute("SELECT count(*) FROM hotspot_units").fetchone()[0])
+        last = con.execute("SELECT max(period) FROM hotspots WHERE period <> 'all' "
+                           "AND category = ?", [raw]).fetchone()[0]
+    has_kde, has_net = _layers(target)
+    restyles, new_layers = [], []
     with kit.new_blocked_page(browser, server) as page:
         meter = Meter(page)
         frame = kit.open_map(page, server + "/hotspots", "风险热点与风险预警")
         kit.wait_for_paths(frame, units)
+        _wait_legend(page, "冷热点类别")  # the styles arrived (the legend is theirs)
         _wait_view(page)
         rows = [meter.take("hotspots: first view")]
+        _map_frame(page).evaluate("() => { window.__payloadMark = 'same map'; }")
+
+        def change(name: str, legend: str, absent: str | None = None, *,
+                   restyle: bool = True) -> None:
+            _wait_legend(page, legend, absent)
+            kit.wait_for_paths(page.frame_locator(kit.IFRAME), units)
+            _wait_view(page)
+            rows.append(meter.take(name))
+            (restyles if restyle else new_layers).append(name)
 
         page.locator("[data-testid='stMain'] [data-testid='stSelectbox']").first.click()
         page.get_by_role("option", name=category).click()
-        _wait_legend(page, category)  # the map redrawn for that category
-        kit.wait_for_paths(page.frame_locator(kit.IFRAME), units, rerendering=True)
-        _wait_view(page)
-        rows.append(meter.take("hotspots: another category"))
+        change("hotspots: another category", category)
+
+        slider = page.get_by_role("slider").first  # the month slider of that category
+        slider.focus()
+        slider.press("End")
+        change("hotspots: last month", str(last))
 
         page.get_by_text("按时空趋势着色").first.click()
-        _wait_legend(page, "时空趋势类别")  # the map redrawn by trend class
-        kit.wait_for_paths(page.frame_locator(kit.IFRAME), units, rerendering=True)
-        _wait_view(page)
-        rows.append(meter.take("hotspots: trend colouring"))
+        change("hotspots: trend colouring on", "时空趋势类别")
+        page.get_by_text("按时空趋势着色").first.click()
+        change("hotspots: trend colouring off", "冷热点类别", "时空趋势类别")
+
+        if has_kde:
+            page.get_by_text("叠加核密度表面").first.click()
+            change("hotspots: density layer on", "核密度")
+            page.get_by_text("叠加核密度表面").first.click()
+            change("hotspots: density layer off", "冷热点类别", "核密度")
+        if has_net:
+            page.get_by_text("叠加等面积格网").first.click()
+            with kit.project_db(target) as con:
+                cells = int(con.execute(
+                    "SELECT count(*) FROM hotspot_fishnet WHERE category = ? "
+                    "AND coalesce(hotspot_class, 'none') <> 'none'",
+                    ["all" if raw == "any" else raw]).fetchone()[0])
+            kit.wait_for_paths(page.frame_locator(kit.IFRAME), units + cells)  # its cells drawn
+            change("hotspots: fishnet layer on", "冷热点类别", restyle=False)
+
+        # the same iframe, never rebuilt: the window keeps what was set on it
+        assert _map_frame(page).evaluate("() => window.__payloadMark") == "same map"
         assert page.external_requests == []
+        assert page.page_errors == []
     _report("hotspots", rows)
     _check(rows)
+    _check_restyles(rows, restyles, new_layers)

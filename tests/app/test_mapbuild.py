@@ -286,3 +286,116 @@ def test_packed_map_is_smaller_and_draws_with_styles_and_tooltips():
         cls(json.loads(json.dumps(squares)), style_function=lambda f: {"weight": 1}).add_to(m)
         sizes[cls.__name__] = len(m.get_root().render())
     assert sizes["CompactGeoJson"] < 0.5 * sizes["GeoJson"], sizes
+
+
+# ---- restyling in the browser (#13.4: a toggle re-sends no geometry) -----------------------
+
+
+def test_packed_columns_escape_texts_and_keep_missing_values_empty():
+    import pandas as pd
+
+    from app_pages._mapbuild import pack_columns
+
+    frame = pd.DataFrame({"name": ["甲", HOSTILE, None, "甲"], "n": [3, 0, 7, 1],
+                          "z": [1.25, float("nan"), -2.0, 0.5]})
+    packed = pack_columns(frame, ["name", "n", "z", "absent"])
+    assert packed["k"] == ["name", "n", "z", "absent"]
+    assert packed["s"][0] == ["甲", '&lt;/script&gt;&lt;script&gt;alert(1)&lt;/script&gt;'
+                                    '&quot;&#x27;&amp;&lt;img src=x onerror=alert(2)&gt;\u2028']
+    assert packed["c"][0] == [0, 1, None, 0]
+    assert packed["c"][1] == [3, 0, 7, 1] and packed["s"][1] is None
+    assert packed["c"][2] == [1.25, None, -2, 0.5]
+    assert packed["c"][3] == [None] * 4
+
+
+def _hotspot_inputs():
+    import pandas as pd
+
+    ids = [f"G{i:02d}" for i in range(12)]
+    geometry = {g: shapely.geometry.mapping(shapely.box(
+        111.6 + (i % 4) * 0.01, 40.8 + (i // 4) * 0.01,
+        111.6 + (i % 4 + 1) * 0.01, 40.8 + (i // 4 + 1) * 0.01)) for i, g in enumerate(ids)}
+    shapes = {"ids": ids, "geometry": geometry, "bounds": (111.6, 40.8, 111.64, 40.83)}
+    classes = ["hot_99", "hot_95", "none", "cold_90", "none", "hot_90",
+               "none", "none", "cold_99", "none", "hot_99", "none"]
+    trends = ["new_hot", "none", None, "persistent_cold", "none", "sporadic_hot",
+              "none", "none", "none", "none", "intensifying_hot", "none"]
+
+    def sel(shift: int) -> pd.DataFrame:
+        return pd.DataFrame({
+            "grid_id": ids, "z_score": [2.5 - 0.4 * i for i in range(12)],
+            "p_fdr": [0.001 * (i + 1) for i in range(12)],
+            "hotspot_class": classes[shift:] + classes[:shift],
+            "trend_class": trends, "observed": list(range(12)),
+            "expected": [1.25] * 12, "ratio": [0.5] * 12,
+            "top_category": [HOSTILE] + ["dispute"] * 11, "incidents": list(range(12))})
+
+    community = {g: (HOSTILE if i == 3 else f"社区{i // 4}") for i, g in enumerate(ids)}
+    return shapes, sel, community
+
+
+def _st_folium_args(m: folium.Map) -> dict:
+    """The arguments streamlit-folium would send for ``m`` (its own code, no Streamlit)."""
+    import streamlit_folium as sf
+
+    captured = []
+    original = sf._component_func
+    sf._component_func = lambda **kw: captured.append(kw)
+    try:
+        assets.localize_map(m)
+        sf.st_folium(m, key="hotspots_map", height=600, use_container_width=True,
+                     returned_objects=[])
+    finally:
+        sf._component_func = original
+    (args,) = captured
+    return {k: v for k, v in args.items() if k != "on_change"}
+
+
+def test_hotspot_map_is_the_same_text_whatever_the_selection_and_channels_carry_no_geometry():
+    from app_pages._hotspots import (
+        CLASS_COLORS,
+        CLASS_ORDER,
+        TREND_ORDER,
+        hotspot_base_map,
+        hotspot_channels,
+    )
+    from app_pages._mapbuild import layer_json
+
+    shapes, sel, community = _hotspot_inputs()
+    first = _st_folium_args(hotspot_base_map(shapes, lang="zh", tiles=None, attribution="x",
+                                             community=community))
+    again = _st_folium_args(hotspot_base_map(shapes, lang="zh", tiles=None, attribution="x",
+                                             community=community))
+    assert first == again  # byte-identical: Streamlit sends a reference on a rerun
+    script = first["script"]
+    assert '"coordinates"' not in script and HOSTILE not in script  # packed, escaped
+    assert "\\u0026lt;/script\\u0026gt;" in script  # the community name, escaped
+    assert "L.map(" in script and 'postMessage({gridgov: "ready"' in script  # the receiver
+    english = _st_folium_args(hotspot_base_map(shapes, lang="en", tiles=None, attribution="x",
+                                               community=community))
+    assert english["script"] != script  # another language: another map (tooltip names)
+
+    a = hotspot_channels(shapes, sel(0), mode="class", lang="zh", title_line=HOSTILE,
+                         tiles=None, density=None, fishnet=None)
+    b = hotspot_channels(shapes, sel(1), mode="trend", lang="zh", title_line="t",
+                         tiles=None, density=None, fishnet=None)
+    assert set(a) == {"values", "view", "kde", "fishnet"}
+    for channels in (a, b):
+        for payload in channels.values():
+            text = layer_json(payload)
+            assert '"coordinates"' not in text and '"q":' not in text  # no geometry
+            assert HOSTILE not in text and "<script>" not in text and "<img" not in text
+    # one class and trend index per unit, in the map's order
+    classes = sel(0)["hotspot_class"].tolist()
+    assert [CLASS_ORDER[i] for i in a["values"]["cls"]] == classes
+    assert [TREND_ORDER[i] for i in a["values"]["trend"]][:2] == ["new_hot", "none"]
+    assert TREND_ORDER[a["values"]["trend"][2]] == "none"  # missing trend: none
+    assert b["values"]["cls"] != a["values"]["cls"]
+    # the legend counts the selection's classes; colours are the page's palette
+    assert a["view"]["mode"] == "class" and b["view"]["mode"] == "trend"
+    assert "(2)" in a["view"]["legend"] and "&lt;/script&gt;" in a["view"]["legend"]
+    assert CLASS_COLORS["hot_99"] in a["view"]["legend"]
+    tip = a["values"]["tip"]
+    assert tip["k"][0] == "incidents" and len(tip["a"]) == len(tip["k"])
+    top = tip["c"][tip["k"].index("top_label")]
+    assert tip["s"][tip["k"].index("top_label")][top[0]].startswith("&lt;/script&gt;")
