@@ -226,9 +226,8 @@ def bench_parquet_folder(n: int, size: str, workdir: Path, memory_limit: str, re
         t = time.perf_counter()
         k = write_parquet_folder(pool, n, proj / "incidents")
         print(f"wrote {n:,} incidents in {k} files in {time.perf_counter() - t:.0f} s", flush=True)
-    with open(proj / "gridgov.toml", "a", encoding="utf-8") as fh:
-        if "memory_limit" not in (proj / "gridgov.toml").read_text(encoding="utf-8"):
-            fh.write(f'\n[compute]\nmemory_limit = "{memory_limit}"\n')
+    toml = (base / "gridgov.toml").read_text(encoding="utf-8")
+    (proj / "gridgov.toml").write_text(toml + f'\n[compute]\nmemory_limit = "{memory_limit}"\n', encoding="utf-8")
     size_mb = sum(f.stat().st_size for f in (proj / "incidents").rglob("*.parquet")) / 2**20
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
           f"load average {os.getloadavg()[0]:.1f}; {size_mb:.0f} MB of Parquet; memory_limit {memory_limit}")

@@ -101,14 +101,12 @@ def memory_size(text: str) -> str:
 def set_limits(con: duckdb.DuckDBPyConnection, *, memory_limit: str | None = None,
                temp_directory: str | Path | None = None) -> None:
     """``SET memory_limit`` / ``SET temp_directory`` on ``con``: the size is validated by
-    :func:`memory_size` (SET takes no parameters), the folder is created and written as a quoted
-    literal. ``None`` or ``""`` leaves DuckDB's default."""
+    :func:`memory_size` (SET takes no parameters), the folder is written as a quoted literal.
+    ``None`` or ``""`` leaves DuckDB's default."""
     if memory_limit:
         con.execute(f"SET memory_limit = {quote_literal(memory_size(memory_limit))}")
-    if temp_directory:
-        folder = Path(temp_directory)
-        folder.mkdir(parents=True, exist_ok=True)
-        con.execute(f"SET temp_directory = {quote_literal(folder.resolve())}")
+    if temp_directory:  # DuckDB creates it when it first spills, and removes its files afterwards
+        con.execute(f"SET temp_directory = {quote_literal(Path(temp_directory).resolve())}")
 
 
 def apply_compute_settings(con: duckdb.DuckDBPyConnection, settings: dict, project_dir: str | Path) -> None:

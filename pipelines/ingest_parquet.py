@@ -150,12 +150,6 @@ def fold(x: str) -> str:
     return f"(CASE WHEN regexp_matches({x}, {_FW_ANY}) THEN translate({x}, {_lit(_FW_FROM)}, {_lit(_FW_TO)}) ELSE {x} END)"
 
 
-def pfold(x: str) -> str:
-    """The privacy fold: :func:`fold` plus the dashes (pipelines.privacy._FOLD)."""
-    return (f"(CASE WHEN regexp_matches({x}, {_FW_ANY}) THEN translate({x}, {_lit(_FW_FROM + _DASHES)}, "
-            f"{_lit(_FW_TO + '-----')}) ELSE {x} END)")
-
-
 def strip(x: str) -> str:
     return f"regexp_replace({x}, {_lit('^' + _WS + '+|' + _WS + '+$')}, '', 'g')"
 
@@ -468,13 +462,17 @@ def ingest_incidents(con: duckdb.DuckDBPyConnection, src: Source, spec: LayerSpe
     for col in [c_ for c_ in spec.required if c_ not in spec.key and c_ not in spec.times]:
         z, e = lab(col)
         reasons.append((f"{v(col)} IS NULL", fixed(f"缺少必填项 {z}", f"missing required value {e}")))
-    fname = f"list_extract({p(src.names)}, CAST(__first // 4294967296 AS BIGINT) + 1)"
-    drow = "CAST(__first % 4294967296 AS BIGINT) + 1"
-    reasons.append((
-        "__first IS NOT NULL AND __first <> __pid",
-        f"(CASE WHEN __first // 4294967296 = __file THEN {p(f'{zk} 重复（与第 ')} || {drow} || "
-        f"{p(f' 行相同） / duplicate {ek} (same as row ')} || {drow} || ')' ELSE {p(f'{zk} 重复（与 ')} || {fname} || "
-        f"' 第 ' || {drow} || {p(f' 行相同） / duplicate {ek} (same as row ')} || {drow} || ' of ' || {fname} || ')' END)"))
+    required_present = " AND ".join(f"{v(col)} IS NOT NULL" for col in spec.required
+                                    if col not in spec.key and col not in spec.times) or "true"
+
+    def dup_reason(pp: _Params) -> str:
+        """The duplicate-id reason of a stage row (``__inc_stage``) given ``d.first`` of its id."""
+        fname = f"list_extract({pp(src.names)}, CAST(d.first // 4294967296 AS BIGINT) + 1)"
+        drow = "CAST(d.first % 4294967296 AS BIGINT) + 1"
+        return (f"(CASE WHEN d.first // 4294967296 = __inc_stage.__file THEN {pp(f'{zk} 重复（与第 ')} || {drow} || "
+                f"{pp(f' 行相同） / duplicate {ek} (same as row ')} || {drow} || ')' ELSE {pp(f'{zk} 重复（与 ')} || "
+                f"{fname} || ' 第 ' || {drow} || {pp(f' 行相同） / duplicate {ek} (same as row ')} || {drow} || ' of ' "
+                f"|| {fname} || ')' END)")
     for col in ints_num:
         z, e = lab(col)
         num = f"__n_{col}"
@@ -548,10 +546,6 @@ def ingest_incidents(con: duckdb.DuckDBPyConnection, src: Source, spec: LayerSpe
         point = f"ST_Transform({point}, {p(crs)}, 'EPSG:4326', always_xy := true)"
     reasons.append(("NOT coalesce(abs(__lon) <= 180 AND abs(__lat) <= 90, false)",
                     fixed("坐标超出经纬度范围", "coordinates outside lon/lat range")))
-    if "community_code" in value:
-        zc, ec = lab("community_code")
-        reasons.append((f"{v('community_code')} IS NOT NULL AND __cm_code IS NULL",
-                        fixed(f"{zc} 在社区图层中不存在", f"{ec} not found in the communities layer")))
     # -- the output columns, in the pandas path's order --------------------------------------------
     out_contract = [col for col in spec.required + spec.optional if col in value and col != "community_code"]
     extra = [col for col in frame_cols if col not in out_contract and col not in ("community_code", "street_code")
@@ -560,7 +554,7 @@ def ingest_incidents(con: duckdb.DuckDBPyConnection, src: Source, spec: LayerSpe
     if hashed is not None:
         digits = f"regexp_replace({fold(f'CAST({c(hashed)} AS VARCHAR)')}, {_DOT0_L}, '')"
         digits = f"regexp_replace({digits}, '[^0-9]', '', 'g')"
-        digits = f"regexp_replace({digits}, {_PREFIX86_L}, '\1')"
+        digits = f"regexp_replace({digits}, {_PREFIX86_L}, '\\1')"
         rk = f"(CASE WHEN {digits} <> '' THEN left(sha256({p(salt.decode())} || {digits}), 16) END)"
     elif "reporter_key" in frame_cols:
         rk = mask(c(src_of["reporter_key"]))
@@ -581,11 +575,9 @@ def ingest_incidents(con: duckdb.DuckDBPyConnection, src: Source, spec: LayerSpe
         return f"CAST(json_object({', '.join(parts)}) AS VARCHAR)"
     raw_json = build_raw(p)
     key_sql = code(c(src_of[key]), ty(src_of[key]))
-    comm_join = f"LEFT JOIN __inc_comm cm ON cm.code = {value['community_code']}" if "community_code" in value else ""
     l0 = f"SELECT s.*, s.file_index, s.file_row_number{''.join(', ' + e for e in m0)} FROM {_read(n_cols)}"
     l1 = ["s0.*", "CAST(s0.file_index AS BIGINT) * 4294967296 + s0.file_row_number AS __pid",
-          "CAST(s0.file_index AS BIGINT) AS __file", "s0.file_row_number + 1 AS __row", "d.first AS __first",
-          ("cm.code" if comm_join else "NULL") + " AS __cm_code"]
+          "CAST(s0.file_index AS BIGINT) AS __file", "s0.file_row_number + 1 AS __row"]
     l1 += [f"{e} AS __n_{col}" for col, e in ints_num.items()]
     l1 += [f"{value[col]} AS {vname[col]}" for col in value if col not in ints_num]
     if not (lon_c and lat_c):
@@ -593,8 +585,9 @@ def ingest_incidents(con: duckdb.DuckDBPyConnection, src: Source, spec: LayerSpe
     l1.append(f"{' + '.join(masked_cells) or '0'} AS __masked")
     if rk is not None:
         l1.append(f"{rk} AS reporter_key")
-    l1s = f"SELECT {', '.join(l1)} FROM ({l0}) s0 LEFT JOIN __inc_dup d ON d.k = {key_sql.replace('s.', 's0.')} " \
-          + comm_join
+    # No join in this pass: duplicate ids and unknown community codes are marked afterwards, on the
+    # few rows concerned.
+    l1s = f"SELECT {', '.join(l1)} FROM ({l0}) s0"
     # The ints' values use their numbers (__n_<col>): one more level for them and the point.
     l1b = ["*"] + [f"{value[col]} AS {vname[col]}" for col in ints_num]
     l1b += [f"ST_X({point}) AS __lon", f"ST_Y({point}) AS __lat"]
@@ -623,8 +616,20 @@ def ingest_incidents(con: duckdb.DuckDBPyConnection, src: Source, spec: LayerSpe
             f"CREATE TEMP TABLE __inc_dup AS SELECT k, min(pid) AS first FROM (SELECT {key_sql} AS k, "
             f"CAST(s.file_index AS BIGINT) * 4294967296 + s.file_row_number AS pid FROM {_read(n_cols)}) "
             "WHERE k IS NOT NULL GROUP BY k HAVING count(*) > 1", [files])
-    # One pass over the rows: values, reasons and raw text; file order kept (the table is read in order).
-    con.execute(f"CREATE TEMP TABLE __inc_stage AS {l3}", p.values)
+    # One pass over the rows: values, reasons and raw text (in any order: incidents is written sorted).
+    with unordered(con):
+        con.execute(f"CREATE TEMP TABLE __inc_stage AS {l3}", p.values)
+    # Repeated ids (their check comes right after the required values) and unknown declared
+    # communities (after every check of the row): only the rows concerned are touched. The raw text
+    # of rows rejected here is read again below.
+    pu = _Params()
+    con.execute(f"UPDATE __inc_stage SET __reason = {dup_reason(pu)} FROM __inc_dup d WHERE d.k = __inc_stage.{v(key)} "
+                f"AND d.first <> __inc_stage.__pid AND {required_present.replace('__v', '__inc_stage.__v')}", pu.values)
+    if "community_code" in value:
+        zc, ec = lab("community_code")
+        con.execute(f"UPDATE __inc_stage SET __reason = $1 WHERE __reason IS NULL AND {v('community_code')} IS NOT NULL "
+                    f"AND {v('community_code')} NOT IN (SELECT code FROM __inc_comm)",
+                    [f"{zc} 在社区图层中不存在 / {ec} not found in the communities layer"])
     n_read, n_good, n_range, n_masked = con.execute(
         "SELECT count(*), count(*) FILTER (WHERE __reason IS NULL), "
         f"count(*) FILTER (WHERE __reason = {quote_literal('坐标超出经纬度范围 / coordinates outside lon/lat range')}), "

@@ -108,7 +108,9 @@ def _typed(df: pd.DataFrame) -> pd.DataFrame:
 @pytest.mark.parametrize("typed", [False, True], ids=["text", "typed"])
 def test_one_parquet_file_streamed_equals_pandas_path(demo, tmp_path, monkeypatch, typed):
     """One incidents.parquet: the DuckDB path (threshold 0) writes exactly the pandas path's table, in order."""
-    df = _csv(demo).iloc[:3000]
+    df = _csv(demo).iloc[:3000].copy()
+    phones = ["+86 138-1234-5678", "１３８１２３４５６７８", "0086 13812345678", "(0471)1234567", ""]
+    df.loc[df.index[:5], "reporter_phone"] = phones  # one reporter key for the first three
     df = _typed(df) if typed else df
     p = _copy(demo, tmp_path / "one")
     df.to_parquet(p / "incidents.parquet", index=False)
@@ -118,15 +120,27 @@ def test_one_parquet_file_streamed_equals_pandas_path(demo, tmp_path, monkeypatc
     assert rep_s.layers["incidents"] == rep_p.layers["incidents"]
     assert _types(con_s) == _types(con_p)
     pd.testing.assert_frame_equal(_table(con_s), _table(con_p))
+    keys = _table(con_s)["reporter_key"].iloc[:5].tolist()
+    assert keys[0] == keys[1] == keys[2] != keys[3] and keys[0] is not None and pd.isna(keys[4])
 
 
 HOSTILE_COL = 'x"; COPY (SELECT 42) TO \'PWNED\'; --'
 
 
-def _bad_rows(good: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, str]]:
+def _far_community(demo: Path, lon: float, lat: float) -> str:
+    import geopandas as gpd
+    import shapely
+
+    comms = gpd.read_file(demo / "communities.geojson").to_crs("EPSG:4546")
+    pt = gpd.GeoSeries([shapely.Point(lon, lat)], crs="EPSG:4326").to_crs("EPSG:4546").iloc[0]
+    return str(comms.loc[comms.distance(pt).idxmax(), "community_code"])
+
+
+def _bad_rows(good: pd.DataFrame, demo: Path) -> tuple[pd.DataFrame, dict[str, str]]:
     """Good rows with one bad row of each kind appended (every column text, as exports are);
     returns the frame and, per bad incident_id, a fragment its reason must hold."""
     base = good.iloc[0].to_dict()
+    far = _far_community(demo, float(base["lon"]), float(base["lat"]))
     lat = base["lat"]
     rows, expect = [], {}
 
@@ -150,6 +164,8 @@ def _bad_rows(good: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, str]]:
     bad("BAD-CAT", "missing required value category", category="  ")
     bad("BAD-ORDER", "closed_at is before occurred_at", closed_at="2020-01-01 00:00:00")
     bad("BAD-COMM", "community_code not found in the communities layer", community_code="999999999999")
+    bad("BAD-CONTRA", f"community_code {far} contradicts the location, which lies in community", community_code=far)
+    bad("BAD-STREET", "street_code 150102999000 contradicts the location: its community", street_code="150102999000")
     bad(None, "")  # missing id
     bad(base["incident_id"], "")  # duplicate of the first good row: expected separately
     return pd.DataFrame(rows), expect
@@ -163,7 +179,8 @@ def test_hostile_folder(demo, tmp_path, monkeypatch):
     good["备注"] = "居民反映噪音"
     good.loc[good.index[5], "备注"] = "请回电 138-1234-5678 或 13912345678，身份证 110101199003071234"
     good["community_code"] = None
-    badf, expect = _bad_rows(good)
+    good["street_code"] = None
+    badf, expect = _bad_rows(good, demo)
     p = _copy(demo, tmp_path / "hostile")
     folder = p / "incidents"
     _to_folder(good, folder)
@@ -214,7 +231,9 @@ def test_hostile_folder(demo, tmp_path, monkeypatch):
 def test_rejects_same_as_pandas_path(demo, tmp_path, monkeypatch):
     """The same bad rows in one Parquet file: streamed and pandas paths reject the same rows, same reasons."""
     good = _csv(demo).iloc[:300].copy()
-    badf, _ = _bad_rows(good)
+    good["community_code"] = None
+    good["street_code"] = None
+    badf, _ = _bad_rows(good, demo)
     p = _copy(demo, tmp_path / "same")
     pd.concat([good, badf], ignore_index=True).to_parquet(p / "incidents.parquet", index=False)
     con_s, rep_s = _ingest(p, monkeypatch, ingest={"stream_threshold_mb": 0})
