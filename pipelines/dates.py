@@ -66,7 +66,7 @@ def excel_serial(values: np.ndarray) -> np.ndarray:
     return out
 
 
-def parse_datetimes(s: pd.Series) -> pd.Series:
+def parse_datetimes(s: pd.Series, *, _fast: bool = True) -> pd.Series:
     """Parse a column of dates and times of any dtype; NaT where empty or not a date.
 
     Returns a ``datetime64[us]`` series of naive Asia/Shanghai local times, same index as ``s``.
@@ -102,7 +102,7 @@ def parse_datetimes(s: pd.Series) -> pd.Series:
     todo = pc.fill_null(pc.greater(pc.utf8_length(arr), 0), False).to_numpy(zero_copy_only=False)
     # Fast path for the format most systems export, when the first values have it.
     head = pc.drop_null(arr)[:50].to_pylist()
-    if head and all(re.fullmatch(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}(:\d{2})?", v) for v in head):
+    if _fast and head and all(re.fullmatch(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}(:\d{2})?", v) for v in head):
         fmt = "%Y-%m-%d %H:%M:%S" if len(head[0]) == 19 else "%Y-%m-%d %H:%M"
         got = pd.to_datetime(pd.Series(arr.to_numpy(zero_copy_only=False)), format=fmt,
                              errors="coerce").astype("datetime64[us]").to_numpy()
@@ -112,7 +112,10 @@ def parse_datetimes(s: pd.Series) -> pd.Series:
         if not todo.any():
             return out
         keep = np.flatnonzero(todo)
-        sub = parse_datetimes(pd.Series(arr.to_numpy(zero_copy_only=False)[keep], dtype="str"))
+        # the leftovers (other formats, impossible dates such as 2025-02-30) by the general
+        # patterns: the fast path again would find nothing new and recurse for ever
+        sub = parse_datetimes(pd.Series(arr.to_numpy(zero_copy_only=False)[keep], dtype="str"),
+                              _fast=False)
         out.iloc[keep] = sub.to_numpy()
         return out
     parts = pc.extract_regex(arr, _PATTERN)

@@ -377,3 +377,18 @@ def test_old_excel_file_is_one_clear_message(tiny_project):
     (tiny_project / "incidents.xls").write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 504)
     with pytest.raises(InputFileError, match=r"incidents\.xls is an old Excel \(\.xls\) file; save it as \.xlsx"):
         run_project(tiny_project, stages=[])
+
+
+def test_an_impossible_date_after_many_good_ones_is_nat_not_a_recursion():
+    # the fast path for "YYYY-MM-DD HH:MM:SS" leaves 2025-02-30 unparsed; parsing the leftovers
+    # must not take the fast path again (it recursed until RecursionError)
+    import pandas as pd
+
+    from pipelines import dates
+
+    s = pd.Series(["2024-01-01 08:40:06"] * 60 + ["2025-02-30 10:00:00", "2024/03/05 10:00"],
+                  dtype="str")
+    got = dates.parse_datetimes(s)
+    assert got.iloc[:60].eq(pd.Timestamp("2024-01-01 08:40:06")).all()
+    assert pd.isna(got.iloc[60])
+    assert got.iloc[61] == pd.Timestamp("2024-03-05 10:00:00")
