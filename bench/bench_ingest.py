@@ -47,13 +47,13 @@ def timed(cmd: list[str]) -> tuple[float, float]:
 BAD_KINDS = ("coords", "far", "date", "future", "severity", "overflow", "duplicate")
 
 
-def make_incidents(pool, n: int, bad_share: float, seed: int = 0):
+def make_incidents(pool, n: int, bad_share: float, seed: int = 0, offset: int = 0):
     """``n`` incidents resampled from the demo's ``pool``; ``bad_share`` of them broken (kinds in turn)."""
     import numpy as np
 
     rng = np.random.default_rng(seed)
     df = pool.iloc[rng.integers(0, len(pool), n)].reset_index(drop=True)
-    df["incident_id"] = [f"X{i:08d}" for i in range(n)]
+    df["incident_id"] = [f"X{i:08d}" for i in range(offset, offset + n)]
     df["repeat_of"] = ""
     bad = np.flatnonzero(rng.random(n) < bad_share)
     kind = np.arange(len(bad)) % len(BAD_KINDS)
@@ -126,7 +126,8 @@ def bench_bad_rows(n: int, bad_share: float, workdir: Path, repeats: int = 2) ->
         shutil.rmtree(proj, ignore_errors=True)
 
 
-def write_parquet_folder(pool, n: int, folder: Path, chunk: int = 500_000, seed: int = 0) -> int:
+def write_parquet_folder(pool, n: int, folder: Path, chunk: int = 500_000, seed: int = 0,
+                         bad_share: float = 0.0) -> int:
     """``n`` incidents resampled from the demo's ``pool`` as a hive-partitioned folder
     ``folder/month=YYYY-MM/part-K.parquet``, written chunk by chunk (never all rows in memory); ids
     are new, points are jittered by up to ±0.0003° (≈ 30 m), times stay text as in the CSV.
@@ -140,12 +141,15 @@ def write_parquet_folder(pool, n: int, folder: Path, chunk: int = 500_000, seed:
     k = 0
     for start in range(0, n, chunk):
         m = min(chunk, n - start)
-        pick = rng.integers(0, len(pool), m)
-        df = pool.iloc[pick].reset_index(drop=True)
-        df["incident_id"] = [f"X{i:09d}" for i in range(start, start + m)]
-        df["repeat_of"] = None
-        df["lon"] = np.round(lon[pick] + rng.uniform(-3e-4, 3e-4, m), 6)
-        df["lat"] = np.round(lat[pick] + rng.uniform(-3e-4, 3e-4, m), 6)
+        if bad_share:  # the seven broken kinds of --incidents, as text columns
+            df = make_incidents(pool, m, bad_share, seed=seed + k, offset=start)
+        else:
+            pick = rng.integers(0, len(pool), m)
+            df = pool.iloc[pick].reset_index(drop=True)
+            df["incident_id"] = [f"X{i:09d}" for i in range(start, start + m)]
+            df["repeat_of"] = None
+            df["lon"] = np.round(lon[pick] + rng.uniform(-3e-4, 3e-4, m), 6)
+            df["lat"] = np.round(lat[pick] + rng.uniform(-3e-4, 3e-4, m), 6)
         month = f"{2024 + (k // 12) % 10}-{k % 12 + 1:02d}"
         part = folder / f"month={month}"
         part.mkdir(exist_ok=True)
@@ -186,8 +190,8 @@ _BARE_CHILD = (
     "con.execute('CREATE TEMP TABLE c AS SELECT community_code, street_code, geometry FROM g.communities');"
     "t=time.perf_counter();"
     "con.execute('CREATE OR REPLACE TABLE incidents AS SELECT i.*, c.community_code AS cc, c.street_code AS sc, "
-    "ST_Point(CAST(i.lon AS DOUBLE), CAST(i.lat AS DOUBLE)) AS geometry FROM read_parquet($1, hive_partitioning=true) i "
-    "JOIN c ON ST_Contains(c.geometry, ST_Point(CAST(i.lon AS DOUBLE), CAST(i.lat AS DOUBLE)))', [files]);"
+    "ST_Point(TRY_CAST(i.lon AS DOUBLE), TRY_CAST(i.lat AS DOUBLE)) AS geometry FROM read_parquet($1, hive_partitioning=true) i "
+    "JOIN c ON ST_Contains(c.geometry, ST_Point(TRY_CAST(i.lon AS DOUBLE), TRY_CAST(i.lat AS DOUBLE)))', [files]);"
     "n=con.execute('SELECT count(*) FROM incidents').fetchone()[0];print('RESULT',time.perf_counter()-t,n,0)"
 )
 
@@ -206,7 +210,8 @@ def _measure(code: str, proj: Path) -> tuple[float, int, float, float]:
     return float(wall), int(kept), float(cpu), float(rss)
 
 
-def bench_parquet_folder(n: int, size: str, workdir: Path, memory_limit: str, repeats: int = 1) -> None:
+def bench_parquet_folder(n: int, size: str, workdir: Path, memory_limit: str, repeats: int = 1,
+                         bad_share: float = 0.0) -> None:
     """Ingest of ``n`` incidents from a hive-partitioned Parquet folder (the streamed DuckDB path),
     against DuckDB's own bare point-in-polygon join of the same files into communities. Each in a
     fresh process; wall, CPU (process and children) and peak RSS (psutil, polled every 50 ms)."""
@@ -219,12 +224,12 @@ def bench_parquet_folder(n: int, size: str, workdir: Path, memory_limit: str, re
         shutil.rmtree(base, ignore_errors=True)
         build_demo(base, size=size)
     pool = pd.read_csv(base / "incidents.csv", dtype=str, keep_default_na=False, na_values=[""])
-    proj = workdir / f"pqfolder-{size}-{n}"
+    proj = workdir / (f"pqfolder-{size}-{n}" + (f"-bad{bad_share}" if bad_share else ""))
     if not (proj / "incidents").exists():
         shutil.rmtree(proj, ignore_errors=True)
         shutil.copytree(base, proj, ignore=shutil.ignore_patterns("gridgov.duckdb*", "incidents.csv", "truth"))
         t = time.perf_counter()
-        k = write_parquet_folder(pool, n, proj / "incidents")
+        k = write_parquet_folder(pool, n, proj / "incidents", bad_share=bad_share)
         print(f"wrote {n:,} incidents in {k} files in {time.perf_counter() - t:.0f} s", flush=True)
     toml = (base / "gridgov.toml").read_text(encoding="utf-8")
     (proj / "gridgov.toml").write_text(toml + f'\n[compute]\nmemory_limit = "{memory_limit}"\n', encoding="utf-8")
@@ -235,8 +240,8 @@ def bench_parquet_folder(n: int, size: str, workdir: Path, memory_limit: str, re
     for _ in range(repeats):
         (proj / "gridgov.duckdb").unlink(missing_ok=True)
         wall, kept, cpu, rss = _measure(_STREAM_CHILD, proj)
-        print(f"| gridgov ingest (streamed, all checks) | {n:,} | {kept:,} | {wall:.1f} | {cpu:.1f} | {rss:.0f} |",
-              flush=True)
+        what = f"gridgov ingest (streamed, all checks{f', {bad_share:.0%} bad rows' if bad_share else ''})"
+        print(f"| {what} | {n:,} | {kept:,} | {wall:.1f} | {cpu:.1f} | {rss:.0f} |", flush=True)
         (proj / "bare.duckdb").unlink(missing_ok=True)
         wall, kept, cpu, rss = _measure(_BARE_CHILD, proj)
         print(f"| DuckDB bare ST_Contains join | {n:,} | {kept:,} | {wall:.1f} | {cpu:.1f} | {rss:.0f} |", flush=True)
@@ -256,7 +261,8 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=1)
     a = ap.parse_args()
     if a.parquet_folder:
-        bench_parquet_folder(a.parquet_folder, a.size, Path(a.workdir), a.memory_limit, a.repeats)
+        bench_parquet_folder(a.parquet_folder, a.size, Path(a.workdir), a.memory_limit, a.repeats, a.bad_share
+                             if "--bad-share" in sys.argv else 0.0)
         return
     if a.incidents:
         bench_bad_rows(a.incidents, a.bad_share, Path(a.workdir))

@@ -261,6 +261,40 @@ def test_mostly_rejected_folder_stops(demo, tmp_path, monkeypatch):
     assert "80 of 100 rows" in msg and "severity must be 1–5" in msg and "incidents/" in msg
 
 
+def test_gridgov_run_on_a_folder(demo, tmp_path, monkeypatch):
+    """`gridgov run` (ingest only) takes the folder: the database holds the incidents and the rejects."""
+    from pipelines.run import db_path, run_project
+
+    monkeypatch.setenv("GRIDGOV_NOW", NOW)
+    p = _copy(demo, tmp_path / "run")
+    df = _csv(demo).iloc[:500].copy()
+    df.loc[df.index[7], "severity"] = "7"
+    _to_folder(df, p / "incidents")
+    summary = run_project(p, stages=[])
+    assert summary["ingest"]["layers"]["incidents"]["kept"] == 499
+    con = connect(db_path(p), read_only=True)
+    assert con.execute("SELECT count(*) FROM incidents").fetchone()[0] == 499
+    assert con.execute("SELECT source_file, source_row FROM rejects WHERE layer = 'incidents'").fetchall() == [
+        ("incidents/month=2024-01/part-0.parquet", 8)]
+    assert not any(t.startswith("__inc") for (t,) in con.execute(
+        "SELECT table_name FROM information_schema.tables").fetchall())
+    con.close()
+
+
+def test_other_layer_as_parquet_folder_is_read_whole(demo, tmp_path, monkeypatch):
+    """A small layer other than incidents may be a folder of Parquet files too (read by pandas, whole)."""
+    p = _copy(demo, tmp_path / "bfolder")
+    shutil.copy(demo / "incidents.csv", p / "incidents.csv")
+    b = pd.read_parquet(p / "buildings.parquet")
+    (p / "buildings").mkdir()
+    b.iloc[: len(b) // 2].to_parquet(p / "buildings" / "part-0.parquet", index=False)
+    b.iloc[len(b) // 2:].to_parquet(p / "buildings" / "part-1.parquet", index=False)
+    (p / "buildings.parquet").unlink()
+    con, rep = _ingest(p, monkeypatch)
+    assert rep.files["buildings"] == "buildings" and rep.layers["buildings"]["read"] == len(b)
+    assert con.execute("SELECT count(*) FROM buildings").fetchone()[0] == rep.layers["buildings"]["kept"] > 0.9 * len(b)
+
+
 def test_memory_limit_and_temp_directory_applied(tmp_path):
     from pipelines.db import apply_compute_settings
 
