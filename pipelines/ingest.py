@@ -15,6 +15,11 @@ so that good tables are not replaced by a few survivors.
 
 The work per layer is a fixed number of vectorised passes over its rows; each error costs only its
 own row (reasons are written by position), so time grows with rows, not rows × errors.
+
+Incidents in a folder of Parquet files (hive-partitioned by month or plain) or in one Parquet file
+larger than ``[ingest] stream_threshold_mb`` never enter Python: :mod:`pipelines.ingest_parquet`
+runs the same checks, privacy rules and location in DuckDB, under ``[compute] memory_limit``, and
+writes the same ``incidents`` table and rejects.
 """
 from __future__ import annotations
 

@@ -22,11 +22,16 @@ dropped and single such values removed, and phone / ID numbers inside free text 
 the patterns of :mod:`pipelines.privacy` (RE2 form). Differences from the pandas path, all on the
 safe side or cosmetic: an 18-digit ID-shaped number in free text is masked even when its checksum
 and birth date are wrong; "NFKC" is full-width ASCII and the ideographic space folded to ASCII
-(other compatibility characters are kept); a masked cell is stored in that folded form; ``raw``
-holds typed JSON values (numbers as numbers). Person names inside free text are not detected (as in
-the pandas path). GCJ-02 / BD-09 coordinates are not streamed (one file below the threshold is).
+(other compatibility characters are kept); ``raw`` holds typed JSON values when the Parquet columns
+are typed (numbers as numbers). Person names inside free text are not detected (as in the pandas
+path). GCJ-02 / BD-09 coordinates are not streamed (one file below the threshold is), and the CRS
+stored in a GeoParquet file is not read (the ``crs`` setting is used).
 
-No text from a file becomes SQL: the Parquet columns are renamed by position (``c0``, ``c1`` …),
+Hive partition keys (``month=2024-01`` in the path) are not stored. Rejects name the file (path
+relative to the folder's parent, e.g. ``incidents/month=2024-01/part-0.parquet``) and the data row
+within it; a duplicate id names the row (and file) it repeats.
+
+No text from a file becomes SQL: the Parquet columns are renamed by position (``__c0``, ``__c1`` …),
 file paths, column labels in messages, the salt and every user value are bound parameters, and the
 few literals are this module's own constants.
 """
@@ -528,7 +533,7 @@ def ingest_incidents(con: duckdb.DuckDBPyConnection, src: Source, spec: LayerSpe
         point = f"ST_Point({lon_v}, {lat_v})"
     else:
         xw, tw = c(wkt_c), ty(wkt_c)
-        geom = (xw if tw == "GEOMETRY" else f"TRY(ST_GeomFromWKB({xw}))" if tw == "BLOB"
+        geom = (f"CAST({xw} AS GEOMETRY)" if tw.startswith("GEOMETRY") else f"TRY(ST_GeomFromWKB({xw}))" if tw == "BLOB"
                 else f"TRY(ST_GeomFromText(CAST({xw} AS VARCHAR)))")
         reasons.append((f"{xw} IS NULL", fixed("缺少几何", "missing geometry")))
         reasons.append(("__geom IS NULL", fixed("几何无法解析", "geometry cannot be parsed")))
@@ -567,7 +572,7 @@ def ingest_incidents(con: duckdb.DuckDBPyConnection, src: Source, spec: LayerSpe
                 rv = f"(CASE WHEN coalesce({pii_number(x)}, false) THEN to_json('***') ELSE to_json({x}) END)"
             elif t.startswith("VARCHAR"):
                 rv = f"__m{byname[u]}" if f"{mask(x)} AS __m{byname[u]}" in m0 else mask(x)
-            elif t in ("BLOB", "GEOMETRY"):
+            elif t == "BLOB" or t.startswith("GEOMETRY"):
                 rv = "NULL"
             else:
                 rv = x

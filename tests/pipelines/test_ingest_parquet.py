@@ -105,7 +105,7 @@ def _typed(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-@pytest.mark.parametrize("typed", [False, True], ids=["text", "typed"])
+@pytest.mark.parametrize("typed", [False, True], ids=["text", "typed-geoparquet"])
 def test_one_parquet_file_streamed_equals_pandas_path(demo, tmp_path, monkeypatch, typed):
     """One incidents.parquet: the DuckDB path (threshold 0) writes exactly the pandas path's table, in order."""
     df = _csv(demo).iloc[:3000].copy()
@@ -113,6 +113,11 @@ def test_one_parquet_file_streamed_equals_pandas_path(demo, tmp_path, monkeypatc
     df.loc[df.index[:5], "reporter_phone"] = phones  # one reporter key for the first three
     df = _typed(df) if typed else df
     p = _copy(demo, tmp_path / "one")
+    if typed:  # GeoParquet: the points in a geometry column
+        import geopandas as gpd
+
+        df = gpd.GeoDataFrame(df.drop(columns=["lon", "lat"]), crs="EPSG:4326",
+                              geometry=gpd.points_from_xy(df["lon"], df["lat"]))
     df.to_parquet(p / "incidents.parquet", index=False)
     con_s, rep_s = _ingest(p, monkeypatch, ingest={"stream_threshold_mb": 0})
     con_p, rep_p = _ingest(p, monkeypatch, ingest={"stream_threshold_mb": 10_000})
