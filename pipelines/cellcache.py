@@ -147,15 +147,35 @@ def community_tasks(inp: dict, *, max_cell_area=None, workload_weights=None) -> 
     return tasks, {"barriers": inp.get("barriers"), "special_units": inp.get("special_units"), "settings": settings}
 
 
+def _pack(df):
+    """A GeoDataFrame as plain columns + WKB (one vectorised call, not one pickle per shape)."""
+    if not isinstance(df, gpd.GeoDataFrame):
+        return df
+    name = df.geometry.name
+    return {"_packed": True, "frame": pd.DataFrame(df.drop(columns=[name])), "name": name, "crs": df.crs,
+            "wkb": shapely.to_wkb(np.asarray(df.geometry.values, dtype=object))}
+
+
+def _unpack(x):
+    if isinstance(x, dict) and x.get("_packed"):
+        out = gpd.GeoDataFrame(x["frame"], geometry=shapely.from_wkb(x["wkb"]), crs=x["crs"])
+        return out.rename_geometry(x["name"]) if x["name"] != "geometry" else out
+    return x
+
+
 def build_batch(task: dict) -> list[tuple[str, gpd.GeoDataFrame, Adjacency | None]]:
-    """Cells and adjacency of a batch of communities (runs on a worker): one ``build_cells`` call."""
+    """Cells and adjacency of a batch of communities (runs on a worker): one ``build_cells`` call.
+
+    Inputs and cells travel packed (:func:`_pack`) when ``task['pack']`` is set.
+    """
+    task = {k: _unpack(v) for k, v in task.items()}
     cells = build_cells(task["buildings"], task["communities"], task["barriers"],
                         special_units=task["special_units"], **task["settings"])
     out = []
     if not len(cells):
         return out
     for code, grp in cells.groupby(cells["community_code"].astype(str), sort=False):
-        out.append((str(code), grp, community_adjacency(grp)))
+        out.append((str(code), _pack(grp) if task.get("pack") else grp, community_adjacency(grp)))
     return out
 
 
@@ -279,12 +299,16 @@ def cells_and_adjacency(inp: dict, *, max_cell_area=None, workload_weights=None,
         workers = n_jobs if executor is None else max(n_jobs, 2)
         nb = n_batches or (1 if workers <= 1 else workers * 4)
         jobs = []
-        for batch in _batches(todo, nb):
+        batches = _batches(todo, nb)
+        pack = len(batches) > 1 and (executor is not None or n_jobs > 1)  # to other processes
+        shared_sent = {k: (_pack(v) if pack else v) for k, v in shared.items()}
+        for batch in batches:
             crow = np.concatenate([t["com_rows"] for t in batch])
             brow = np.sort(np.concatenate([t["bld_rows"] for t in batch]))
-            jobs.append({"communities": inp["communities"].iloc[np.sort(crow)],
-                         "buildings": inp["buildings"].iloc[brow], **shared})
-        if executor is not None:
+            job = {"communities": inp["communities"].iloc[np.sort(crow)],
+                   "buildings": inp["buildings"].iloc[brow], **shared_sent, "pack": pack}
+            jobs.append({k: (_pack(v) if pack else v) for k, v in job.items()})
+        if executor is not None and len(jobs) > 1:
             built = executor.map(build_batch, jobs)
         elif n_jobs > 1 and len(jobs) > 1:
             import multiprocessing as mp
@@ -295,7 +319,7 @@ def cells_and_adjacency(inp: dict, *, max_cell_area=None, workload_weights=None,
             built = map(build_batch, jobs)
         for res in built:
             for code, cells, adj in res:
-                frames.append(pd.DataFrame(cells))
+                frames.append(pd.DataFrame(_unpack(cells)))
                 adjacency[code] = adj
     rank = {t["code"]: k for k, t in enumerate(tasks)}
     if frames:
