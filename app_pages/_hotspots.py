@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 from branca.element import MacroElement
+from shapely.geometry import shape
 from jinja2 import Template
 
 from app_pages._mapbuild import (
@@ -44,6 +45,16 @@ from pipelines import results
 MAP_KEY = "hotspots_map"
 MAP_HEIGHT = 600
 UNIT_TOLERANCE_M = 5.0  # grids are simplified by 5 m (cells are squares/hexagons already)
+STREET_TOLERANCE_M = 20.0  # street outlines at the street level (as on the map page)
+#: Level of detail (#13.4): with more analysis units than this the map first shows streets
+#: coloured by their units, and the units of one chosen street when zoomed in. The full demo
+#: (3,042 grids) sends 0.80 MB for its first view, about 0.21 kB a unit plus 0.14 MB of
+#: scripts: 3,500 units keep a view under about 0.9 MB.
+MAP_MAX_UNITS = 3500
+#: The streets' colour classes: share of a street's units that are hot (or have a hot
+#: trend); the first class is "none" (0 %), the others are upper limits.
+SHARE_BREAKS = (0.0, 0.05, 0.10, 0.20, 0.35, 1.0)
+SHARE_COLORS = ("#e4e4e4", "#fde0c5", "#fdbb84", "#fc8d59", "#e34a33", "#b30000")
 TOP_HOT = 20
 TOP_FORECAST = 10
 CHART_TOP = 15
@@ -109,13 +120,61 @@ def load_unit_shapes(db: str, mtime: float, tiles_crs: str) -> dict:
     """
     units = load(db, mtime, "hotspot_units")
     if units.empty:
-        return {"ids": [], "geometry": {}, "bounds": None}
-    units = simplify_m(units, UNIT_TOLERANCE_M, map_frame(db, mtime)[1])
-    units, _ = shift_to(units, tiles_crs)
-    units = round_coords(units)
-    geoms = [f["geometry"] for f in json.loads(units.to_json(drop_id=True))["features"]]
-    return {"ids": units["grid_id"].tolist(), "geometry": dict(zip(units["grid_id"], geoms)),
-            "bounds": tuple(float(v) for v in units.total_bounds)}
+        return {"kind": "units", "ids": [], "geometry": {}, "bounds": None, "bbox": {}}
+    return _shapes(units, "grid_id", UNIT_TOLERANCE_M, map_frame(db, mtime)[1], tiles_crs,
+                   "units")
+
+
+def _shapes(frame: gpd.GeoDataFrame, key: str, tolerance_m: float, metric_crs: str,
+            tiles_crs: str, kind: str) -> dict:
+    """Outlines simplified in metres, shifted and rounded, as GeoJSON geometries by id, with
+    each one's bounds (a street's units are framed without touching the geometries)."""
+    frame = simplify_m(frame, tolerance_m, metric_crs)
+    frame, _ = shift_to(frame, tiles_crs)
+    frame = round_coords(frame)
+    geoms = [f["geometry"] for f in json.loads(frame.to_json(drop_id=True))["features"]]
+    ids = frame[key].tolist()
+    boxes = [tuple(float(v) for v in b) for b in frame.geometry.bounds.to_numpy()]
+    return {"kind": kind, "ids": ids, "geometry": dict(zip(ids, geoms)),
+            "bounds": tuple(float(v) for v in frame.total_bounds), "bbox": dict(zip(ids, boxes))}
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def load_street_shapes(db: str, mtime: float, tiles_crs: str) -> dict:
+    """Street outlines for the street level (:data:`MAP_MAX_UNITS`): simplified by
+    :data:`STREET_TOLERANCE_M`, shifted and rounded, by street code, with names and districts.
+    A shared resource: callers must not change what they get."""
+    streets = load(db, mtime, "street_outlines")
+    streets = streets[streets["street_code"].notna()].drop_duplicates("street_code")
+    if streets.empty:
+        return {"kind": "streets", "ids": [], "geometry": {}, "bounds": None, "bbox": {},
+                "names": {}, "districts": {}}
+    out = _shapes(streets, "street_code", STREET_TOLERANCE_M, map_frame(db, mtime)[1],
+                  tiles_crs, "streets")
+    out["names"] = {c: n for c, n in zip(streets["street_code"], streets["street_name"])
+                    if isinstance(n, str) and n}
+    out["districts"] = {c: n for c, n in zip(streets["street_code"], streets["district_name"])
+                        if isinstance(n, str) and n}
+    return out
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def load_unit_streets(db: str, mtime: float) -> dict[str, str]:
+    """Analysis unit -> street code (:func:`pipelines.results_maps.unit_streets`)."""
+    return load(db, mtime, "unit_streets")
+
+
+def street_subset(shapes: dict, unit_street: dict[str, str], street: str) -> dict:
+    """The units of one street (in the map's order), framed on them; shares the geometries."""
+    ids = [g for g in shapes["ids"] if unit_street.get(g) == street]
+    if not ids:
+        return {**shapes, "ids": [], "bounds": None}
+    bbox = shapes.get("bbox") or {}
+    boxes = np.array([bbox[g] if g in bbox else shape(shapes["geometry"][g]).bounds
+                      for g in ids])
+    bounds = (float(boxes[:, 0].min()), float(boxes[:, 1].min()),
+              float(boxes[:, 2].max()), float(boxes[:, 3].max()))
+    return {**shapes, "ids": ids, "bounds": bounds}
 
 
 def _hex_rgb(color: str) -> np.ndarray:
@@ -313,6 +372,9 @@ def legend_html(mode: str, sel: pd.DataFrame, title_line: str, lang: str,
     return "".join(parts)
 
 
+#: The street level's tooltip values (:func:`street_frame`).
+STREET_FIELDS = ("units", "hot_units", "hot_share", "cold_units", "trend_units", "trend_share",
+                 "incidents")
 MAP_NAME = "hotspots"  # the channel name of the hot-spot map (app_pages._mapview.send_layer)
 #: Tooltip fields that change with the category and period (sent with the styles).
 VALUE_FIELDS = ("incidents", "top_label", "observed", "expected_r", "ratio_r", "z", "p",
@@ -336,7 +398,8 @@ def shapes_sig(shapes: dict) -> str:
     only to the map of the same units (another project's map ignores it)."""
     import hashlib
 
-    text = "\n".join(map(str, shapes["ids"])) + repr(shapes.get("bounds"))
+    text = (str(shapes.get("kind", "units")) + "\n" + "\n".join(map(str, shapes["ids"]))
+            + repr(shapes.get("bounds")))
     return hashlib.sha1(text.encode("utf-8")).hexdigest()[:16]
 
 
@@ -447,7 +510,8 @@ class HotspotReceiver(MacroElement):
         """
     )
 
-    def __init__(self, layer, *, sig: str, static_tip: dict, base: dict):
+    def __init__(self, layer, *, sig: str, static_tip: dict, base: dict,
+                 palettes: dict | None = None):
         super().__init__()
         self._name = "HotspotReceiver"
         self.layer = layer
@@ -455,8 +519,8 @@ class HotspotReceiver(MacroElement):
         self.sig = sig
         self.static_tip = static_tip
         self.base = base
-        self.palettes = {"cls": [CLASS_COLORS[c] for c in CLASS_ORDER],
-                         "trend": [TREND_COLORS[c] for c in TREND_ORDER]}
+        self.palettes = palettes or {"cls": [CLASS_COLORS[c] for c in CLASS_ORDER],
+                                     "trend": [TREND_COLORS[c] for c in TREND_ORDER]}
         self.unpack_js = UNPACK_JS
 
 
@@ -466,11 +530,25 @@ def hotspot_base_map(shapes: dict, *, lang: str, tiles: str | None, attribution:
     the tooltip, an empty legend and the receiver of the page's channels
     (:func:`hotspot_channels`). It depends only on the units, the language, the basemap and
     the communities, so it is the same text on every rerun of the page: a category, period,
-    colouring or layer change sends only the channels."""
+    colouring or layer change sends only the channels.
+
+    ``shapes`` of kind ``streets`` (:func:`load_street_shapes`, the street level) draws street
+    outlines instead, with name, code and district in the tooltip, coloured by
+    :func:`street_channels` in the streets' share classes (:data:`SHARE_COLORS`)."""
     ids = list(shapes["ids"])
-    frame = pd.DataFrame({"grid_id": ids})
-    frame["community_name"] = frame["grid_id"].map(community) if community else None
-    fields = [f for f in ("grid_id", "community_name") if frame[f].notna().any()]
+    streets = shapes.get("kind") == "streets"
+    if streets:
+        frame = pd.DataFrame({"street_name": [shapes["names"].get(c) or c for c in ids],
+                              "street_code": ids})
+        frame["district_name"] = frame["street_code"].map(shapes["districts"])
+        fields = [f for f in ("street_name", "street_code", "district_name")
+                  if frame[f].notna().any()]
+        aliases = [esc(t(f"maps.col.{f}", lang)) for f in fields]
+    else:
+        frame = pd.DataFrame({"grid_id": ids})
+        frame["community_name"] = frame["grid_id"].map(community) if community else None
+        fields = [f for f in ("grid_id", "community_name") if frame[f].notna().any()]
+        aliases = [esc(t(f"hs.col.{f}", lang)) for f in fields]
     props = frame[fields].astype(object).where(frame[fields].notna(), "—").map(esc)
     data = {"type": "FeatureCollection", "features": [
         {"type": "Feature", "id": str(i), "properties": p, "geometry": shapes["geometry"][g]}
@@ -481,7 +559,12 @@ def hotspot_base_map(shapes: dict, *, lang: str, tiles: str | None, attribution:
     weight = 0.7 if len(ids) <= 3000 else 0.25  # thousands of small cells: finer outlines
     base = {"fillColor": CLASS_COLORS["none"], "color": "#ffffff", "weight": weight,
             "fillOpacity": 0.55 if tiles else 0.8}
-    fg = folium.FeatureGroup(name=t("hs.layer.units", lang), show=True)
+    palettes = None
+    if streets:
+        base.update(color="#5a5a5a", weight=1.0)
+        palettes = {"cls": list(SHARE_COLORS), "trend": list(SHARE_COLORS)}
+    name = t("maps.layer.streets", lang) if streets else t("hs.layer.units", lang)
+    fg = folium.FeatureGroup(name=name, show=True)
     units = CompactGeoJson(  # polygons packed: about a third of folium's GeoJSON text
         data, style_function=lambda f: base,
         highlight_function=lambda f: {"weight": 3, "color": "#222222"})
@@ -489,8 +572,9 @@ def hotspot_base_map(shapes: dict, *, lang: str, tiles: str | None, attribution:
     fg.add_to(m)
     finish_map(m, legend="&nbsp;", attribution=attribution, bounds=shapes["bounds"],
                east_room=LEGEND_ROOM)
-    static_tip = {"k": fields, "a": [esc(t(f"hs.col.{f}", lang)) for f in fields]}
-    HotspotReceiver(units, sig=shapes_sig(shapes), static_tip=static_tip, base=base).add_to(m)
+    static_tip = {"k": fields, "a": aliases}
+    HotspotReceiver(units, sig=shapes_sig(shapes), static_tip=static_tip, base=base,
+                    palettes=palettes).add_to(m)
     return m
 
 
@@ -514,9 +598,81 @@ def _order_index(values, order: tuple[str, ...]) -> list[int]:
     return [pos.get(v, none) if isinstance(v, str) else none for v in values]
 
 
+def street_frame(shapes: dict, sel: pd.DataFrame, unit_street: dict[str, str]) -> pd.DataFrame:
+    """The selection summed by street, in the map's order of the streets: units, hot and cold
+    units, units with a hot trend, incidents, and the shares of hot units / hot trends."""
+    units = sel.assign(street_code=sel["grid_id"].map(unit_street))
+    cls = units["hotspot_class"].astype(str)
+    trend = units["trend_class"]
+    units = units.assign(
+        _hot=cls.str.startswith("hot").astype(int), _cold=cls.str.startswith("cold").astype(int),
+        _trend=[int(isinstance(v, str) and v.endswith("_hot")) for v in trend],
+        _inc=pd.to_numeric(units["incidents"], errors="coerce"))
+    g = units.groupby("street_code").agg(
+        units=("grid_id", "size"), hot_units=("_hot", "sum"), cold_units=("_cold", "sum"),
+        trend_units=("_trend", "sum"), incidents=("_inc", "sum"))
+    frame = pd.DataFrame({"street_code": shapes["ids"]}).merge(
+        g, left_on="street_code", right_index=True, how="left")
+    n = frame["units"].fillna(0)
+    frame["hot_share"] = (frame["hot_units"] / n.where(n > 0)).astype(float)
+    frame["trend_share"] = (frame["trend_units"] / n.where(n > 0)).astype(float)
+    if not trend.notna().any():
+        frame["trend_units"] = frame["trend_share"] = np.nan
+    if not units["_inc"].notna().any():
+        frame["incidents"] = np.nan
+    return frame
+
+
+def share_index(shares: pd.Series) -> list[int]:
+    """Each share's class in :data:`SHARE_COLORS`: 0 for none (0 % or no units), then the first
+    upper limit of :data:`SHARE_BREAKS` it does not exceed."""
+    out = []
+    for v in shares:
+        if v is None or not np.isfinite(v) or v <= 0:
+            out.append(0)
+            continue
+        out.append(next((i for i in range(1, len(SHARE_BREAKS)) if v <= SHARE_BREAKS[i]),
+                        len(SHARE_BREAKS) - 1))
+    return out
+
+
+def street_legend_html(mode: str, classes: list[int], title_line: str, lang: str,
+                       density: dict | None) -> str:
+    """The street level's legend: the share classes with their number of streets."""
+    key = "maps.legend.trend_share" if mode == "trend" else "maps.legend.hot_share"
+    n = pd.Series(classes).value_counts()
+    parts = [f"<b>{t(key, lang)}</b>",
+             f'<i style="background:{SHARE_COLORS[0]}"></i>{t("maps.legend.none", lang)} '
+             f"({int(n.get(0, 0))})<br>"]
+    for i in range(1, len(SHARE_BREAKS)):
+        lo, hi = SHARE_BREAKS[i - 1], SHARE_BREAKS[i]
+        parts.append(f'<i style="background:{SHARE_COLORS[i]}"></i>'
+                     f"{lo:.0%}–{hi:.0%} ({int(n.get(i, 0))})<br>")
+    parts.append(f'<small class="hs-selection">{esc(title_line)}</small>')
+    parts.append(f'<small class="hs-selection">{t("maps.legend.choose", lang)}</small>')
+    if density is not None:
+        ramp = ", ".join(DENSITY_COLORS)
+        top = f"{density['max']:,.0f}"
+        parts.append(
+            f"<b>{t('hs.legend.kde', lang)}</b>"
+            f'<i style="width:90px;background:linear-gradient(to right, {ramp})"></i><br>'
+            f"<small>{t('hs.legend.kde_range', lang, max=top)}</small>")
+    return "".join(parts)
+
+
+def clip_cells(cells: gpd.GeoDataFrame | None, bounds) -> gpd.GeoDataFrame | None:
+    """The fishnet cells that touch ``bounds`` (a street's frame): a street's view carries only
+    its own cells."""
+    if cells is None or cells.empty or bounds is None:
+        return cells
+    x0, y0, x1, y1 = bounds
+    return cells.cx[x0:x1, y0:y1]
+
+
 def hotspot_channels(shapes: dict, sel: pd.DataFrame, *, mode: str, lang: str, title_line: str,
                      tiles: str | None, density: dict | None,
-                     fishnet: gpd.GeoDataFrame | None) -> dict[str, dict]:
+                     fishnet: gpd.GeoDataFrame | None,
+                     unit_street: dict[str, str] | None = None) -> dict[str, dict]:
     """What the hot-spot map's receiver gets, by channel (no unit geometry in any):
 
     - ``values``: per unit (the map's order) its class and trend class as indexes into
@@ -526,22 +682,41 @@ def hotspot_channels(shapes: dict, sel: pd.DataFrame, *, mode: str, lang: str, t
       (built from escaped parts);
     - ``kde``: the density image as a PNG data URL and its bounds (``url`` null: none shown);
     - ``fishnet``: the significant fishnet cells, packed (``packed`` null: none shown).
+
+    At the street level (``shapes`` of kind ``streets``, ``unit_street`` given) ``values``
+    holds per street its share class of hot units (``cls``) and of units with a hot trend
+    (``trend``) as indexes into :data:`SHARE_COLORS`, and the street's sums in the tooltip.
     """
     from folium.utilities import image_to_url
 
     sig = shapes_sig(shapes)
-    frame = unit_frame(shapes, sel, lang)
-    fields = [f for f in VALUE_FIELDS if f in frame.columns and frame[f].notna().any()]
-    tip = pack_columns(frame, fields)
-    tip["a"] = [esc(t(VALUE_ALIASES[f], lang)) for f in fields]
     opacity = 0.55 if tiles else 0.8
     if density is not None:
         opacity = 0.25
+    if shapes.get("kind") == "streets":
+        frame = street_frame(shapes, sel, unit_street or {})
+        fields = [f for f in STREET_FIELDS if frame[f].notna().any()]
+        shown = frame.assign(
+            hot_share=[None if not np.isfinite(v) else f"{v:.0%}" for v in frame["hot_share"]],
+            trend_share=[None if not np.isfinite(v) else f"{v:.0%}"
+                         for v in frame["trend_share"]])
+        tip = pack_columns(shown, fields)
+        tip["a"] = [esc(t(f"maps.col.{f}", lang)) for f in fields]
+        cls, trend = share_index(frame["hot_share"]), share_index(frame["trend_share"])
+        values = {"sig": sig, "cls": cls, "trend": trend, "tip": tip}
+        legend = street_legend_html(mode, trend if mode == "trend" else cls, title_line, lang,
+                                    density)
+    else:
+        frame = unit_frame(shapes, sel, lang)
+        fields = [f for f in VALUE_FIELDS if f in frame.columns and frame[f].notna().any()]
+        tip = pack_columns(frame, fields)
+        tip["a"] = [esc(t(VALUE_ALIASES[f], lang)) for f in fields]
+        values = {"sig": sig, "cls": _order_index(frame["hotspot_class"], CLASS_ORDER),
+                  "trend": _order_index(frame["trend_class"], TREND_ORDER), "tip": tip}
+        legend = legend_html(mode, frame, title_line, lang, density)
     out = {
-        "values": {"sig": sig, "cls": _order_index(frame["hotspot_class"], CLASS_ORDER),
-                   "trend": _order_index(frame["trend_class"], TREND_ORDER), "tip": tip},
-        "view": {"sig": sig, "mode": mode, "opacity": opacity,
-                 "legend": legend_html(mode, frame, title_line, lang, density)},
+        "values": values,
+        "view": {"sig": sig, "mode": mode, "opacity": opacity, "legend": legend},
         "kde": {"sig": sig, "url": None},
         "fishnet": {"sig": sig, "packed": None},
     }

@@ -34,6 +34,11 @@ DISPLAY_CRS = "EPSG:4326"
 DECIMALS = 5
 TOLERANCE_M = {"streets": 20.0, "communities": 10.0, "barriers": 15.0}
 MAX_BUILDINGS = 5000
+#: Level of detail (#13.4): with more communities than this, the map page first shows streets
+#: (filled by household density) without communities and special units, and one chosen
+#: street's communities, buildings and special units. 3,268 communities of a 200k-building
+#: province are 0.47 MB of map script alone (the full demo's 515 communities: 0.07 MB).
+MAP_MAX_COMMUNITIES = 2000
 BACKGROUND = "#f3f2ee"
 
 DENSITY_COLORS = ["#ffffb2", "#fed976", "#feb24c", "#fd8d3c", "#f03b20", "#bd0026"]
@@ -414,6 +419,49 @@ def outline_layer(frame: gpd.GeoDataFrame, name: str, style: dict) -> folium.Fea
     return fg
 
 
+def street_density(streets: gpd.GeoDataFrame, communities: gpd.GeoDataFrame | None
+                   ) -> gpd.GeoDataFrame:
+    """``streets`` with ``households`` and ``density`` (households per km² of their
+    communities' area, from :func:`prepare_display`'s community columns) for the street level."""
+    out = streets.copy()
+    if communities is None or communities.empty or "street_code" not in communities:
+        out["households"] = np.nan
+        out["density"] = np.nan
+        return out
+    c = communities.assign(
+        hh=pd.to_numeric(communities["households"], errors="coerce").fillna(0),
+        km2=pd.to_numeric(communities["area_km2"], errors="coerce"))
+    g = c.groupby("street_code")[["hh", "km2"]].sum(min_count=1)
+    hh = out["street_code"].map(g["hh"])
+    km2 = out["street_code"].map(g["km2"])
+    out["households"] = hh.astype(float)
+    out["density"] = (hh / km2.where(km2 > 0)).astype(float).round(0)
+    return out
+
+
+def street_level(display: Display, street_code: str | None) -> Display:
+    """What the map page draws of a large project (more than :data:`MAP_MAX_COMMUNITIES`
+    communities): without a street, the streets filled by household density and the barriers;
+    with one, every street's outline and that street's communities, buildings and special
+    units. A project within the limit is drawn as it is."""
+    layers = display.layers
+    communities = layers.get("communities")
+    if communities is None or len(communities) <= MAP_MAX_COMMUNITIES:
+        return display
+    out = dict(layers)
+    if street_code is None:
+        out.pop("communities", None)
+        out.pop("special_units", None)
+        if layers.get("streets") is not None:
+            out["streets"] = street_density(layers["streets"], communities)
+    else:
+        out["communities"] = communities[communities["street_code"] == street_code]
+        units = layers.get("special_units")
+        if units is not None and "street_code" in units:
+            out["special_units"] = units[units["street_code"] == street_code]
+    return Display(layers=out, shifted_to=display.shifted_to, shift_ok=display.shift_ok)
+
+
 @dataclass
 class MapInfo:
     """What the map shows, for captions and tests."""
@@ -487,13 +535,24 @@ def build_map(
             None if pd.isna(v) else label("function_type", v, lang)
             for v in streets["function_type"]
         ]
-        data, fields = _features(streets, ["street_name", "street_code", "function_type"])
+        tip = ["street_name", "street_code", "function_type"]
+        line = {"color": "#1b3a5c", "weight": 2.2, "fill": False, "opacity": 0.9}
+        if "density" in streets.columns and communities is None:
+            # the street level: streets filled by household density (street_density)
+            info.breaks = breaks = density_breaks(streets["density"])
+            opacity = 0.55 if tiles else 0.75
+            styles = [{**line, "weight": 1.2, "fill": True, "fillOpacity": opacity,
+                       "fillColor": density_color(d, breaks)} for d in streets["density"]]
+            style_function = by_position(styles)
+            tip += ["households", "density"]
+        else:
+            def style_function(f):
+                return line
+        data, fields = _features(streets, tip)
         fg = folium.FeatureGroup(name=t("layer.streets", lang), show=True)
         CompactGeoJson(
             data,
-            style_function=lambda f: {
-                "color": "#1b3a5c", "weight": 2.2, "fill": False, "opacity": 0.9,
-            },
+            style_function=style_function,
             highlight_function=lambda f: {"weight": 4, "color": "#0b63c4"},
             tooltip=_tooltip(fields, lang),
         ).add_to(fg)

@@ -20,7 +20,7 @@ import streamlit as st
 
 from app_pages import assets
 from app_pages.i18n import t
-from pipelines import results
+from pipelines import results, results_maps
 from pipelines.db import connect
 
 DB_NAME = results.DB_NAME
@@ -130,16 +130,19 @@ READERS = frozenset({
     "metric_crs", "hotspot_tables", "hotspot_units", "hotspot_density", "staffing_tables",
     "base_allocation", "plans", "plan_grids", "hotspot_fishnet",
 })
+#: The readers of :mod:`pipelines.results_maps` (the maps' level of detail) :func:`load` serves.
+MAP_READERS = frozenset({"street_outlines", "unit_streets"})
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def load(db: str, mtime: float, reader: str, *args):
     """``pipelines.results.<reader>(con, *args)`` on a read-only connection, cached per file
     state (``mtime``) and arguments. Callers must not change what they get."""
-    if reader not in READERS:
+    if reader not in READERS | MAP_READERS:
         raise ValueError(f"unknown reader {reader!r}")
+    module = results_maps if reader in MAP_READERS else results
     with open_db(db) as con:
-        return getattr(results, reader)(con, *args)
+        return getattr(module, reader)(con, *args)
 
 
 def load_table_counts(db: str, mtime: float) -> dict[str, int | None]:

@@ -18,6 +18,7 @@ import streamlit as st
 from app_pages._hotspots import (
     MAP_HEIGHT,
     MAP_KEY,
+    MAP_MAX_UNITS,
     MAP_NAME,
     TOP_HOT,
     area_view,
@@ -25,15 +26,19 @@ from app_pages._hotspots import (
     category_periods,
     class_counts,
     class_label,
+    clip_cells,
     hotspot_base_map,
     hotspot_channels,
     load_density,
     load_fishnet,
+    load_street_shapes,
     load_unit_shapes,
+    load_unit_streets,
     page_start,
     pct_config,
     period_label,
     selection,
+    street_subset,
     trend_counts,
     trend_label,
     unit_communities,
@@ -107,22 +112,52 @@ with left:
     if not shapes or not shapes["ids"]:
         st.info(t("hs.map_none"))
     else:
+        # level of detail (#13.4): every unit when they fit one view, else streets coloured by
+        # their units first; a chosen street shows its own units
+        streets = load_street_shapes(str(db), mtime, ctx.tiles_crs)
+        unit_street = load_unit_streets(str(db), mtime) if streets["ids"] else {}
+        have = set(unit_street.values())
+        options: list[str | None] = [None] + [c for c in streets["ids"] if c in have]
+        if st.session_state.get("hs_street") not in options:
+            st.session_state.pop("hs_street", None)
+        street = None
+        if len(options) > 1:
+            street = st.selectbox(
+                t("maps.street"), options, key="hs_street", help=t("maps.street_help"),
+                format_func=lambda c: t("maps.all_streets") if c is None
+                else f"{streets['names'].get(c) or c} ({c})")  # same in both languages
+        level_notes = []
+        if street is not None:
+            view_shapes = street_subset(shapes, unit_street, street)
+            level_notes.append(t("maps.street_units", n=f"{len(view_shapes['ids']):,}",
+                                 units=f"{len(shapes['ids']):,}",
+                                 street=streets["names"].get(street) or street))
+        elif len(shapes["ids"]) > MAP_MAX_UNITS and len(options) > 1:
+            view_shapes = streets
+            level_notes.append(t("maps.street_level", units=f"{len(shapes['ids']):,}",
+                                 max=f"{MAP_MAX_UNITS:,}"))
+        else:
+            view_shapes = shapes
         density = load_density(str(db), mtime, ctx.tiles_crs) if show_kde else None
         fishnet = load_fishnet(str(db), mtime, ctx.tiles_crs, category) if show_net else None
+        if street is not None:
+            fishnet = clip_cells(fishnet, view_shapes["bounds"])
         title_line = t("hs.legend.selection", category=category_label(category),
                        period=period_label(period))
         # the map is the same on every rerun (Streamlit then sends a reference, not the map);
         # the selection's colours, legend and layers travel apart, without unit geometry
-        fmap = hotspot_base_map(shapes, lang=lang, tiles=ctx.tiles,
+        fmap = hotspot_base_map(view_shapes, lang=lang, tiles=ctx.tiles,
                                 attribution=ctx.attribution, community=unit_communities(data))
         show_map(fmap, ctx, key=MAP_KEY, height=MAP_HEIGHT)
         with st.container(gap=None, key="hs_map_channels"):
             for channel, payload in hotspot_channels(
-                    shapes, sel, mode=mode, lang=lang, title_line=title_line, tiles=ctx.tiles,
-                    density=density, fishnet=fishnet).items():
+                    view_shapes, sel, mode=mode, lang=lang, title_line=title_line,
+                    tiles=ctx.tiles, density=density, fishnet=fishnet,
+                    unit_street=unit_street).items():
                 send_layer(MAP_NAME, channel, payload)
         map_downloads(db, mtime, "hotspots", key="hs_dl", category=category)
-        map_notes(ctx, t("hs.map_caption_trend") if trend_mode else t("hs.map_caption"))
+        map_notes(ctx, *level_notes,
+                  t("hs.map_caption_trend") if trend_mode else t("hs.map_caption"))
         if fishnet is not None:
             net = summary.get("fishnet") if isinstance(summary.get("fishnet"), dict) else {}
             cell_m = net.get("cell_m") or (fishnet["cell_m"].iloc[0] if len(fishnet) else None)

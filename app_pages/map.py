@@ -3,7 +3,14 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app_pages._mapbuild import DISPLAY_CRS, Display, build_map, prepare_display
+from app_pages._mapbuild import (
+    DISPLAY_CRS,
+    MAP_MAX_COMMUNITIES,
+    Display,
+    build_map,
+    prepare_display,
+    street_level,
+)
 from app_pages._mapview import map_context, map_downloads, show_map
 from app_pages._shared import current_db, load_map_layers, md, show_db_error
 from app_pages.i18n import current_lang, t
@@ -40,7 +47,9 @@ street = st.selectbox(
     key="map_street", help=t("map.street_hint"),
 )
 
-fmap, info = build_map(display, lang=lang, street_code=street, tiles=ctx.tiles,
+# level of detail (#13.4): a large project shows streets first, one street's detail when chosen
+shown = street_level(display, street)
+fmap, info = build_map(shown, lang=lang, street_code=street, tiles=ctx.tiles,
                        attribution=ctx.attribution)
 show_map(fmap, ctx, key=MAP_KEY, height=MAP_HEIGHT)
 map_downloads(db, mtime, "overview", key="map_dl", street_code=street)
@@ -52,6 +61,9 @@ if street:
                        n=f"{info.buildings_drawn:,}"))
     else:
         notes.append(t("map.buildings_drawn", n=f"{info.buildings_drawn:,}"))
+elif shown is not display:
+    notes.append(t("maps.map_street_level", max=f"{MAP_MAX_COMMUNITIES:,}",
+                   communities=f"{len(display.layers['communities']):,}"))
 else:
     notes.append(t("map.street_hint"))
 if not ctx.tiles:

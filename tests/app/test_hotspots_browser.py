@@ -137,6 +137,9 @@ def test_hotspot_page_offline(page, server, expected):
     assert "#b2182b" in after or "#ef6548" in after or "#fdbb84" in after  # reds drawn
     # the tooltip follows the restyle: a red unit says it is a hot spot of that category
     red = next(i for i, c in enumerate(after) if c in HOT_FILLS)
+    # the option clicked may lie over the map: its unit's tooltip goes first
+    page.mouse.move(5, 5)
+    frame.locator(".leaflet-tooltip").first.wait_for(state="detached", timeout=kit.DRAW_TIMEOUT)
     frame.locator("path.leaflet-interactive").nth(red).hover()
     tip = frame.locator(".leaflet-tooltip").first
     tip.wait_for(timeout=kit.DRAW_TIMEOUT)

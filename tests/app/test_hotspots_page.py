@@ -444,3 +444,97 @@ def test_fishnet_layer_and_area_verdicts(hotspot_project, monkeypatch):
         packed = map_channel(at, "fishnet")["packed"]  # the cells, packed, to the receiver
         assert len(packed["t"]) == int(cells["n"].iloc[0])
         assert "dashArray" in map_args(at)["script"]  # which draws them as dashed outlines
+
+
+# --------------------------------------------------------------------------------------------
+# level of detail (#13.4): above MAP_MAX_UNITS the map shows streets, then one street's units
+
+
+@pytest.fixture(scope="module")
+def lod_project(tmp_path_factory):
+    from tests.app.lod_project import build_lod_project
+
+    return build_lod_project(tmp_path_factory.mktemp("lod") / "lod-project")
+
+
+def map_features(at: AppTest) -> int:
+    """How many features the map's units layer holds (packed: one type code each)."""
+    script = map_args(at)["script"]
+    start = script.index('"t":[') + len('"t":[')
+    return len(script[start:script.index("]", start)].split(","))
+
+
+def test_street_level_then_the_units_of_a_chosen_street(lod_project, monkeypatch):
+    from app_pages._hotspots import MAP_MAX_UNITS, SHARE_BREAKS, SHARE_COLORS
+
+    assert lod_project.units > MAP_MAX_UNITS
+    at = open_page(lod_project.dir, monkeypatch)
+    assert not at.error
+    # the first view: every street, coloured by its share of hot units ('any', whole period)
+    assert at.selectbox(key="hs_street").value is None
+    assert any("超过一次可显示的 3,500 个" in c.value for c in at.caption)
+    streets = lod_project.streets
+    assert map_features(at) == len(streets)
+    values = map_channel(at, "values")
+    assert len(values["cls"]) == len(streets)
+    for code, cls in zip(streets, values["cls"]):
+        share = lod_project.hot_per_street[code] / lod_project.units_per_street[code]
+        want = 0 if share == 0 else next(i for i in range(1, len(SHARE_BREAKS))
+                                         if share <= SHARE_BREAKS[i])
+        assert cls == want, (code, share, cls)
+    tip = dict(zip(values["tip"]["k"], values["tip"]["c"]))
+    assert tip["hot_units"] == [lod_project.hot_per_street[c] for c in streets]
+    assert tip["units"] == [lod_project.units_per_street[c] for c in streets]
+    html = legend(at)
+    assert "街道：热点单元占比" in html and SHARE_COLORS[-2] in html
+    # a street name with HTML in it reaches the map escaped
+    script = map_args(at)["script"]
+    # (packed data is JSON safe in a <script>: '&' travels as \u0026)
+    assert "\\u0026lt;b\\u0026gt;粗体\\u0026lt;/b\\u0026gt;街道" in script, script[-3000:]
+    assert "<b>粗体" not in script and "\\u003cb\\u003e粗体" not in script
+    # trend colouring: the streets' share of units with a hot trend
+    at.toggle(key="hs_trend").set_value(True).run()
+    assert not at.exception
+    assert "街道：呈热点趋势的单元占比" in legend(at)
+    assert map_features(at) == len(streets)
+
+    # one street: its 400 grids, coloured by class as on a small project
+    street = streets[-1]
+    at.toggle(key="hs_trend").set_value(False).run()
+    at.selectbox(key="hs_street").set_value(street).run()
+    assert not at.exception
+    n = lod_project.units_per_street[street]
+    assert map_features(at) == n
+    values = map_channel(at, "values")
+    assert len(values["cls"]) == n
+    assert values["cls"].count(0) == lod_project.hot_per_street[street]  # CLASS_ORDER[0]: hot_99
+    assert "冷热点类别" in legend(at)
+    assert any(f"{n:,} 个分析单元" in c.value for c in at.caption)
+
+    # English: the same levels, English labels
+    at.sidebar.radio(key="lang").set_value("en").run()
+    assert not at.exception
+    at.selectbox(key="hs_street").set_value(None).run()
+    assert "Streets: share of hot units" in legend(at)
+    assert any("more than the 3,500 one map can carry" in c.value for c in at.caption)
+
+
+def test_map_page_shows_streets_first_above_the_community_limit(lod_project, monkeypatch):
+    """The map page (地图) of a project with more communities than one map may carry (the
+    limit lowered to 10 for the 48 communities here): streets first, filled by household
+    density, without communities; a chosen street shows its own communities."""
+    from app_pages import _mapbuild
+
+    monkeypatch.setattr(_mapbuild, "MAP_MAX_COMMUNITIES", 10)
+    at = open_page(lod_project.dir, monkeypatch, page="app_pages/map.py")
+    assert not at.error
+    assert any("超过一次可显示的 10 个" in c.value for c in at.caption)
+    script = map_args(at)["script"]
+    assert script.count('"t":[') == 1  # one packed layer: the streets
+    assert "社区1-1" not in script and "测试1街道" in script
+    street = lod_project.streets[0]
+    at.selectbox(key="map_street").set_value(street).run()
+    assert not at.exception
+    script = map_args(at)["script"]
+    assert script.count('"t":[') == 2  # that street's communities and every street's outline
+    assert "社区1-1" in script and "社区2-1" not in script

@@ -94,8 +94,9 @@ class Meter:
                 "sent": sent}
 
 
-def _report(page_name: str, rows: list[dict]) -> None:
-    print(f"\nmap payload, {page_name} ({'other project' if kit.other_project() else 'small demo'})")
+def _report(page_name: str, rows: list[dict], project: str | None = None) -> None:
+    project = project or ("other project" if kit.other_project() else "small demo")
+    print(f"\nmap payload, {page_name} ({project})")
     print(f"{'view':<34}{'websocket':>11}{'deflate':>10}{'http':>10}{'total':>11}{'geometry':>10}"
           f"{'map':>6}{'shell':>11}")
     for r in rows:
@@ -274,3 +275,88 @@ def test_hotspot_page_payload(browser, server, target):  # noqa: F811
     _report("hotspots", rows)
     _check(rows)
     _check_restyles(rows, restyles, new_layers)
+
+
+# --------------------------------------------------------------------------------------------
+# level of detail: a project with more units than one map may carry (#13.4)
+
+
+@pytest.fixture(scope="module")
+def lod_project(tmp_path_factory):
+    """4,800 grids in 12 streets (:mod:`tests.app.lod_project`), above ``MAP_MAX_UNITS``."""
+    from tests.app.lod_project import build_lod_project
+
+    return build_lod_project(tmp_path_factory.mktemp("lod") / "lod-project")
+
+
+@pytest.fixture(scope="module")
+def lod_server(lod_project, tmp_path_factory):
+    with kit.start_app(lod_project.dir, tmp_path_factory.mktemp("streamlit-lod")) as url:
+        yield url
+
+
+def test_hotspot_page_level_of_detail_payload(browser, lod_server, lod_project):  # noqa: F811
+    """Above the limit the first view carries the streets (not every unit), a chosen street its
+    own units; each view stays under 1 MB, and a change of category or colouring at either
+    level sends no geometry and not the map again."""
+    from app_pages._hotspots import MAP_MAX_UNITS
+    from app_pages.i18n import STRINGS
+
+    assert lod_project.units > MAP_MAX_UNITS
+    n_streets = len(lod_project.streets)
+    street = lod_project.streets[-1]
+    option = f"{lod_project.street_names[street]} ({street})"
+    n_units = lod_project.units_per_street[street]
+    category = STRINGS["hs.cat.dispute"][0]
+    restyles, rows = [], []
+    with kit.new_blocked_page(browser, lod_server) as page:
+        meter = Meter(page)
+        frame = kit.open_map(page, lod_server + "/hotspots", "风险热点与风险预警")
+        assert kit.wait_for_paths(frame, n_streets) < n_units  # streets, not units
+        _wait_legend(page, "街道：热点单元占比")
+        _wait_view(page)
+        rows.append(meter.take("streets: first view"))
+        _map_frame(page).evaluate("() => { window.__payloadMark = 'streets map'; }")
+
+        def change(name: str, legend: str, absent: str | None = None) -> None:
+            _wait_legend(page, legend, absent)
+            _wait_view(page)
+            rows.append(meter.take(name))
+            restyles.append(name)
+
+        page.locator("[data-testid='stMain'] [data-testid='stSelectbox']").first.click()
+        page.get_by_role("option", name=category).click()
+        change("streets: another category", category)
+        page.get_by_text("按时空趋势着色").first.click()
+        change("streets: trend colouring on", "街道：呈热点趋势的单元占比")
+        page.get_by_text("按时空趋势着色").first.click()
+        change("streets: trend colouring off", "街道：热点单元占比", "呈热点趋势")
+        assert _map_frame(page).evaluate("() => window.__payloadMark") == "streets map"
+        assert page.frame_locator(kit.IFRAME).locator("path.leaflet-interactive").count() \
+            == n_streets
+
+        page.locator("[data-testid='stMain'] [data-testid='stSelectbox']").nth(1).click()
+        page.get_by_role("option", name=option).click()
+        n = kit.wait_for_paths(page.frame_locator(kit.IFRAME), n_units, rerendering=True)
+        assert n == n_units  # that street's units only
+        _wait_legend(page, "冷热点类别")
+        _wait_view(page)
+        rows.append(meter.take("units of one street"))
+        _map_frame(page).evaluate("() => { window.__payloadMark = 'street map'; }")
+
+        page.get_by_text("按时空趋势着色").first.click()
+        change("street: trend colouring on", "时空趋势类别")
+        page.get_by_text("按时空趋势着色").first.click()
+        change("street: trend colouring off", "冷热点类别", "时空趋势类别")
+        page.locator("[data-testid='stMain'] [data-testid='stSelectbox']").first.click()
+        page.get_by_role("option", name=STRINGS["hs.category_all"][0]).click()
+        change("street: another category", STRINGS["hs.category_all"][0])
+        assert _map_frame(page).evaluate("() => window.__payloadMark") == "street map"
+        assert page.external_requests == []
+        assert page.page_errors == []
+    _report("hotspots-lod", rows, f"generated: {lod_project.units:,} units, "
+                                  f"{len(lod_project.streets)} streets")
+    _check(rows)
+    _check_restyles(rows, restyles, [])
+    street_view = next(r for r in rows if r["view"] == "units of one street")
+    assert street_view["geometry"] and street_view["map"], street_view

@@ -399,3 +399,137 @@ def test_hotspot_map_is_the_same_text_whatever_the_selection_and_channels_carry_
     assert tip["k"][0] == "incidents" and len(tip["a"]) == len(tip["k"])
     top = tip["c"][tip["k"].index("top_label")]
     assert tip["s"][tip["k"].index("top_label")][top[0]].startswith("&lt;/script&gt;")
+
+
+# --------------------------------------------------------------------------------------------
+# level of detail (#13.4): streets first, one street's detail when chosen
+
+
+def _street_shapes() -> dict:
+    """Three streets over the 12 units of :func:`_hotspot_inputs` (a row of four each)."""
+    codes = ["S1", "S2", "S3"]
+    geometry = {c: shapely.geometry.mapping(shapely.box(
+        111.6, 40.8 + i * 0.01, 111.64, 40.8 + (i + 1) * 0.01)) for i, c in enumerate(codes)}
+    return {"kind": "streets", "ids": codes, "geometry": geometry,
+            "bounds": (111.6, 40.8, 111.64, 40.83),
+            "bbox": {c: (111.6, 40.8 + i * 0.01, 111.64, 40.81 + i * 0.01)
+                     for i, c in enumerate(codes)},
+            "names": {"S1": HOSTILE, "S2": "锡林路街道"}, "districts": {"S1": "新城区"}}
+
+
+def test_street_level_channels_count_hot_units_per_street_and_carry_no_geometry():
+    from app_pages._hotspots import (
+        SHARE_COLORS,
+        hotspot_base_map,
+        hotspot_channels,
+        share_index,
+        street_subset,
+    )
+    from app_pages._mapbuild import layer_json
+
+    units, sel, community = _hotspot_inputs()
+    streets = _street_shapes()
+    unit_street = {g: f"S{i // 4 + 1}" for i, g in enumerate(units["ids"])}
+    args = _st_folium_args(hotspot_base_map(streets, lang="zh", tiles=None, attribution="x",
+                                            community=community))
+    script = args["script"]
+    assert HOSTILE not in script and "\\u0026lt;/script\\u0026gt;" in script  # name escaped
+    assert json.dumps(list(SHARE_COLORS)).replace(" ", "") in script.replace(" ", "")  # palette
+    assert args == _st_folium_args(hotspot_base_map(streets, lang="zh", tiles=None,
+                                                    attribution="x", community=community))
+    a = hotspot_channels(streets, sel(0), mode="class", lang="zh", title_line=HOSTILE,
+                         tiles=None, density=None, fishnet=None, unit_street=unit_street)
+    b = hotspot_channels(streets, sel(0), mode="trend", lang="en", title_line="t",
+                         tiles=None, density=None, fishnet=None, unit_street=unit_street)
+    for channels in (a, b):
+        for payload in channels.values():
+            text = layer_json(payload)
+            assert '"coordinates"' not in text and '"q":' not in text  # no geometry
+            assert HOSTILE not in text
+    # S1: hot_99, hot_95 of 4 units (50 %); S2: hot_90 of 4 (25 %); S3: hot_99 of 4 (25 %)
+    tip = dict(zip(a["values"]["tip"]["k"], a["values"]["tip"]["c"]))
+    assert tip["units"] == [4, 4, 4] and tip["hot_units"] == [2, 1, 1]
+    assert tip["cold_units"] == [1, 0, 1]
+    assert a["values"]["cls"] == share_index([0.5, 0.25, 0.25]) == [5, 4, 4]
+    # hot trends: new_hot (S1), sporadic_hot (S2), intensifying_hot (S3)
+    assert tip["trend_units"] == [1, 1, 1] and a["values"]["trend"] == [4, 4, 4]
+    assert share_index([0.0, float("nan"), 0.05, 0.051, 1.0]) == [0, 0, 1, 2, 5]
+    assert "街道：热点单元占比" in a["view"]["legend"] and "(2)" in a["view"]["legend"]
+    assert "Streets: share of units with a hot trend" in b["view"]["legend"]
+    # one street: its four units, framed on them
+    s2 = street_subset(units, unit_street, "S2")
+    assert s2["ids"] == units["ids"][4:8]
+    assert np.allclose(s2["bounds"], (111.6, 40.81, 111.64, 40.82))
+    c = hotspot_channels(s2, sel(0), mode="class", lang="zh", title_line="t", tiles=None,
+                         density=None, fishnet=None, unit_street=unit_street)
+    assert len(c["values"]["cls"]) == 4 and c["values"]["sig"] != a["values"]["sig"]
+
+
+def _boxes_with_units() -> dict:
+    from shapely.geometry import box
+
+    units = {"special_units": gpd.GeoDataFrame(
+        {"unit_id": ["U1", "U2"], "unit_name": ["学校", "医院"], "unit_type": ["school", "hospital"],
+         "households": [0, 0], "headcount": [10, 20], "street_code": ["A", "B"]},
+        geometry=[shapely.Point(111.605, 40.805), shapely.Point(111.615, 40.805)], crs=4326)}
+    communities = gpd.GeoDataFrame(
+        {"community_code": [f"C{i}" for i in range(6)], "community_name": [f"社区{i}" for i in range(6)],
+         "street_code": ["A", "A", "A", "B", "B", "B"], "area_km2": [1.0] * 6,
+         "buildings": [1] * 6, "households": [100, 200, 300, 1000, 1000, 1000],
+         "residents": [1] * 6},
+        geometry=[box(111.6 + i * 0.002, 40.8, 111.602 + i * 0.002, 40.81) for i in range(6)],
+        crs=4326)
+    streets = gpd.GeoDataFrame(
+        {"street_code": ["A", "B"], "street_name": ["甲街道", "乙街道"],
+         "function_type": ["old_town", None]},
+        geometry=[box(111.6, 40.8, 111.606, 40.81), box(111.606, 40.8, 111.612, 40.81)],
+        crs=4326)
+    return {"streets": streets, "communities": communities, **units}
+
+
+def test_map_page_street_level_above_the_community_limit(monkeypatch):
+    from app_pages import _mapbuild
+    from app_pages._mapbuild import street_level
+
+    display = prepare_display(_boxes_with_units(), metric_crs="EPSG:4546")
+    assert street_level(display, None) is display  # within the limit: drawn as it is
+    monkeypatch.setattr(_mapbuild, "MAP_MAX_COMMUNITIES", 5)
+    overview = street_level(display, None)
+    assert set(overview.layers) == {"streets"}  # no communities, no special units
+    density = dict(zip(overview.layers["streets"]["street_code"],
+                       overview.layers["streets"]["density"]))
+    assert density == {"A": 200.0, "B": 1000.0}  # households per km² of their communities
+    m, info = build_map(overview, lang="zh")
+    assert info.layers == ["streets"] and info.breaks
+    html = m.get_root().render()
+    assert density_color(1000.0, info.breaks) in html
+    one = street_level(display, "B")
+    assert list(one.layers["communities"]["community_code"]) == ["C3", "C4", "C5"]
+    assert list(one.layers["special_units"]["unit_id"]) == ["U2"]
+    assert len(one.layers["streets"]) == 2 and "density" not in one.layers["streets"]
+
+
+def test_unit_streets_from_grids_else_by_location(tmp_path):
+    from shapely.geometry import box
+
+    from pipelines.db import connect, write_gdf
+    from pipelines.results_maps import street_outlines, unit_streets
+
+    con = connect(tmp_path / "gridgov.duckdb")
+    try:
+        assert unit_streets(con) == {} and street_outlines(con).empty
+        write_gdf(con, "streets", gpd.GeoDataFrame(
+            {"street_code": ["A", "B"], "street_name": ["甲", "乙"]},
+            geometry=[box(0, 0, 1, 1), box(1, 0, 2, 1)], crs=4326))
+        write_gdf(con, "grids", gpd.GeoDataFrame(
+            {"grid_id": ["g1"], "street_code": ["B"]}, geometry=[box(0, 0, 0.5, 0.5)], crs=4326))
+        write_gdf(con, "hotspot_units", gpd.GeoDataFrame(
+            {"grid_id": ["g1", "c2", "c3", "c4"]},
+            geometry=[box(0, 0, 0.5, 0.5), box(0.1, 0.1, 0.2, 0.2), box(1.5, 0.5, 1.6, 0.6),
+                      box(5, 5, 6, 6)], crs=4326))
+        # g1: the grid's own street (even where it lies); c2, c3: by location; c4: no street
+        assert unit_streets(con) == {"g1": "B", "c2": "A", "c3": "B"}
+        out = street_outlines(con)
+        assert list(out["street_code"]) == ["A", "B"] and out["district_name"].isna().all()
+    finally:
+        con.close()
