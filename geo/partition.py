@@ -503,8 +503,14 @@ class _Search:
                     break
                 todo, full = movable, True
                 continue
-            todo = [i for i in movable if lab[i] in touched
-                    or any(lab[j] in touched for j in nbr[i])]
+            # the cells of the touched grids and their neighbours, in the order of ``movable``
+            # (only movable cells carry this piece's grid labels; contiguity is symmetric)
+            near: set[int] = set()
+            for j in movable:
+                if lab[j] in touched:
+                    near.add(j)
+                    near.update(nbr[j])
+            todo = [i for i in movable if i in near]
             full = False
         return made
 
