@@ -298,3 +298,31 @@ def test_density_and_equal_cells_from_counts_equal_the_raw_points():
     np.add.at(yc, (info["cell"], info["month"]), info["n"])
     assert np.array_equal(yc, yc_ref) and yc.sum() == len(pts["x"])
     con.close()
+
+
+def test_hours_and_text_times_are_the_pandas_values():
+    """``hours_expr`` is bit for bit pandas' ``total_seconds() / 3600`` (µs, ms and s columns,
+    negative spans too); text stamps in the accepted formats parse to the same instants."""
+    from pipelines import aggregates as agg
+
+    rng = np.random.default_rng(11)
+    n = 5000
+    a = pd.Timestamp("2024-03-01") + pd.to_timedelta(rng.integers(0, 400 * 86400 * 10**6, n), unit="us")
+    b = a + pd.to_timedelta(rng.integers(-3 * 86400 * 10**6, 30 * 86400 * 10**6, n), unit="us")
+    df = pd.DataFrame({"a": a, "b": b, "a_text": a.strftime("%Y/%m/%d %H:%M")})
+    con = connect()
+    con.register("src", df)
+    con.execute("CREATE TABLE t AS SELECT a, b, CAST(a AS TIMESTAMP_MS) AS a_ms, CAST(b AS TIMESTAMP_S) "
+                "AS b_s, a_text FROM src")
+    types = agg.column_types(con, "t")
+    got = con.execute(
+        f"SELECT {agg.hours_expr(agg.ts_expr(types, 'b'), agg.ts_expr(types, 'a'))} AS h, "
+        f"{agg.hours_expr(agg.ts_expr(types, 'b_s'), agg.ts_expr(types, 'a_ms'))} AS h2, "
+        f"{agg.ts_expr(types, 'a_text')} AS parsed FROM t i").df()
+    back = con.execute("SELECT a, b, a_ms, b_s FROM t").df()
+    assert np.array_equal(got["h"].to_numpy(), ((back["b"] - back["a"]).dt.total_seconds() / 3600.0).to_numpy())
+    assert np.array_equal(got["h2"].to_numpy(),
+                          ((back["b_s"] - back["a_ms"]).dt.total_seconds() / 3600.0).to_numpy())
+    want = pd.to_datetime(df["a_text"], format="%Y/%m/%d %H:%M")
+    assert (pd.to_datetime(got["parsed"]).to_numpy() == want.to_numpy()).all()
+    con.close()
