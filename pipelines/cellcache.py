@@ -5,8 +5,8 @@ The tessellation (:func:`geo.tessellation.build_cells`) and the contiguity graph
 boundary and buildings, the barrier lines, the special units and two settings. This module
 
 * computes a fingerprint (SHA-256) of exactly those inputs plus the code that builds them (this
-  module's and ``geo/tessellation.py``'s source, the shapely/GEOS and numpy versions) for every
-  community;
+  module's and ``geo/tessellation.py``'s source, the shapely/GEOS, numpy, pandas, geopandas and
+  scipy versions) for every community;
 * reads the communities whose fingerprint is in ``PROJECT/.gridgov_cache/cells/`` back from there;
 * builds the others on the same workers the grid engine uses (a local process pool of
   ``[grids] n_jobs`` processes, or the Dask executor of ``[compute] scheduler``), in a few
@@ -70,7 +70,10 @@ def _code_version() -> bytes:
     h = hashlib.sha256()
     h.update(Path(T.__file__).read_bytes())
     h.update(Path(__file__).read_bytes())
-    h.update(f"{shapely.__version__}|{shapely.geos_version_string}|{np.__version__}|{FORMAT}".encode())
+    import scipy
+
+    h.update(f"{shapely.__version__}|{shapely.geos_version_string}|{np.__version__}|{pd.__version__}|"
+             f"{gpd.__version__}|{scipy.__version__}|{FORMAT}".encode())
     return h.digest()
 
 
