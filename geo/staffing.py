@@ -14,7 +14,8 @@ what it returns. The model, every default and where each comes from are explaine
    methods of :mod:`geo.apportion`; :func:`whatif` re-runs it with changes and lists what moved.
 4. :func:`equity_summary`, :func:`extremes`, :func:`gini` — how evenly staff match need.
 5. :func:`worker_performance` (Art. 28 绩效考核) — per-worker case figures with a Wilson
-   interval and a small-numbers flag.
+   interval and a small-numbers flag (:func:`worker_case_figures` then
+   :func:`finish_performance`, which also scores figures aggregated elsewhere, e.g. in DuckDB).
 6. :func:`split_forecast`, :func:`forecast_workload` (issue #11.5) — next month's predicted
    incidents per grid as hours (same minutes per incident as :func:`incident_hours`, the
    ``wl_incidents`` component), the change against today and in full-time workers.
@@ -40,15 +41,18 @@ __all__ = [
     "DEFAULTS",
     "FUNCTION_TYPES",
     "Allocation",
+    "WORKER_FIGURES",
     "WhatIf",
     "allocate",
     "allocate_nested",
     "allocation_scores",
     "assign_staff",
     "deep_merge",
+    "empty_worker_figures",
     "equity_summary",
     "extremes",
     "fill_function_type",
+    "finish_performance",
     "forecast_workload",
     "gap_explanation",
     "gap_notes",
@@ -62,6 +66,7 @@ __all__ = [
     "unit_workload",
     "whatif",
     "wilson_interval",
+    "worker_case_figures",
     "worker_performance",
     "workload_carried",
 ]
@@ -1233,6 +1238,12 @@ def wilson_interval(
     return lo, hi
 
 
+#: Per-worker case figures: what :func:`worker_case_figures` aggregates from the cases (and
+#: ``pipelines.stage_staffing`` inside DuckDB), the input of :func:`finish_performance`.
+WORKER_FIGURES = ("cases", "closed", "decided", "on_time", "median_hours_to_respond",
+                  "median_hours_to_close", "repeat_complaints")
+
+
 def worker_performance(
     cases: pd.DataFrame,
     *,
@@ -1250,6 +1261,10 @@ def worker_performance(
     not judged yet). The on-time rate is over judged (``decided``) cases, with a Wilson
     interval. A *repeat complaint* is a later case whose ``repeat_of`` names a case this worker
     handled: the complaint came back.
+
+    :func:`worker_case_figures` (the cases aggregated per worker) followed by
+    :func:`finish_performance` (rates, interval, flags); ``pipelines.stage_staffing`` computes
+    the same figures inside DuckDB (issue #13.2) and calls :func:`finish_performance` only.
 
     Parameters
     ----------
@@ -1277,8 +1292,22 @@ def worker_performance(
         ``workload_carried``, ``small_n``, ``note`` (plus ``street_code``, ``community_code``,
         ``grid_id``, ``role`` from ``staff``).
     """
-    perf = deep_merge(DEFAULTS, params)["performance"]
-    small = int(perf["small_n"])
+    figures = worker_case_figures(cases, as_of=as_of, timeliness=timeliness)
+    return finish_performance(figures, staff=staff, carried=carried, params=params)
+
+
+def worker_case_figures(
+    cases: pd.DataFrame, *, as_of: pd.Timestamp | None = None, timeliness: Mapping | None = None
+) -> pd.DataFrame:
+    """The :data:`WORKER_FIGURES` per ``staff_id`` (the index) of the cases with a worker.
+
+    A case counts for its worker when it has a ``staff_id`` and an ``occurred_at``; ``closed``
+    counts cases with hours to close, ``decided`` the judged (``due``) ones, ``on_time`` those
+    judged on time, medians skip missing hours. ``as_of`` defaults to the latest time of *all*
+    ``cases``. ``repeat_complaints``: rows of ``cases`` (any, with or without a worker) whose
+    ``repeat_of`` is the ``incident_id`` of a case this worker handled (the first such case of
+    an id). Workers without cases have no row.
+    """
     has_staff = (
         cases["staff_id"].notna() if "staff_id" in cases.columns else pd.Series(False, cases.index)
     )
@@ -1289,8 +1318,6 @@ def worker_performance(
              if k in cases.columns]
         ).dropna()
         as_of = stamps.max() if len(stamps) else None
-    figures = ["cases", "closed", "decided", "on_time", "median_hours_to_respond",
-               "median_hours_to_close"]
     if len(c):
         oc = case_outcomes(c, as_of=as_of, **dict(timeliness or {}))
         oc["staff_id"] = c["staff_id"].values
@@ -1304,18 +1331,45 @@ def worker_performance(
             "median_hours_to_close": g["hours_to_close"].median(),
         })
     else:
-        out = pd.DataFrame(columns=figures, index=pd.Index([], name="staff_id"))
+        out = empty_worker_figures().drop(columns="repeat_complaints")
     if len(c) and "repeat_of" in cases.columns:
         handler = c.drop_duplicates("incident_id").set_index("incident_id")["staff_id"]
         rep = cases["repeat_of"].dropna().map(handler).dropna()
         out["repeat_complaints"] = rep.value_counts().reindex(out.index).fillna(0)
     else:
         out["repeat_complaints"] = 0
+    return out
+
+
+def empty_worker_figures() -> pd.DataFrame:
+    """:data:`WORKER_FIGURES` of no cases (an empty frame indexed by ``staff_id``)."""
+    return pd.DataFrame(columns=list(WORKER_FIGURES), index=pd.Index([], name="staff_id"))
+
+
+def finish_performance(
+    figures: pd.DataFrame,
+    *,
+    staff: pd.DataFrame | None = None,
+    carried: pd.Series | None = None,
+    params: Mapping | None = None,
+) -> pd.DataFrame:
+    """The :func:`worker_performance` table from per-worker case figures.
+
+    ``figures``: the :data:`WORKER_FIGURES` indexed by ``staff_id`` — as
+    :func:`worker_case_figures` aggregates them from cases, or as ``pipelines.stage_staffing``
+    aggregates them inside DuckDB (issue #13.2). Adds every worker of ``staff`` (zero cases),
+    the on-time rate with its Wilson interval, the repeat rate, ``workload_carried``, the
+    small-numbers flag and note; one row per worker, sorted by ``staff_id``.
+    """
+    perf = deep_merge(DEFAULTS, params)["performance"]
+    small = int(perf["small_n"])
+    out = figures
     if staff is not None and len(staff):
         keep = [k for k in ("staff_id", "street_code", "community_code", "grid_id", "role")
                 if k in staff.columns]
         info = staff[keep].drop_duplicates("staff_id").set_index("staff_id")
         out = info.join(out, how="outer")
+    out = out.copy()
     out.index.name = "staff_id"
     for col in ("cases", "closed", "decided", "on_time", "repeat_complaints"):
         out[col] = out[col].fillna(0).astype(np.int64)

@@ -45,7 +45,7 @@ import numpy as np
 import pandas as pd
 
 from geo import staffing as model
-from pipelines import config, results
+from pipelines import aggregates, config, results
 from pipelines.db import read_table, table_exists, write_gdf
 
 log = logging.getLogger(__name__)
@@ -63,6 +63,7 @@ OUTPUT_TABLES = (
 
 
 _columns = results.columns  # the one column reader (empty for a missing table)
+_q = results.quote_ident
 
 
 def _col(cols: set[str], name: str, alias: str = "", default: str = "NULL") -> str:
@@ -236,6 +237,64 @@ def _timeliness_kw(settings: dict) -> dict:
     return kw
 
 
+def _worker_figures(con: duckdb.DuckDBPyConnection, kw: dict) -> pd.DataFrame:
+    """``geo.staffing.worker_case_figures`` computed inside DuckDB (issue #13.2): one row per
+    worker is read, never one per incident.
+
+    The per-case rules are ``geo.timeliness.case_outcomes`` as SQL
+    (``pipelines.aggregates.outcomes_sql``, the rules the ``case_timeliness`` table uses), over
+    the incidents with a ``staff_id`` and an ``occurred_at``, grouped by the raw ``staff_id``;
+    open cases are judged at the latest time of all incidents, as the pandas function does.
+    Medians are DuckDB's ``median`` (the mean of the two middle values, as pandas). A repeat
+    complaint is an incident whose ``repeat_of`` is the ``incident_id`` of a case the worker
+    handled (the first such case of an id, in table order); ids of different types are compared
+    as text.
+    """
+    types = aggregates.column_types(con, "incidents")
+    if not {"staff_id", "occurred_at"} <= set(types):
+        return model.empty_worker_figures()
+    sid, iid, rep = _q("staff_id"), _q("incident_id"), _q("repeat_of")
+    judged = f"i.{sid} IS NOT NULL AND i.{_q('occurred_at')} IS NOT NULL"
+    stamps = con.execute(
+        "SELECT " + ", ".join(f"max({aggregates.ts_expr(types, c)})"
+                              for c in ("occurred_at", "responded_at", "closed_at"))
+        + " FROM incidents i").fetchone()
+    stamps = [pd.Timestamp(t) for t in stamps if t is not None]
+    per_case = aggregates.outcomes_sql(con, kw, select=[f"i.{sid} AS __staff"], where=judged,
+                                as_of=max(stamps) if stamps else None)
+    try:
+        figures = con.execute(f"""
+            SELECT __staff AS staff_id, count(*) AS cases, count(hours_to_close) AS closed,
+                   count(*) FILTER (WHERE due) AS decided,
+                   count(*) FILTER (WHERE on_time = 1) AS on_time,
+                   median(hours_to_respond) AS median_hours_to_respond,
+                   median(hours_to_close) AS median_hours_to_close
+            FROM ({per_case}) GROUP BY __staff ORDER BY __staff""").df()
+    finally:
+        aggregates.drop_lookups(con)
+    figures = figures.set_index("staff_id")
+    figures["repeat_complaints"] = 0
+    if len(figures) and {"incident_id", "repeat_of"} <= set(types):
+        same = types["incident_id"] == types["repeat_of"]
+        key = (lambda col: f"i.{col}") if same else (lambda col: f"CAST(i.{col} AS VARCHAR)")
+        # the cases named by a repeat_of (few) first, then their first handler
+        repeats = con.execute(f"""
+            WITH named AS (
+                SELECT {key(rep)} AS k, count(*) AS n FROM incidents i
+                WHERE i.{rep} IS NOT NULL GROUP BY 1),
+            handler AS (
+                SELECT {key(iid)} AS k, arg_min(i.{sid}, i.rowid) AS staff_id
+                FROM incidents i
+                WHERE {judged} AND {key(iid)} IN (SELECT k FROM named) GROUP BY 1)
+            SELECT h.staff_id, CAST(sum(named.n) AS BIGINT) AS n
+            FROM named JOIN handler h USING (k) GROUP BY h.staff_id""").df()
+        n = repeats.set_index("staff_id")["n"]
+        figures["repeat_complaints"] = n.reindex(figures.index).fillna(0).astype(np.int64)
+    for c in ("median_hours_to_respond", "median_hours_to_close"):
+        figures[c] = figures[c].astype(float)
+    return figures[list(model.WORKER_FIGURES)]
+
+
 def _budget(alloc: dict, streets: pd.DataFrame) -> tuple[int, str]:
     """The district headcount to share, and where it came from.
 
@@ -373,12 +432,9 @@ def run(
     )
 
     say("staffing: worker performance (Art. 28) / 网格员绩效")
-    cases = _read(con, "incidents", ["incident_id", "staff_id", "category", "severity",
-                                     "service_type", "occurred_at", "responded_at", "closed_at",
-                                     "repeat_of"])
     carried = model.workload_carried(assignments, grid)
-    perf = model.worker_performance(cases, staff=staff, carried=carried, params=cfg,
-                                    timeliness=_timeliness_kw(settings))
+    perf = model.finish_performance(_worker_figures(con, _timeliness_kw(settings)), staff=staff,
+                                    carried=carried, params=cfg)
     # the grid carrying the largest share of each worker's time (workers placed by community or
     # street have no grid_id of their own); ties: the lowest grid code
     if len(assignments):

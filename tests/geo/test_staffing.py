@@ -358,6 +358,47 @@ def test_worker_performance_without_cases():
     assert perf["cases"].tolist() == [0] and perf["small_n"].tolist() == [True]
 
 
+def test_finish_performance_scores_figures_aggregated_elsewhere():
+    """``pipelines.stage_staffing`` aggregates per worker in DuckDB and scores with this."""
+    figures = pd.DataFrame(
+        {"cases": [30, 4], "closed": [28, 4], "decided": [25, 0], "on_time": [20, 0],
+         "median_hours_to_respond": [2.0, np.nan], "median_hours_to_close": [30.0, 5.0],
+         "repeat_complaints": [3, 0]},
+        index=pd.Index(["b", "a"], name="staff_id"))
+    before = figures.copy()
+    staff = pd.DataFrame({"staff_id": ["z", "b", "a"], "street_code": ["s", "s", "t"]})
+    perf = st.finish_performance(figures, staff=staff, carried=pd.Series({"b": 50.0}))
+    pd.testing.assert_frame_equal(figures, before)  # the input is left as it was
+    assert perf["staff_id"].tolist() == ["a", "b", "z"]  # one row per worker, sorted
+    perf = perf.set_index("staff_id")
+    b = perf.loc["b"]
+    lo, hi = st.wilson_interval([20], [25])
+    assert (b["on_time_rate"], b["on_time_ci_low"], b["on_time_ci_high"]) == (0.8, lo[0], hi[0])
+    assert b["repeat_rate"] == 0.1 and b["workload_carried"] == 50.0 and not b["small_n"]
+    assert np.isnan(perf.loc["a", "on_time_rate"]) and perf.loc["a", "small_n"]
+    assert perf.loc["z", "cases"] == 0 and perf.loc["z", "street_code"] == "s"
+    assert perf["cases"].dtype == np.int64 and perf["median_hours_to_close"].dtype == float
+    no_cases = st.finish_performance(st.empty_worker_figures(), staff=staff)
+    assert no_cases["cases"].tolist() == [0, 0, 0]
+
+
+def test_worker_performance_is_case_figures_then_finish():
+    t0 = pd.Timestamp("2024-03-01 09:00")
+    h = pd.Timedelta(hours=1)
+    cases = pd.DataFrame({
+        "incident_id": ["1", "2", "3", "1"],
+        "staff_id": ["a", "b", "a", "b"],
+        "category": ["dispute", "供暖", "dispute", "dispute"],
+        "occurred_at": [t0, t0, t0 + 50 * h, t0 + h],
+        "closed_at": [t0 + 10 * h, pd.NaT, pd.NaT, t0 + 2 * h],
+        "repeat_of": [None, "1", "1", None],
+    })
+    figures = st.worker_case_figures(cases)
+    assert list(figures.columns) == list(st.WORKER_FIGURES)
+    assert figures.loc["a", "repeat_complaints"] == 2  # id "1" was first a's case
+    pd.testing.assert_frame_equal(st.worker_performance(cases), st.finish_performance(figures))
+
+
 def test_fill_function_type_states_the_default():
     from geo.staffing import fill_function_type
 

@@ -326,3 +326,80 @@ def test_hours_and_text_times_are_the_pandas_values():
     want = pd.to_datetime(df["a_text"], format="%Y/%m/%d %H:%M")
     assert (pd.to_datetime(got["parsed"]).to_numpy() == want.to_numpy()).all()
     con.close()
+
+
+# --- staffing stage: worker performance from aggregates (issue #13.2) -------------------------
+
+STAFFING_SETTINGS = {"hotspots": {"timeliness": {
+    "emergency_severity": 4, "category_deadlines": {"停水": [2, 24]},
+    "deadlines": {"general": {"respond_hours": 12, "close_hours": 96}}}}}
+
+
+@pytest.fixture(scope="module")
+def staffing_city():
+    """The generated city with what the staffing stage needs besides: grid members, streets,
+    communities and four workers (three of them share the 120,000 incidents, ~24,000 each, with
+    the blank id ``""``; ``w9`` has none)."""
+    from pipelines import stage_staffing
+
+    grids, buildings, incidents, _, _ = make_city()
+    grids = grids.assign(area_km2=G * G / 1e6)
+    con = connect()
+    _load(con, grids, buildings, incidents)
+    write_gdf(con, "grid_members", pd.DataFrame({
+        "building_id": buildings["building_id"], "plan_id": "P0001",
+        "grid_id": np.repeat(grids["grid_id"].to_numpy(), 3)}))
+    write_gdf(con, "streets", pd.DataFrame({
+        "street_code": ["S0", "S1"], "street_name": ["一街道", "二街道"],
+        "function_type": ["old_town", None], "area_km2": [2.0, 2.0]}))
+    write_gdf(con, "communities", pd.DataFrame({
+        "community_code": ["C00", "C01", "C10", "C11"], "community_name": list("甲乙丙丁"),
+        "street_code": ["S0", "S0", "S1", "S1"], "kind": "urban", "area_km2": 1.0}))
+    write_gdf(con, "staff", pd.DataFrame({
+        "staff_id": ["w1", "w2", " w3 ", "w9"], "street_code": ["S0", "S0", "S1", "S1"],
+        "grid_id": ["G00", None, "G23", None], "role": "full_time",
+        "community_code": ["C00", "C01", "C11", "C10"]}))
+    spy = Spy(con)
+    summary = stage_staffing.run(spy, STAFFING_SETTINGS)
+    yield con, spy, summary
+    con.close()
+
+
+def test_staffing_stage_pulls_no_result_as_large_as_the_incidents(staffing_city):
+    con, spy, summary = staffing_city
+    dated = con.execute("SELECT count(*) FROM incidents WHERE occurred_at IS NOT NULL").fetchone()[0]
+    assert summary["incidents_used"] == dated > N * 0.99  # the workload window holds them all
+    per_worker = con.execute(
+        "SELECT count(*) FROM incidents WHERE staff_id IS NOT NULL GROUP BY staff_id").fetchall()
+    assert min(n for (n,) in per_worker) > 20_000  # many incidents per staff member
+    assert spy.pulled, "the spy saw no fetch: it is not wired in"
+    biggest = max(spy.pulled)
+    # the largest: grid × category × service type × severity (≤ 16 × 3 × 4 × 5 rows)
+    assert biggest[0] < N // 100, biggest
+    perf = read_table(con, "SELECT staff_id, cases FROM worker_performance ORDER BY staff_id")
+    assert perf["staff_id"].tolist() == ["", " w3 ", "w1", "w2", "w9"]
+    assert perf["cases"].sum() == con.execute(
+        "SELECT count(*) FROM incidents WHERE staff_id IS NOT NULL AND occurred_at IS NOT NULL"
+    ).fetchone()[0]
+
+
+def test_staffing_worker_performance_equals_the_pandas_reference(staffing_city):
+    """The old path: every incident read into pandas and ``geo.staffing.worker_performance``."""
+    from geo import staffing as model
+    from pipelines import stage_staffing
+
+    con, _, _ = staffing_city
+    cases = stage_staffing._read(con, "incidents", [
+        "incident_id", "staff_id", "category", "severity", "service_type", "occurred_at",
+        "responded_at", "closed_at", "repeat_of"])
+    assert len(cases) == N
+    got = read_table(con, "worker_performance")
+    cfg, _ = stage_staffing._settings(STAFFING_SETTINGS)
+    staff = stage_staffing._read(con, "staff", ["staff_id", "street_code", "grid_id", "role",
+                                                "community_code"])
+    ref = model.worker_performance(
+        cases, staff=staff, carried=got.set_index("staff_id")["workload_carried"], params=cfg,
+        timeliness=stage_staffing._timeliness_kw(STAFFING_SETTINGS))
+    assert ref["repeat_complaints"].sum() > 0 and ref["decided"].sum() > 0
+    assert (ref["on_time"] < ref["decided"]).any() and ref.loc[ref["cases"] > 0, "median_hours_to_close"].notna().all()
+    _same(con, "worker_performance", ref, ["staff_id"])

@@ -389,3 +389,85 @@ def test_stage_without_forecast_writes_no_forecast_workload(city):
     summary = stage_staffing.run(city, SETTINGS)
     assert not table_exists(city, "forecast_workload")  # no stale table from an earlier run
     assert summary["forecast_workload"] == {"written": False, "reason": "no forecast"}
+
+
+def _edge_cases(con) -> None:
+    """Rows that test each rule of the per-worker figures (the city's incidents, edited)."""
+    for sql in (
+        "UPDATE incidents SET staff_id = '' WHERE incident_id = 'I2'",  # a blank id is a worker
+        "UPDATE incidents SET staff_id = NULL WHERE incident_id = 'I6'",  # nobody's case
+        "UPDATE incidents SET occurred_at = NULL WHERE incident_id = 'I4'",  # undated: not a case
+        # repeats: of W5's I55 (one from a case without a worker), of an undated case, of nothing
+        "UPDATE incidents SET repeat_of = 'I55' WHERE incident_id IN ('I10', 'I6')",
+        "UPDATE incidents SET repeat_of = 'I4' WHERE incident_id = 'I12'",
+        "UPDATE incidents SET repeat_of = 'nope' WHERE incident_id = 'I13'",
+        "UPDATE incidents SET responded_at = NULL WHERE incident_id IN ('I14', 'I15')",
+        "UPDATE incidents SET closed_at = NULL WHERE incident_id IN ('I15', 'I58', 'I59')",
+        "UPDATE incidents SET closed_at = occurred_at - INTERVAL 2 HOUR WHERE incident_id = 'I20'",
+        "UPDATE incidents SET severity = 5 WHERE incident_id IN ('I16', 'I17')",  # emergencies
+        # a duplicated id handled again by W5: a repeat of I3 counts for its first handler, W1
+        "INSERT INTO incidents SELECT * REPLACE ('W5' AS staff_id) FROM incidents "
+        "WHERE incident_id = 'I3'",
+    ):
+        con.execute(sql)
+
+
+@pytest.mark.parametrize("variant", ["timestamps", "no_repeat_of"])
+def test_worker_performance_from_duckdb_equals_the_pandas_path(city, variant):
+    """The stage aggregates per worker inside DuckDB (issue #13.2); the old path read every
+    incident into pandas and called ``geo.staffing.worker_performance``: same table, exactly."""
+    from geo import staffing as model
+
+    _edge_cases(city)
+    if variant == "no_repeat_of":
+        city.execute("ALTER TABLE incidents DROP COLUMN repeat_of")
+        city.execute("ALTER TABLE incidents DROP COLUMN responded_at")
+    settings = {**SETTINGS, "hotspots": {"timeliness": {
+        "category_deadlines": {"sanitation": [2, 30]}, "emergency_severity": 5}}}
+    stage_staffing.run(city, settings)
+    got = read_table(city, "worker_performance").drop(columns="main_grid_id")
+    cases = stage_staffing._read(city, "incidents", [
+        "incident_id", "staff_id", "category", "severity", "service_type", "occurred_at",
+        "responded_at", "closed_at", "repeat_of"])
+    cfg, _ = stage_staffing._settings(settings)
+    ref = model.worker_performance(
+        cases, staff=stage_staffing._read(city, "staff", ["staff_id", "street_code", "grid_id",
+                                                          "role", "community_code"]),
+        carried=got.set_index("staff_id")["workload_carried"], params=cfg,
+        timeliness=stage_staffing._timeliness_kw(settings))
+    write_gdf(city, "__ref", ref)
+    cols = ", ".join(f'"{c}"' for c in ref.columns)
+    ref = read_table(city, f"SELECT {cols} FROM __ref ORDER BY staff_id")
+    got = read_table(city, f"SELECT {cols} FROM worker_performance ORDER BY staff_id")
+    pd.testing.assert_frame_equal(got, ref, check_exact=True)
+    perf = got.set_index("staff_id")
+    assert set(perf.index) == {"", "W1", "W2", "W3", "W4", "W5"}
+    assert perf.loc["", "cases"] == 1 and perf.loc["W5", "cases"] == 11
+    if variant != "no_repeat_of":  # I7 -> I3 (W1's, the first I3); I10, I6 -> I55 (W5's)
+        assert (perf.loc["W1", "repeat_complaints"], perf.loc["W5", "repeat_complaints"]) == (1, 2)
+    else:
+        assert perf["repeat_complaints"].eq(0).all()
+    # I59, open and the latest case, is not judged yet; I15, open long past its deadline, is late
+    assert perf.loc["W5", "decided"] == perf.loc["W5", "cases"] - 1
+    assert perf.loc["W1", "decided"] == perf.loc["W1", "cases"]
+
+
+def test_worker_figures_of_text_times_equal_the_pandas_path(city):
+    """A hand-built incidents table with times as text (the stage's workload window needs
+    TIMESTAMP, as ``gridgov ingest`` stores them; the per-worker figures parse text too)."""
+    from geo import staffing as model
+
+    _edge_cases(city)
+    for c in ("occurred_at", "responded_at", "closed_at"):
+        city.execute(f"ALTER TABLE incidents ALTER {c} TYPE VARCHAR")
+    kw = {"category_deadlines": {"sanitation": [2, 30]}, "emergency_severity": 5}
+    got = stage_staffing._worker_figures(city, kw)
+    cases = stage_staffing._read(city, "incidents", [
+        "incident_id", "staff_id", "category", "severity", "service_type", "occurred_at",
+        "responded_at", "closed_at", "repeat_of"])
+    assert cases["occurred_at"].dtype.kind not in "mM"  # really text
+    ref = model.worker_case_figures(cases, timeliness=kw)
+    assert list(got.index) == list(ref.index) == ["", "W1", "W5"]
+    for c in model.WORKER_FIGURES:
+        np.testing.assert_array_equal(got[c].to_numpy(float), ref[c].to_numpy(float), err_msg=c)
+    assert got["repeat_complaints"].tolist() == [0, 1, 2]
