@@ -731,7 +731,7 @@ def _write_incidents(out, sites, seed, target, chunk_rows, workers, areas, comm_
             x, y = float(sites["x"][chosen]), float(sites["y"][chosen])
             centres.append((x, y, r))
             start = 0 if kind != "new" else int(rng.integers(18, 22))
-            total_extra = (int(rng.integers(300, 500)) if kind != "new" else int(rng.integers(150, 250))) * max(scale, 0.05)
+            total_extra = (int(rng.integers(300, 500)) if kind != "new" else int(rng.integers(150, 250))) * scale
             stype = str(rng.choice(["property", "noise", "water"])) if cat == "complaint_12345" else ""
             h = {"index": len(hotspots), "x": x, "y": y, "r": r, "category": cat, "kind": kind,
                  "start": start, "stype": stype, "site": chosen, "block": chosen // BLOCK_SITES,
