@@ -177,7 +177,7 @@ def _incidents(
     params = {**params, "start": start.to_pydatetime()}
     agg = con.execute(
         f"SELECT grid_id, category, service_type, severity, count(*) AS n FROM ({located}) "
-        f"WHERE grid_id IS NOT NULL GROUP BY ALL",
+        f"WHERE grid_id IS NOT NULL GROUP BY ALL ORDER BY ALL",  # sums in a fixed order
         params,
     ).df()
     total = con.execute(
@@ -200,7 +200,7 @@ def _special_units(
     located, params = _locate(mode, plan, src, "ST_PointOnSurface(s.geometry)")
     su = con.execute(
         f"SELECT grid_id, unit_id, unit_type, households FROM ({located}) "
-        "WHERE grid_id IS NOT NULL",
+        "WHERE grid_id IS NOT NULL ORDER BY ALL",  # the join's order varies: sums in a fixed one
         params,
     ).df()
     total = con.execute("SELECT count(*) FROM special_units").fetchone()[0]

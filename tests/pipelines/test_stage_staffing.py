@@ -471,3 +471,19 @@ def test_worker_figures_of_text_times_equal_the_pandas_path(city):
     for c in model.WORKER_FIGURES:
         np.testing.assert_array_equal(got[c].to_numpy(float), ref[c].to_numpy(float), err_msg=c)
     assert got["repeat_complaints"].tolist() == [0, 1, 2]
+
+
+def test_workload_rows_come_in_a_fixed_order(city):
+    """Same input, same answer: the incident and special-unit rows the workload sums arrive
+    sorted, so the float sums do not follow DuckDB's parallel hash/join order (which made
+    ``wl_incidents`` and what follows from it differ in the last bits between runs)."""
+    cfg, _ = stage_staffing._settings(SETTINGS)
+    city.execute("INSERT INTO incidents SELECT * REPLACE ('water' AS category, 4 AS severity) "
+                 "FROM incidents WHERE incident_id IN ('I3', 'I52')")
+    _, mode, plan = stage_staffing._units(city, cfg)
+    inc, _, _ = stage_staffing._incidents(city, mode, plan, 120)
+    su, _ = stage_staffing._special_units(city, mode, plan)
+    assert len(inc) > 4 and len(su) == 1
+    for frame in (inc, su):
+        ordered = frame.sort_values(list(frame.columns), na_position="last", kind="stable")
+        pd.testing.assert_frame_equal(frame, ordered.reset_index(drop=True))
