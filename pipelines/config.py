@@ -147,6 +147,9 @@ DEFAULTS: dict[str, Any] = {
         "kde": {
             "bandwidth_m": None,  # None = median spacing of unit centres, within 200–2000 m
             "cell_m": 100.0,  # raster cell of the density surface
+            # raster cells over all months at most; a wider area (a province) gets a coarser cell so
+            # that the surface and its FFT stay within a few hundred MB (20M cells ≈ 160 MB)
+            "max_cells": 20_000_000,
             "kernel": "quartic",  # or "epanechnikov"
             "write": True,  # write the `hotspot_density` table
         },

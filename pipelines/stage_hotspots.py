@@ -946,6 +946,16 @@ def _kernel_density(con, units, crs: str, bw: float, n_months: int, cfg: dict) -
         max(maxy, pmaxy) + bw,
     )
     cell = float(min(cfg["kde"]["cell_m"], bw / 2))
+    # the raster is months × rows × columns of float64 (and an FFT of it): over a province at
+    # 100 m that is billions of cells, so the cell grows with the area to stay within max_cells
+    span = max(bounds[2] - bounds[0], cell) * max(bounds[3] - bounds[1], cell)
+    need = span / cell**2 * max(n_months, 1)
+    max_cells = int(cfg["kde"]["max_cells"])
+    if need > max_cells:
+        coarse = cell * math.sqrt(need / max_cells) * 1.01
+        log.info("kde: %.0f km² over %d months: raster cell %.0f m instead of %.0f m "
+                 "([hotspots.kde] max_cells = %d)", span / 1e6, n_months, coarse, cell, max_cells)
+        cell = coarse
     x0, y0 = float(bounds[0]), float(bounds[1])
     b = con.execute(
         f"SELECT CAST(floor((x - $x0) / $cell) AS BIGINT) AS ix, "

@@ -391,3 +391,25 @@ def test_gi_star_verdict_is_still_available():
     assert "any" not in set(con.execute("SELECT DISTINCT category FROM hotspots").df()["category"])
     assert h.set_index("grid_id").loc[unit_at(con, *HOT), "hotspot_class"].startswith("hot")
     assert summary["verdict"] == "gi_star"
+
+
+def test_density_raster_coarsens_to_stay_within_max_cells():
+    """A wide area (a province) must not make a months × rows × columns raster of billions of
+    cells: the cell grows so that the raster holds at most ``[hotspots.kde] max_cells``, and the
+    surface still integrates to the incidents it was made from."""
+    c, _, _, i = make_city(months=12, n_bg=1500, seed=3)
+    con = connect()
+    load(con, communities=c, incidents=i)
+    base = {"forecast": {"enabled": False}, "kde": {"bandwidth_m": 400.0}}
+    stage_hotspots.run(con, {"hotspots": base})
+    fine = con.execute("SELECT min(cell_m), max(cell_m) FROM hotspot_density").fetchone()
+    assert fine == (100.0, 100.0)  # the default cell where the raster is small
+    stage_hotspots.run(con, {"hotspots": {**base, "kde": {"bandwidth_m": 400.0, "max_cells": 20_000}}})
+    cell = con.execute("SELECT min(cell_m) FROM hotspot_density").fetchone()[0]
+    # the area the raster covers: the units' bounds (4 km) plus one bandwidth on each side, or
+    # more where incidents lie outside; 12 monthly layers within 20,000 cells
+    span = (SIDE * COMM + 2 * 400.0) ** 2
+    assert cell > 100.0
+    assert span / cell**2 * 12 <= 20_000 * 1.05
+    dens = con.execute("SELECT sum(density_per_km2) FROM hotspot_density").fetchone()[0]
+    assert dens * (cell / 1000.0) ** 2 == pytest.approx(len(i), rel=0.02)
