@@ -56,6 +56,7 @@ MAP_MAX_UNITS = 3500
 SHARE_BREAKS = (0.0, 0.05, 0.10, 0.20, 0.35, 1.0)
 SHARE_COLORS = ("#e4e4e4", "#fde0c5", "#fdbb84", "#fc8d59", "#e34a33", "#b30000")
 TOP_HOT = 20
+AREA_ROWS = 200  # community and street verdicts shown at most (hot first, then by z)
 TOP_FORECAST = 10
 CHART_TOP = 15
 MAX_IMAGE_PX = 1000

@@ -16,6 +16,7 @@ import pandas as pd
 import streamlit as st
 
 from app_pages._hotspots import (
+    AREA_ROWS,
     MAP_HEIGHT,
     MAP_KEY,
     MAP_MAX_UNITS,
@@ -102,6 +103,8 @@ k5.metric(t("hs.kpi.trend"), f"{n_trend:,}" if has_trend else "—", border=True
 # ---- map ---------------------------------------------------------------------------------
 ctx = map_context(db, mtime)
 mode = "trend" if trend_mode else "class"
+street: str | None = None  # the street chosen under the map (level of detail)
+unit_street: dict[str, str] = {}
 left, right = st.columns([3, 2], gap="large")
 with left:
     st.subheader(t("hs.map"))
@@ -120,7 +123,6 @@ with left:
         options: list[str | None] = [None] + [c for c in streets["ids"] if c in have]
         if st.session_state.get("hs_street") not in options:
             st.session_state.pop("hs_street", None)
-        street = None
         if len(options) > 1:
             street = st.selectbox(
                 t("maps.street"), options, key="hs_street", help=t("maps.street_help"),
@@ -207,6 +209,14 @@ if areas is not None and not areas.empty:
     st.subheader(t("hs.areas"))
     shown_cat = category if (areas["category"] == category).any() else "all"
     st.caption(t("hs.areas_caption", category=category_label(shown_cat)))
-    st.dataframe(area_view(areas, data, shown_cat, lang), hide_index=True, width="stretch",
+    if street is not None:  # the chosen street and its communities (those of its units)
+        comms = {data["unit_community"].get(g) for g, s_ in unit_street.items() if s_ == street}
+        areas = areas[((areas["scope"] == "street") & (areas["scope_id"] == street))
+                      | ((areas["scope"] == "community") & areas["scope_id"].isin(comms))]
+    table = area_view(areas, data, shown_cat, lang)
+    if len(table) > AREA_ROWS:  # a province: thousands of communities (#13.4: light views)
+        st.caption(t("maps.areas_capped", n=f"{AREA_ROWS:,}", total=f"{len(table):,}"))
+        table = table.head(AREA_ROWS)
+    st.dataframe(table, hide_index=True, width="stretch",
                  key="hs_areas", column_config={t("hs.col.p_fdr"): st.column_config.NumberColumn(
                      format="%.4f")})

@@ -22,6 +22,10 @@ STRINGS: dict[str, tuple[str, str]] = {
         "显示街道 {street} 的 {n} 个分析单元（全部共 {units} 个）。",
         "Showing the {n} analysis units of {street} ({units} in all).",
     ),
+    "maps.areas_capped": (
+        "显示前 {n} 个（共 {total} 个，热点在前）；选择街道可查看该街道及其社区。",
+        "The first {n} of {total} (hot first); choose a street to see it and its communities.",
+    ),
     "maps.layer.streets": ("街道（汇总）", "Streets (summary)"),
     "maps.col.street_name": ("街道", "Street"),
     "maps.col.street_code": ("街道代码", "Street code"),

@@ -21,8 +21,10 @@ from __future__ import annotations
 import json
 import re
 import zlib
+from pathlib import Path
 from urllib.parse import urlsplit
 
+import pandas as pd
 import pytest
 
 from tests.app import browser_kit as kit
@@ -174,11 +176,17 @@ def _category(target) -> str:
 
 
 def test_map_page_payload(browser, server, target):  # noqa: F811
+    from app_pages._mapbuild import MAP_MAX_COMMUNITIES
+
     code, name, n_communities = _street(target)
+    with kit.project_db(target) as con:
+        n_streets = int(con.execute("SELECT count(*) FROM streets").fetchone()[0])
+    # a large project (level of detail) draws its streets first, not its communities
+    first = n_streets if n_communities > MAP_MAX_COMMUNITIES else n_communities
     with kit.new_blocked_page(browser, server) as page:
         meter = Meter(page)
         frame = kit.open_map(page, server + "/map", "地图")
-        before = kit.wait_for_paths(frame, n_communities)
+        before = kit.wait_for_paths(frame, first)
         _wait_view(page)
         rows = [meter.take("map: first view")]
 
@@ -212,8 +220,12 @@ def _map_frame(page):
 
 
 def test_hotspot_page_payload(browser, server, target):  # noqa: F811
+    from app_pages._hotspots import MAP_MAX_UNITS
     from app_pages.i18n import STRINGS
 
+    with kit.project_db(target) as con:
+        if int(con.execute("SELECT count(*) FROM hotspot_units").fetchone()[0]) > MAP_MAX_UNITS:
+            pytest.skip("more units than one map carries: the level-of-detail test measures it")
     raw = _category(target)
     category = STRINGS.get(f"hs.cat.{raw}", (raw,))[0]  # the option's fixed bilingual label
     with kit.project_db(target) as con:
@@ -282,81 +294,130 @@ def test_hotspot_page_payload(browser, server, target):  # noqa: F811
 
 
 @pytest.fixture(scope="module")
-def lod_project(tmp_path_factory):
-    """4,800 grids in 12 streets (:mod:`tests.app.lod_project`), above ``MAP_MAX_UNITS``."""
+def lod_target(tmp_path_factory) -> dict:
+    """A project above ``MAP_MAX_UNITS``: GRIDGOV_BROWSER_PROJECT when it is one (a
+    province, say), else 4,800 generated grids in 12 streets (:mod:`tests.app.lod_project`).
+    Its units, streets with units (code order), their names and unit counts, read back."""
+    from app_pages._hotspots import MAP_MAX_UNITS
+    from pipelines.results_maps import street_outlines, unit_streets
     from tests.app.lod_project import build_lod_project
 
-    return build_lod_project(tmp_path_factory.mktemp("lod") / "lod-project")
+    project = kit.other_project()
+    if project:
+        with kit.project_db(project) as con:
+            big = int(con.execute("SELECT count(*) FROM hotspot_units").fetchone()[0]) \
+                > MAP_MAX_UNITS
+        if not big:
+            pytest.skip("GRIDGOV_BROWSER_PROJECT has no more units than one map carries")
+        folder, label = kit.target_project(Path(project)), "other project"
+    else:
+        folder = build_lod_project(tmp_path_factory.mktemp("lod") / "lod-project").dir
+        label = "generated"
+    with kit.project_db(folder) as con:
+        by_unit = unit_streets(con)
+        outlines = street_outlines(con)
+        units = int(con.execute("SELECT count(*) FROM hotspot_units").fetchone()[0])
+    per_street = pd.Series(list(by_unit.values())).value_counts().to_dict()
+    streets = [c for c in outlines["street_code"] if c in per_street]
+    names = dict(zip(outlines["street_code"], outlines["street_name"]))
+    return {"dir": folder, "units": units, "streets": streets, "all_streets": len(outlines),
+            "names": names, "per_street": per_street,
+            "label": f"{label}: {units:,} units, {len(outlines):,} streets"}
 
 
 @pytest.fixture(scope="module")
-def lod_server(lod_project, tmp_path_factory):
-    with kit.start_app(lod_project.dir, tmp_path_factory.mktemp("streamlit-lod")) as url:
+def lod_server(lod_target, tmp_path_factory):
+    with kit.start_app(lod_target["dir"], tmp_path_factory.mktemp("streamlit-lod")) as url:
         yield url
 
 
-def test_hotspot_page_level_of_detail_payload(browser, lod_server, lod_project):  # noqa: F811
-    """Above the limit the first view carries the streets (not every unit), a chosen street its
-    own units; each view stays under 1 MB, and a change of category or colouring at either
-    level sends no geometry and not the map again."""
+def test_hotspot_page_level_of_detail_payload(browser, lod_server, lod_target):  # noqa: F811
+    """Above the limit the first view carries the streets (not every unit), a chosen street (the
+    one with the most units) its own units; each view stays under 1 MB, and a change of
+    category, month or colouring at either level sends no geometry and not the map again."""
     from app_pages._hotspots import MAP_MAX_UNITS
     from app_pages.i18n import STRINGS
 
-    assert lod_project.units > MAP_MAX_UNITS
-    n_streets = len(lod_project.streets)
-    street = lod_project.streets[-1]
-    option = f"{lod_project.street_names[street]} ({street})"
-    n_units = lod_project.units_per_street[street]
-    category = STRINGS["hs.cat.dispute"][0]
-    restyles, rows = [], []
+    project = lod_target["dir"]
+    assert lod_target["units"] > MAP_MAX_UNITS
+    n_streets = lod_target["all_streets"]
+    street = max(lod_target["streets"], key=lambda c: (lod_target["per_street"][c], c))
+    option = f"{lod_target['names'].get(street) or street} ({street})"
+    n_units = lod_target["per_street"][street]
+    raw = _category(project)
+    category = STRINGS.get(f"hs.cat.{raw}", (raw,))[0]
+    with kit.project_db(project) as con:
+        last = con.execute("SELECT max(period) FROM hotspots WHERE period <> 'all' "
+                           "AND category = ?", [raw]).fetchone()[0]
+    has_kde, has_net = _layers(project)
+    every = STRINGS["hs.category_all"][0]
+    restyles, new_layers, rows = [], [], []
     with kit.new_blocked_page(browser, lod_server) as page:
         meter = Meter(page)
         frame = kit.open_map(page, lod_server + "/hotspots", "风险热点与风险预警")
-        assert kit.wait_for_paths(frame, n_streets) < n_units  # streets, not units
+        kit.wait_for_paths(frame, n_streets)
         _wait_legend(page, "街道：热点单元占比")
         _wait_view(page)
         rows.append(meter.take("streets: first view"))
         _map_frame(page).evaluate("() => { window.__payloadMark = 'streets map'; }")
 
-        def change(name: str, legend: str, absent: str | None = None) -> None:
+        def change(name: str, legend: str, absent: str | None = None, *,
+                   restyle: bool = True) -> None:
             _wait_legend(page, legend, absent)
             _wait_view(page)
             rows.append(meter.take(name))
-            restyles.append(name)
+            (restyles if restyle else new_layers).append(name)
 
-        page.locator("[data-testid='stMain'] [data-testid='stSelectbox']").first.click()
-        page.get_by_role("option", name=category).click()
+        def choose(nth: int, label: str, typed: str | None = None) -> None:
+            page.locator("[data-testid='stMain'] [data-testid='stSelectbox']").nth(nth).click()
+            if typed:  # a long list shows only the options in view: filter it first
+                page.keyboard.type(typed)
+            page.get_by_role("option", name=label).click()
+
+        def month_end() -> None:
+            slider = page.get_by_role("slider").first
+            slider.focus()
+            slider.press("End")
+
+        choose(0, category)
         change("streets: another category", category)
+        month_end()
+        change("streets: last month", str(last))
         page.get_by_text("按时空趋势着色").first.click()
         change("streets: trend colouring on", "街道：呈热点趋势的单元占比")
         page.get_by_text("按时空趋势着色").first.click()
         change("streets: trend colouring off", "街道：热点单元占比", "呈热点趋势")
+        if has_kde:
+            page.get_by_text("叠加核密度表面").first.click()
+            change("streets: density layer on", "核密度")
+            page.get_by_text("叠加核密度表面").first.click()
+            change("streets: density layer off", "街道：热点单元占比", "核密度")
         assert _map_frame(page).evaluate("() => window.__payloadMark") == "streets map"
         assert page.frame_locator(kit.IFRAME).locator("path.leaflet-interactive").count() \
             == n_streets
 
-        page.locator("[data-testid='stMain'] [data-testid='stSelectbox']").nth(1).click()
-        page.get_by_role("option", name=option).click()
+        choose(1, option, street)
         n = kit.wait_for_paths(page.frame_locator(kit.IFRAME), n_units, rerendering=True)
         assert n == n_units  # that street's units only
         _wait_legend(page, "冷热点类别")
         _wait_view(page)
-        rows.append(meter.take("units of one street"))
+        rows.append(meter.take("one street's units"))
         _map_frame(page).evaluate("() => { window.__payloadMark = 'street map'; }")
 
         page.get_by_text("按时空趋势着色").first.click()
         change("street: trend colouring on", "时空趋势类别")
         page.get_by_text("按时空趋势着色").first.click()
         change("street: trend colouring off", "冷热点类别", "时空趋势类别")
-        page.locator("[data-testid='stMain'] [data-testid='stSelectbox']").first.click()
-        page.get_by_role("option", name=STRINGS["hs.category_all"][0]).click()
-        change("street: another category", STRINGS["hs.category_all"][0])
+        choose(0, every)
+        change("street: another category", every)
+        if has_net:
+            page.get_by_text("叠加等面积格网").first.click()
+            change("street: fishnet layer on", "冷热点类别", restyle=False)
         assert _map_frame(page).evaluate("() => window.__payloadMark") == "street map"
         assert page.external_requests == []
         assert page.page_errors == []
-    _report("hotspots-lod", rows, f"generated: {lod_project.units:,} units, "
-                                  f"{len(lod_project.streets)} streets")
+    _report("hotspots-lod", rows, lod_target["label"])
     _check(rows)
-    _check_restyles(rows, restyles, [])
-    street_view = next(r for r in rows if r["view"] == "units of one street")
+    _check_restyles(rows, restyles, new_layers)
+    street_view = next(r for r in rows if r["view"] == "one street's units")
     assert street_view["geometry"] and street_view["map"], street_view
