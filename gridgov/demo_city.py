@@ -13,6 +13,10 @@ What is real and what is synthetic (details in ``data/README.md``):
   real district boundary), buildings, special units, barriers (approximate lines along real road /
   railway / river names), incidents, staff, today's grids and department grids.
 
+The province generator (``gridgov demo DIR --province``, gridgov/province.py) builds many cities with
+:func:`make_city`: Hohhot on its nine real district / county boundaries plus shifted copies of them
+that are synthetic and labelled so (codes ``99…``, names ``合成N市``).
+
 The same ``seed`` gives byte-identical files: every random draw comes from a
 ``numpy.random.Generator`` seeded with (seed, step, code); GeoJSON is written by our own writer
 (sorted keys, coordinates rounded to 6 decimals), CSV with fixed formats, Parquet without
