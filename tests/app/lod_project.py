@@ -98,6 +98,13 @@ def build_lod_project(folder: Path) -> LodProject:
                                            "incidents": 9 if hot else 1, "per_km2": 4.0})
         per_street[code] = N_SIDE * N_SIDE
         hot_per_street[code] = n_hot
+    # community and street verdicts (category 'all', whole period): the last street hot
+    hot_prefix = list(names)[-1][:9]  # the last street's code and its communities' codes
+    scopes = [("street", c) for c in names] + [("community", c["community_code"]) for c in comms]
+    areas = [{"scope": scope, "scope_id": code, "category": "all", "period": "all",
+              "observed": 10, "expected": 5.0, "ratio": 2.0, "z_score": 1.0 + n / 10,
+              "p_fdr": 0.01, "hotspot_class": "hot_95" if code.startswith(hot_prefix) else "none"}
+             for n, (scope, code) in enumerate(scopes)]
     crs = "EPSG:4326"
     frames = {
         "streets": gpd.GeoDataFrame(streets, geometry="geometry", crs=crs),
@@ -108,6 +115,7 @@ def build_lod_project(folder: Path) -> LodProject:
             geometry="geometry", crs=crs),
         "hotspots": pd.DataFrame(hot_rows),
         "incident_counts": pd.DataFrame(counts),
+        "hotspot_areas": pd.DataFrame(areas),
     }
     con = connect(folder / "gridgov.duckdb")
     try:

@@ -538,3 +538,24 @@ def test_map_page_shows_streets_first_above_the_community_limit(lod_project, mon
     script = map_args(at)["script"]
     assert script.count('"t":[') == 2  # that street's communities and every street's outline
     assert "社区1-1" in script and "社区2-1" not in script
+
+
+def test_area_verdicts_follow_the_chosen_street_and_are_capped(lod_project, monkeypatch):
+    """The community/street verdicts under the map: at most AREA_ROWS rows (hot first) for the
+    whole project, the chosen street and its own communities once a street is chosen."""
+    from app_pages import _hotspots
+
+    monkeypatch.setattr(_hotspots, "AREA_ROWS", 10)
+    at = open_page(lod_project.dir, monkeypatch)
+    shown = frame_with(at, "层级", "名称", "冷热点类别")
+    assert len(shown) == 10  # 12 streets + 48 communities, capped
+    assert any("显示前 10 个（共 60 个" in c.value for c in at.caption)
+    # hot first: the last street and its four communities
+    assert (shown["冷热点类别"].iloc[:5].str.startswith("热点")).all()
+    street = lod_project.streets[3]
+    at.selectbox(key="hs_street").set_value(street).run()
+    assert not at.exception
+    shown = frame_with(at, "层级", "名称", "冷热点类别")
+    assert sorted(shown["名称"]) == sorted(
+        [lod_project.street_names[street]] + [f"社区4-{k}" for k in range(1, 5)])
+    assert not any("显示前" in c.value for c in at.caption)
