@@ -673,8 +673,10 @@ def _community_cells(code, cgeom, bld, barrier_lines, barrier_tree, units_poly, 
     bad = ~shapely.is_valid(geom)
     if bad.any():
         geom[bad] = [_polygonal(g) for g in shapely.set_precision(geom[bad], PRECISION)]
+    before = cells["geometry"].to_numpy()
     cells["geometry"] = geom
-    cells = cells[~shapely.is_empty(geom) | (cells["households"] > 0)]
+    if shapely.is_empty(geom).any():
+        cells = _fold_empty_cells(cells, before)
     # deterministic order: piece, then north->south, west->east
     c = shapely.centroid(cells["geometry"].to_numpy())
     cells = cells.assign(_y=-np.round(shapely.get_y(c), 1), _x=np.round(shapely.get_x(c), 1))
@@ -682,6 +684,45 @@ def _community_cells(code, cgeom, bld, barrier_lines, barrier_tree, units_poly, 
     cells["cell_id"] = [f"{code}-{i:05d}" for i in range(len(cells))]
     cells["community_code"] = code
     return cells.drop(columns=["_x", "_y", "_sf"])
+
+
+def _fold_empty_cells(cells: pd.DataFrame, before: np.ndarray) -> pd.DataFrame:
+    """Cells whose polygon vanished on the 1 mm snapping (a sliver of a Voronoi region between
+    a barrier, a unit and the edge) give their buildings to the nearest cell of the same piece
+    (nearest to the cell as it was before snapping): no household is lost and no cell is an
+    empty polygon. Empty cells without buildings are dropped."""
+    geom = cells["geometry"].to_numpy()
+    empty = shapely.is_empty(geom)
+    keep = ~empty
+    if not keep.any():
+        # nothing left to give the buildings to: a 1 m square at each lost cell keeps them
+        fixed = [shapely.box(*shapely.buffer(b, 0.5).bounds) if not shapely.is_empty(b)
+                 else b for b in before]
+        return cells.assign(geometry=fixed)[~shapely.is_empty(np.asarray(fixed, dtype=object))]
+    cells = cells.copy()
+    ids = cells["building_ids"].tolist()
+    sums = {c: cells[c].to_numpy().copy() for c in ("n_buildings", "households", "residents",
+                                                     "workload")}
+    piece = cells["piece"].to_numpy() if "piece" in cells.columns else np.zeros(len(cells))
+    kept_idx = np.flatnonzero(keep)
+    for i in np.flatnonzero(empty):
+        if not ids[i] and sums["households"][i] == 0:
+            continue
+        ref = before[i] if not shapely.is_empty(before[i]) else None
+        same = kept_idx[piece[kept_idx] == piece[i]]
+        pool = same if len(same) else kept_idx
+        if ref is None:
+            j = int(pool[0])
+        else:
+            d = shapely.distance(geom[pool], ref)
+            j = int(pool[np.lexsort((pool, d))[0]])  # nearest; ties: the first cell
+        ids[j] = list(ids[j]) + list(ids[i])
+        for c, v in sums.items():
+            v[j] += v[i]
+    cells["building_ids"] = ids
+    for c, v in sums.items():
+        cells[c] = v
+    return cells[keep]
 
 
 def _cell_row(base: dict, geom, idx: np.ndarray | None, s_idx: int, B: dict | None) -> dict:
