@@ -21,8 +21,8 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 from branca.element import MacroElement
-from shapely.geometry import shape
 from jinja2 import Template
+from shapely.geometry import shape
 
 from app_pages._mapbuild import (
     DENSITY_COLORS,

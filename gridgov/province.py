@@ -44,13 +44,11 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import shutil
+import multiprocessing as mp
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-import multiprocessing as mp
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -317,7 +315,7 @@ def _unit(m: int, b: int) -> dict:
     xy = np.column_stack([S["site_x"][site_a], S["site_y"][site_a]]) + rng.uniform(-JITTER_M, JITTER_M, (len(site_a), 2))
     hot = np.full(len(site_a), -1, np.int16)
     # planted hotspots whose centre lies in this block: extra incidents in a disc around it
-    hx, hy, hsite = [], [], []
+    hx, hy = [], []
     for h in S["hotspots"]:
         if h["block"] != b or m < h["start"]:
             continue
