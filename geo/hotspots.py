@@ -58,6 +58,7 @@ __all__ = [
     "fishnet_counts",
     "global_moran",
     "incremental_cell_size",
+    "cell_size_by_first_peak",
     "robust_dispersion",
     "HOTSPOT_CLASSES",
     "MIN_PERIODS",
@@ -1274,9 +1275,17 @@ def incremental_cell_size(
     (size, table)
         ``table`` has ``size_m``, ``cells``, ``moran_i``, ``z`` per candidate.
     """
+    return cell_size_by_first_peak(
+        lambda size: fishnet_counts(event_xy, support_xy, size)[1:], sizes, k=k)
+
+
+def cell_size_by_first_peak(counts_at, sizes, *, k: int = 8) -> tuple[float, pd.DataFrame]:
+    """The first-peak rule of :func:`incremental_cell_size` on counts from anywhere:
+    ``counts_at(size) -> (centres, counts)`` of the occupied cells at that size (e.g. binned
+    inside a database, so the points never reach Python)."""
     rows = []
     for s in sizes:
-        _, centre, counts = fishnet_counts(event_xy, support_xy, float(s))
+        centre, counts = counts_at(float(s))
         if len(counts) < max(k + 2, 10):
             rows.append((float(s), len(counts), np.nan, np.nan))
             continue

@@ -556,24 +556,8 @@ def _cell_index(cells: np.ndarray, cx, cy) -> np.ndarray:
 def _incremental_cell_size(con, support: np.ndarray, sizes, k: int = 8):
     """``geo.hotspots.incremental_cell_size`` on counts binned in DuckDB (same cells, same
     counts, same Moran's I and first-peak rule; the raw points never reach Python)."""
-    rows = []
-    for s in sizes:
-        _, centre, counts = _fishnet_cells(con, support, float(s))
-        if len(counts) < max(k + 2, 10):
-            rows.append((float(s), len(counts), np.nan, np.nan))
-            continue
-        i, z = hs.global_moran(counts, hs.knn_weights(centre, k=k))
-        rows.append((float(s), len(counts), i, z))
-    table = pd.DataFrame(rows, columns=["size_m", "cells", "moran_i", "z"])
-    z = table["z"].to_numpy()
-    ok = np.flatnonzero(np.isfinite(z))
-    if len(ok) == 0:
-        return float(sizes[len(sizes) // 2]), table
-    zz = z[ok]
-    for j in range(1, len(zz) - 1):
-        if zz[j] > zz[j - 1] and zz[j] >= zz[j + 1]:
-            return float(table["size_m"].iloc[ok[j]]), table
-    return float(table["size_m"].iloc[ok[int(np.argmax(zz))]]), table
+    return hs.cell_size_by_first_peak(
+        lambda size: _fishnet_cells(con, support, size)[1:], sizes, k=k)
 
 
 def _fishnet(con, crs: str, cats: list[str], cfg: dict) -> tuple[dict, dict | None]:
