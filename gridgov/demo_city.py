@@ -1631,7 +1631,7 @@ def _prepare_out_dir(out: Path, overwrite: bool) -> None:
             raise FileExistsError(
                 f"输出文件夹 {out} 已存在且非空；请换一个文件夹，或使用 overwrite=True（命令行 --overwrite）覆盖。 / "
                 f"The output folder {out} exists and is not empty; choose another folder or pass "
-                "overwrite=True (--overwrite on the command line) to replace the demo files.")
+                "overwrite=True (--overwrite on the command line) to replace the generated files.")
         for name in OUTPUT_FILES:  # only our own files; anything else in the folder is left alone
             p = out / name
             if p.is_file():

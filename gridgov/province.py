@@ -463,28 +463,17 @@ def _step(units: list[tuple[int, int]]) -> list[dict]:
 # --------------------------------------------------------------------------------------------
 
 def _prepare(out: Path, overwrite: bool) -> None:
-    if out.exists() and not out.is_dir():
-        raise FileExistsError(f"{out} 已存在且不是文件夹。 / {out} exists and is not a folder.")
-    if out.exists() and any(out.iterdir()):
-        if not overwrite:
-            raise FileExistsError(
-                f"输出文件夹 {out} 已存在且非空；请换一个文件夹，或使用 overwrite=True（命令行 --overwrite）覆盖。 / "
-                f"The output folder {out} exists and is not empty; choose another folder or pass "
-                "overwrite=True (--overwrite on the command line) to replace the province files.")
-        for name in dc.OUTPUT_FILES:
-            p = out / name
-            if p.is_file():
-                p.unlink()
-        inc = out / "incidents"
-        if inc.is_dir():  # only our own layout: month=YYYY-MM/part-*.parquet
-            for d in inc.glob("month=*"):
-                for f in d.glob("part-*.parquet"):
-                    f.unlink()
-                if d.is_dir() and not any(d.iterdir()):
-                    d.rmdir()
-            if not any(inc.iterdir()):
-                inc.rmdir()
-    (out / "truth").mkdir(parents=True, exist_ok=True)
+    """The demo's own check and clean-up of the folder, then our incidents layout."""
+    dc._prepare_out_dir(out, overwrite)
+    inc = out / "incidents"
+    if inc.is_dir():  # only our own layout: month=YYYY-MM/part-*.parquet
+        for d in inc.glob("month=*"):
+            for f in d.glob("part-*.parquet"):
+                f.unlink()
+            if d.is_dir() and not any(d.iterdir()):
+                d.rmdir()
+        if not any(inc.iterdir()):
+            inc.rmdir()
 
 
 def build_province(out_dir, *, buildings: int = DEFAULT_BUILDINGS, incidents: int = DEFAULT_INCIDENTS,
