@@ -886,6 +886,24 @@ def partition_community(
                                "budget_spent": work.left <= 0, "safety_net": work.fired})
 
 
+def _unassign_stray_bits(P: _Problem, nodes, lab: dict, skip=()) -> None:
+    """Keep each grid's largest connected part (most households, then most cells); its other
+    bits become unassigned (-1) for :func:`_fill_unlabeled`. Grids in ``skip`` are left alone."""
+    groups: dict[int, list[int]] = {}
+    for i in nodes:
+        if lab[i] >= 0:
+            groups.setdefault(lab[i], []).append(i)
+    for g, members in groups.items():
+        if g in skip:
+            continue
+        comps = P.components(members)
+        if len(comps) > 1:
+            comps.sort(key=lambda c: (sum(P.h[i] for i in c), len(c)), reverse=True)
+            for c in comps[1:]:
+                for i in c:
+                    lab[i] = -1
+
+
 def _warm_parts(P: _Problem, piece: list[int], init_lab, names: dict) -> list[list[int]]:
     """Initial labels restricted to a piece, with every grid made connected.
 
@@ -893,17 +911,7 @@ def _warm_parts(P: _Problem, piece: list[int], init_lab, names: dict) -> list[li
     the neighbouring grid they share most boundary with.
     """
     lab = {i: (names[g] if not pd.isna(g) else -1) for i, g in zip(piece, init_lab)}
-    groups: dict[int, list[int]] = {}
-    for i in piece:
-        if lab[i] >= 0:
-            groups.setdefault(lab[i], []).append(i)
-    for members in groups.values():
-        comps = P.components(members)
-        if len(comps) > 1:
-            comps.sort(key=lambda c: (sum(P.h[i] for i in c), len(c)), reverse=True)
-            for c in comps[1:]:
-                for i in c:
-                    lab[i] = -1
+    _unassign_stray_bits(P, piece, lab)
     _fill_unlabeled(P, piece, lab)
     parts: dict[int, list[int]] = {}
     for i in piece:
@@ -1679,19 +1687,7 @@ def _redraw_community(task) -> dict:
     lab = {i: (names[g] if not pd.isna(g) else -1) for i, g in enumerate(curv)}
     locked_int = {names[g] for g in names if g in locked}
     # every unlocked grid one piece: smaller bits become unassigned
-    groups: dict[int, list[int]] = {}
-    for i in range(P.n):
-        if lab[i] >= 0:
-            groups.setdefault(lab[i], []).append(i)
-    for g, mem in groups.items():
-        if g in locked_int:
-            continue
-        comps = P.components(mem)
-        if len(comps) > 1:
-            comps.sort(key=lambda c: (sum(P.h[i] for i in c), len(c)), reverse=True)
-            for c in comps[1:]:
-                for i in c:
-                    lab[i] = -1
+    _unassign_stray_bits(P, range(P.n), lab, skip=locked_int)
     before_fill = [lab[i] for i in range(P.n)]
     _fill_unlabeled(P, list(range(P.n)), lab, prefer_not=locked_int)
     start_labels = sorted(set(lab.values()))
