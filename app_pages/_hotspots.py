@@ -364,12 +364,7 @@ def legend_html(mode: str, sel: pd.DataFrame, title_line: str, lang: str,
                  f'<table class="hs-legend">{rows}</table>']
     parts.append(f'<small class="hs-selection">{esc(title_line)}</small>')
     if density is not None:
-        ramp = ", ".join(DENSITY_COLORS)
-        top = f"{density['max']:,.0f}"
-        parts.append(
-            f"<b>{t('hs.legend.kde', lang)}</b>"
-            f'<i style="width:90px;background:linear-gradient(to right, {ramp})"></i><br>'
-            f"<small>{t('hs.legend.kde_range', lang, max=top)}</small>")
+        parts.append(_density_legend(density, lang))
     return "".join(parts)
 
 
@@ -652,12 +647,7 @@ def street_legend_html(mode: str, classes: list[int], title_line: str, lang: str
     parts.append(f'<small class="hs-selection">{esc(title_line)}</small>')
     parts.append(f'<small class="hs-selection">{t("maps.legend.choose", lang)}</small>')
     if density is not None:
-        ramp = ", ".join(DENSITY_COLORS)
-        top = f"{density['max']:,.0f}"
-        parts.append(
-            f"<b>{t('hs.legend.kde', lang)}</b>"
-            f'<i style="width:90px;background:linear-gradient(to right, {ramp})"></i><br>'
-            f"<small>{t('hs.legend.kde_range', lang, max=top)}</small>")
+        parts.append(_density_legend(density, lang))
     return "".join(parts)
 
 
@@ -842,3 +832,12 @@ def page_start(title_key: str):
         st.code(f"gridgov run {db.parent}", language="bash")
         st.stop()
     return db, mtime, lang, data
+
+
+def _density_legend(density: dict, lang: str) -> str:
+    """The legend lines of the density layer (a colour ramp up to its maximum)."""
+    ramp = ", ".join(DENSITY_COLORS)
+    top = f"{density['max']:,.0f}"
+    return (f"<b>{t('hs.legend.kde', lang)}</b>"
+            f'<i style="width:90px;background:linear-gradient(to right, {ramp})"></i><br>'
+            f"<small>{t('hs.legend.kde_range', lang, max=top)}</small>")
