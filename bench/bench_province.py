@@ -297,6 +297,9 @@ def bench_size(work: Path, size: int, args) -> list[dict]:
             (project / "gridgov.toml").write_text(base, encoding="utf-8")
             return records
         shutil.copyfile(db, saved)
+    if args.ingest_only:
+        (project / "gridgov.toml").write_text(base, encoding="utf-8")
+        return records
     for cfg_name in args.configs:
         (project / "gridgov.toml").write_text(_toml_with(base, CONFIGS[cfg_name]), encoding="utf-8")
         shutil.copyfile(saved, db)
@@ -420,6 +423,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="bench the same province without its incidents (a folder of links beside it)")
     ap.add_argument("--skip-ingest", action="store_true",
                     help="reuse the ingested database kept from an earlier run of the same size")
+    ap.add_argument("--ingest-only", action="store_true",
+                    help="ingest and keep the database for later --skip-ingest runs; run no stage")
     ap.add_argument("--report", action="store_true", help="only print the tables from results.json")
     args = ap.parse_args(argv)
     args.workdir.mkdir(parents=True, exist_ok=True)

@@ -892,6 +892,12 @@ def _shared_lengths(geoms: np.ndarray, tolerance: float):
     miss = np.array([c not in found for c in (qi * n + qj).tolist()], dtype=bool)
     fi, fj = qi[miss], qj[miss]
     if len(fi):
+        # most of these pairs meet at a corner only (a lattice of filler cells touches its
+        # diagonal neighbours at one point): measure only pairs whose boundaries come together
+        # along more than the tolerance, judged from the vertices near the other cell
+        maybe = _touch_spread(geoms, coords, ridx[cidx], fi, fj) > tolerance
+        fi, fj = fi[maybe], fj[maybe]
+    if len(fi):
         fl = shapely.length(shapely.intersection(
             shapely.boundary(geoms[fi]), shapely.buffer(geoms[fj], 2 * PRECISION, quad_segs=2)))
         # the buffer adds up to 2*eps at each end of the shared stretch
@@ -903,6 +909,29 @@ def _shared_lengths(geoms: np.ndarray, tolerance: float):
     s = np.concatenate([tot, fl])
     ok = s > tolerance
     return i[ok], j[ok], s[ok]
+
+
+def _touch_spread(geoms: np.ndarray, coords: np.ndarray, owner: np.ndarray, fi: np.ndarray,
+                  fj: np.ndarray) -> np.ndarray:
+    """Per pair (fi, fj), the extent (bounding-box diagonal, m) of the vertices of either cell
+    that lie within 2 * PRECISION of the other cell. A shared stretch of boundary ends at a
+    vertex of one cell or the other, so a pair sharing more than ``t`` metres has an extent of
+    more than ``t``; a pair meeting at one corner has an extent of about zero."""
+    start = np.searchsorted(owner, np.arange(len(geoms) + 1))  # coords are grouped by cell
+    pts = shapely.points(coords)
+    lo = np.full((len(fi), 2), np.inf)
+    hi = np.full((len(fi), 2), -np.inf)
+    for a, b in ((fi, fj), (fj, fi)):
+        cnt = start[a + 1] - start[a]
+        pair = np.repeat(np.arange(len(a)), cnt)
+        first = np.repeat(start[a] - np.concatenate([[0], np.cumsum(cnt)[:-1]]), cnt)
+        v = first + np.arange(len(pair))
+        near = shapely.dwithin(pts[v], geoms[b[pair]], 2 * PRECISION)
+        pair, v = pair[near], v[near]
+        np.minimum.at(lo, pair, coords[v])
+        np.maximum.at(hi, pair, coords[v])
+    ext = np.hypot(*(hi - lo).T)
+    return np.where(np.isfinite(ext), ext, 0.0)
 
 
 def community_adjacency(cells: gpd.GeoDataFrame, *, tolerance: float = 0.05) -> Adjacency:
