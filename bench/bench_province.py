@@ -183,11 +183,16 @@ def generate_main(project: str, buildings: int, incidents: int, seed: int, worke
 # ---- driver -----------------------------------------------------------------------------
 
 def _toml_with(base: str, cfg: dict) -> str:
-    lines = [base.rstrip("\n"), "", "# bench/bench_province.py configuration"]
+    """``base`` with the keys of ``cfg`` set: into the section when ``base`` has it (TOML allows
+    a table once), else in a new section at the end."""
+    lines = base.rstrip("\n").split("\n")
     for section, kv in cfg.items():
-        lines.append(f"[{section}]")
-        for k, v in kv.items():
-            lines.append(f"{k} = {json.dumps(v) if not isinstance(v, bool) else str(v).lower()}")
+        keys = [f"{k} = {json.dumps(v) if not isinstance(v, bool) else str(v).lower()}" for k, v in kv.items()]
+        head = next((i for i, ln in enumerate(lines) if ln.split("#")[0].strip() == f"[{section}]"), None)
+        if head is None:
+            lines += ["", f"[{section}]   # bench/bench_province.py configuration", *keys]
+        else:
+            lines[head + 1:head + 1] = [*keys, "# (above: bench/bench_province.py configuration)"]
     return "\n".join(lines) + "\n"
 
 

@@ -86,6 +86,16 @@ INCIDENT_COLUMNS = (
 # cities: which streets, where, under which codes and names
 # --------------------------------------------------------------------------------------------
 
+# Empty land of a province (about 200,000 km² here) in cells of at most 0.25 km², not the city
+# default of 0.04 km²: 5.7M cells become about 1.8M, the grids stage's main process holds a third
+# of the geometry, and rural grids (tens of km²) keep room to take shape (docs/scale.md).
+PROVINCE_MAX_CELL_AREA = 250_000
+PROVINCE_GRIDS_TOML = f"""
+[grids]
+max_cell_area = {PROVINCE_MAX_CELL_AREA}   # m²: empty land in cells of at most 0.25 km² (a city: 40000)
+"""
+
+
 def city_seed(seed: int, c: int) -> int:
     """City 0 draws with ``seed`` itself (its urban streets are the demo's); copies get their own."""
     return int(seed) if c == 0 else dc._key(f"{int(seed)}:province-city:{c}")
@@ -644,7 +654,8 @@ def build_province(out_dir, *, buildings: int = DEFAULT_BUILDINGS, incidents: in
                                           staff_comm, staff_street, staff_nums, say)
     truth.to_csv(out / "truth" / "planted_hotspots.csv", index=False, encoding="utf-8", lineterminator="\n")
     budget = round(n_staff * 1.1)
-    (out / "gridgov.toml").write_text(dc._toml("province", seed, budget), encoding="utf-8", newline="\n")
+    (out / "gridgov.toml").write_text(dc._toml("province", seed, budget) + PROVINCE_GRIDS_TOML, encoding="utf-8",
+                                      newline="\n")
     summary = {
         "size": "province", "seed": int(seed), "out_dir": str(out), "cities": len(plans),
         **counts, "buildings": n_bld, "households": hh_total, "residents": res_total, "staff": n_staff,
