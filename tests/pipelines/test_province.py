@@ -74,6 +74,15 @@ def test_layout_like_the_demo(tiny):
     assert staff["staff_id"].is_unique and len(staff) == summary["staff"]
 
 
+def test_settings_give_empty_land_province_sized_cells(tiny):
+    from pipelines.config import load_settings
+
+    out, _ = tiny
+    settings = load_settings(out)  # a TOML with one [grids] table, read by the product's loader
+    assert settings["grids"]["max_cell_area"] == pv.PROVINCE_MAX_CELL_AREA == 250_000
+    assert settings["allocation"]["budget"] > 0
+
+
 def test_incidents_folder_is_hive_partitioned_by_month(tiny):
     out, summary = tiny
     files = sorted(p.relative_to(out).as_posix() for p in (out / "incidents").rglob("*") if p.is_file())
