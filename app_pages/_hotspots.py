@@ -41,6 +41,7 @@ from app_pages._mapbuild import (
 from app_pages._shared import current_db, half, load, load_or_stop, map_frame
 from app_pages.i18n import STRINGS, current_lang, t
 from pipelines import results
+from pipelines.config import DEFAULTS
 
 MAP_KEY = "hotspots_map"
 MAP_HEIGHT = 600
@@ -50,7 +51,7 @@ STREET_TOLERANCE_M = 20.0  # street outlines at the street level (as on the map 
 #: coloured by their units, and the units of one chosen street when zoomed in. The full demo
 #: (3,042 grids) sends 0.80 MB for its first view, about 0.21 kB a unit plus 0.14 MB of
 #: scripts: 3,500 units keep a view under about 0.9 MB.
-MAP_MAX_UNITS = 3500
+MAP_MAX_UNITS = DEFAULTS["app"]["map_max_units"]  # [app] map_max_units
 #: The streets' colour classes: share of a street's units that are hot (or have a hot
 #: trend); the first class is "none" (0 %), the others are upper limits.
 SHARE_BREAKS = (0.0, 0.05, 0.10, 0.20, 0.35, 1.0)

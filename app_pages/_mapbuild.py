@@ -29,6 +29,7 @@ from branca.element import Element, MacroElement
 from jinja2 import Template
 
 from app_pages.i18n import label, t
+from pipelines.config import DEFAULTS
 
 DISPLAY_CRS = "EPSG:4326"
 DECIMALS = 5
@@ -38,7 +39,7 @@ MAX_BUILDINGS = 5000
 #: (filled by household density) without communities and special units, and one chosen
 #: street's communities, buildings and special units. 3,268 communities of a 200k-building
 #: province are 0.47 MB of map script alone (the full demo's 515 communities: 0.07 MB).
-MAP_MAX_COMMUNITIES = 2000
+MAP_MAX_COMMUNITIES = DEFAULTS["app"]["map_max_communities"]  # [app] map_max_communities
 BACKGROUND = "#f3f2ee"
 
 DENSITY_COLORS = ["#ffffb2", "#fed976", "#feb24c", "#fd8d3c", "#f03b20", "#bd0026"]
@@ -439,14 +440,15 @@ def street_density(streets: gpd.GeoDataFrame, communities: gpd.GeoDataFrame | No
     return out
 
 
-def street_level(display: Display, street_code: str | None) -> Display:
-    """What the map page draws of a large project (more than :data:`MAP_MAX_COMMUNITIES`
-    communities): without a street, the streets filled by household density and the barriers;
+def street_level(display: Display, street_code: str | None, max_communities: int | None = None) -> Display:
+    """What the map page draws of a large project (more than ``max_communities``, default
+    :data:`MAP_MAX_COMMUNITIES`, communities): without a street, the streets filled by household density and the barriers;
     with one, every street's outline and that street's communities, buildings and special
     units. A project within the limit is drawn as it is."""
     layers = display.layers
     communities = layers.get("communities")
-    if communities is None or len(communities) <= MAP_MAX_COMMUNITIES:
+    limit = MAP_MAX_COMMUNITIES if max_communities is None else max_communities
+    if communities is None or len(communities) <= limit:
         return display
     out = dict(layers)
     if street_code is None:

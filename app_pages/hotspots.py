@@ -47,6 +47,7 @@ from app_pages._hotspots import (
 from app_pages._mapview import map_context, map_downloads, map_notes, send_layer, show_map
 from app_pages._shared import half
 from app_pages.i18n import t
+from pipelines.results import map_limits
 
 db, mtime, lang, data = page_start("hs.title")
 summary: dict = data.get("summary") or {}
@@ -118,6 +119,7 @@ with left:
         # level of detail (#13.4): every unit when they fit one view, else streets coloured by
         # their units first; a chosen street shows its own units
         streets = load_street_shapes(str(db), mtime, ctx.tiles_crs)
+        max_units = map_limits(db.parent).get("map_max_units", MAP_MAX_UNITS)
         unit_street = load_unit_streets(str(db), mtime) if streets["ids"] else {}
         have = set(unit_street.values())
         options: list[str | None] = [None] + [c for c in streets["ids"] if c in have]
@@ -134,10 +136,10 @@ with left:
             level_notes.append(t("maps.street_units", n=f"{len(view_shapes['ids']):,}",
                                  units=f"{len(shapes['ids']):,}",
                                  street=streets["names"].get(street) or street))
-        elif len(shapes["ids"]) > MAP_MAX_UNITS and len(options) > 1:
+        elif len(shapes["ids"]) > max_units and len(options) > 1:
             view_shapes = streets
             level_notes.append(t("maps.street_level", units=f"{len(shapes['ids']):,}",
-                                 max=f"{MAP_MAX_UNITS:,}"))
+                                 max=f"{max_units:,}"))
         else:
             view_shapes = shapes
         density = load_density(str(db), mtime, ctx.tiles_crs) if show_kde else None

@@ -14,6 +14,7 @@ from app_pages._mapbuild import (
 from app_pages._mapview import map_context, map_downloads, show_map
 from app_pages._shared import current_db, load_map_layers, md, show_db_error
 from app_pages.i18n import current_lang, t
+from pipelines.results import map_limits
 
 MAP_KEY = "gridgov_map"
 MAP_HEIGHT = 640
@@ -48,7 +49,8 @@ street = st.selectbox(
 )
 
 # level of detail (#13.4): a large project shows streets first, one street's detail when chosen
-shown = street_level(display, street)
+max_communities = map_limits(db.parent).get("map_max_communities", MAP_MAX_COMMUNITIES)
+shown = street_level(display, street, max_communities)
 fmap, info = build_map(shown, lang=lang, street_code=street, tiles=ctx.tiles,
                        attribution=ctx.attribution)
 show_map(fmap, ctx, key=MAP_KEY, height=MAP_HEIGHT)
@@ -62,7 +64,7 @@ if street:
     else:
         notes.append(t("map.buildings_drawn", n=f"{info.buildings_drawn:,}"))
 elif shown is not display:
-    notes.append(t("maps.map_street_level", max=f"{MAP_MAX_COMMUNITIES:,}",
+    notes.append(t("maps.map_street_level", max=f"{max_communities:,}",
                    communities=f"{len(display.layers['communities']):,}"))
 else:
     notes.append(t("map.street_hint"))

@@ -68,7 +68,13 @@ DEFAULTS: dict[str, Any] = {
     # No [privacy] section: the salt of the reporter hash lives only in <project>/.gridgov-salt (created by
     # pipelines.privacy.salt_for), outside the database and outside gridgov.toml (see RETIRED).
     # --- the app (app_pages/_shared.py) ---------------------------------------------------------
-    "app": {"attribution": None},  # map credit line; None = the demo's sources or "project"
+    "app": {
+        "attribution": None,  # map credit line; None = the demo's sources or "project"
+        # level of detail (#13.4): above these counts a map shows streets first, one street's detail
+        # when chosen. ASSUMPTION: about 1 MB of map per view in Chromium at the demo's shapes.
+        "map_max_units": 3500,  # hot-spot page: grids or fishnet cells
+        "map_max_communities": 2000,  # map page
+    },
     # --- the run (pipelines/run.py) ------------------------------------------------------------
     "ingest": {
         # A layer of which more than this share of rows is rejected stops the run and the previous

@@ -536,6 +536,24 @@ def text_cells(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def map_limits(project_dir: str | Path) -> dict[str, int]:
+    """The ``[app] map_max_units`` / ``map_max_communities`` the project's ``gridgov.toml`` sets
+    (only those set): above these counts the hot-spot and map pages show streets first (the
+    defaults are in ``pipelines.config.DEFAULTS``). Read leniently like
+    :func:`project_attribution` (the run validates the file; a page must not stop on it): a
+    broken file or a value that is not a positive whole number is left out."""
+    import tomllib
+
+    try:
+        app = tomllib.loads((Path(project_dir) / "gridgov.toml").read_text(encoding="utf-8")).get("app", {})
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return {}
+    if not isinstance(app, dict):
+        return {}
+    return {k: v for k in ("map_max_units", "map_max_communities")
+            if isinstance(v := app.get(k), int) and not isinstance(v, bool) and v > 0}
+
+
 def project_attribution(project_dir: str | Path) -> str:
     """Who to credit on a map: ``"demo"``, ``"project"`` or a text from the settings.
 

@@ -559,3 +559,36 @@ def test_area_verdicts_follow_the_chosen_street_and_are_capped(lod_project, monk
     assert sorted(shown["名称"]) == sorted(
         [lod_project.street_names[street]] + [f"社区4-{k}" for k in range(1, 5)])
     assert not any("显示前" in c.value for c in at.caption)
+
+
+def test_map_limits_come_from_the_project_settings(lod_project, monkeypatch):
+    """``[app] map_max_units`` / ``map_max_communities`` in gridgov.toml move the level of detail:
+    raised above the project's units, the hot-spot map carries every unit at once; lowered to 10
+    communities (48 here), the map page shows streets first."""
+    toml = lod_project.dir / "gridgov.toml"
+    before = toml.read_text(encoding="utf-8")
+    try:
+        toml.write_text(before + f"\n[app]\nmap_max_units = {lod_project.units + 1}\n"
+                        "map_max_communities = 10\n", encoding="utf-8")
+        at = open_page(lod_project.dir, monkeypatch)
+        assert not at.exception
+        assert map_features(at) == lod_project.units  # every unit, no street level
+        assert not any("one map can carry" in c.value or "一次可显示" in c.value for c in at.caption)
+        at = open_page(lod_project.dir, monkeypatch, page="app_pages/map.py")
+        assert not at.error
+        assert any("超过一次可显示的 10 个" in c.value for c in at.caption)
+        assert "社区1-1" not in map_args(at)["script"]
+    finally:
+        toml.write_text(before, encoding="utf-8")
+
+
+def test_map_limits_reader_is_lenient(tmp_path):
+    from pipelines.results import map_limits
+
+    assert map_limits(tmp_path) == {}  # no gridgov.toml
+    (tmp_path / "gridgov.toml").write_text("[app]\nmap_max_units = 0\nmap_max_communities = true\n")
+    assert map_limits(tmp_path) == {}  # not positive whole numbers
+    (tmp_path / "gridgov.toml").write_text("[app]\nmap_max_units = 50\n")
+    assert map_limits(tmp_path) == {"map_max_units": 50}
+    (tmp_path / "gridgov.toml").write_text("[app\nbroken")
+    assert map_limits(tmp_path) == {}
