@@ -298,6 +298,26 @@ def wants_stream(path: Path | None, layer: str, settings: dict) -> bool:
     return path.suffix.lower() in (".parquet", ".geoparquet") and path.stat().st_size > limit * 1e6
 
 
+#: Placeholder of a batch's file range in the staging SQL (replaced by numbers we make).
+_BATCH = "__gridgov_batch_files__"
+#: Files of one batch: consecutive files up to about this many bytes (at least one file).
+BATCH_BYTES = 512 * 2**20
+
+
+def _file_batches(src: Source) -> list[tuple[int, int]]:
+    """``(first, last)`` file index of each batch: consecutive files of about :data:`BATCH_BYTES`.
+    Every batch reads the whole set of files (so columns and types are those of the whole set)
+    filtered on ``file_index``, which DuckDB applies to the files, not the rows."""
+    out: list[tuple[int, int]] = []
+    start, acc = 0, 0
+    for i, f in enumerate(src.files):
+        acc += f.stat().st_size
+        if acc >= BATCH_BYTES or i == len(src.files) - 1:
+            out.append((start, i))
+            start, acc = i + 1, 0
+    return out or [(0, 0)]
+
+
 def _read(n_cols: int) -> str:
     """The files (always parameter ``$1``), columns renamed by position: no user name is SQL."""
     cols = ", ".join(f"__c{i}" for i in range(n_cols))
@@ -580,7 +600,8 @@ def ingest_incidents(con: duckdb.DuckDBPyConnection, src: Source, spec: LayerSpe
         return f"CAST(json_object({', '.join(parts)}) AS VARCHAR)"
     raw_json = build_raw(p)
     key_sql = code(c(src_of[key]), ty(src_of[key]))
-    l0 = f"SELECT s.*, s.file_index, s.file_row_number{''.join(', ' + e for e in m0)} FROM {_read(n_cols)}"
+    l0 = (f"SELECT s.*, s.file_index, s.file_row_number{''.join(', ' + e for e in m0)} FROM {_read(n_cols)} "
+          f"WHERE {_BATCH}")
     l1 = ["s0.*", "CAST(s0.file_index AS BIGINT) * 4294967296 + s0.file_row_number AS __pid",
           "CAST(s0.file_index AS BIGINT) AS __file", "s0.file_row_number + 1 AS __row"]
     l1 += [f"{e} AS __n_{col}" for col, e in ints_num.items()]
@@ -621,24 +642,98 @@ def ingest_incidents(con: duckdb.DuckDBPyConnection, src: Source, spec: LayerSpe
             f"CREATE TEMP TABLE __inc_dup AS SELECT k, min(pid) AS first FROM (SELECT {key_sql} AS k, "
             f"CAST(s.file_index AS BIGINT) * 4294967296 + s.file_row_number AS pid FROM {_read(n_cols)}) "
             "WHERE k IS NOT NULL GROUP BY k HAVING count(*) > 1", [files])
-    # One pass over the rows: values, reasons and raw text (in any order: incidents is written sorted).
-    with unordered(con):
-        con.execute(f"CREATE TEMP TABLE __inc_stage AS {l3}", p.values)
-    # Repeated ids (their check comes right after the required values) and unknown declared
-    # communities (after every check of the row): only the rows concerned are touched. The raw text
-    # of rows rejected here is read again below.
-    pu = _Params()
-    con.execute(f"UPDATE __inc_stage SET __reason = {dup_reason(pu)} FROM __inc_dup d WHERE d.k = __inc_stage.{v(key)} "
-                f"AND d.first <> __inc_stage.__pid AND {required_present.replace('__v', '__inc_stage.__v')}", pu.values)
-    if "community_code" in value:
+    # Batches of files, in file order (a file's rows keep their global index): the staging tables,
+    # the location join and the sort hold one batch at a time, so memory and temporary disk follow
+    # the batch, not the 100M rows of a province; `incidents` is the same in one batch or many.
+    batches = _file_batches(src)
+    tally = [0, 0, 0, 0]  # rows read, good, out of lon/lat range, masked values
+    for k, (lo, hi) in enumerate(batches):
+        first = k == 0
+
+        def at(sql: str, lo: int = lo, hi: int = hi) -> str:
+            return sql.replace(_BATCH, f"s.file_index BETWEEN {int(lo)} AND {int(hi)}")
+
+        if len(batches) > 1:
+            say(f"incidents: 第 {k + 1}/{len(batches)} 批 / batch {k + 1} of {len(batches)} "
+                f"({hi - lo + 1} 个文件 / file(s))")
+        # One pass over the rows: values, reasons and raw text (in any order: incidents is written sorted).
+        with unordered(con):
+            con.execute(f"CREATE TEMP TABLE __inc_stage AS {at(l3)}", p.values)
+        # Repeated ids (their check comes right after the required values) and unknown declared
+        # communities (after every check of the row): only the rows concerned are touched. The raw text
+        # of rows rejected here is read again below.
+        pu = _Params()
+        con.execute(f"UPDATE __inc_stage SET __reason = {dup_reason(pu)} FROM __inc_dup d WHERE d.k = __inc_stage.{v(key)} "
+                    f"AND d.first <> __inc_stage.__pid AND {required_present.replace('__v', '__inc_stage.__v')}", pu.values)
+        if "community_code" in value:
+            zc, ec = lab("community_code")
+            con.execute(f"UPDATE __inc_stage SET __reason = $1 WHERE __reason IS NULL AND {v('community_code')} IS NOT NULL "
+                        f"AND {v('community_code')} NOT IN (SELECT code FROM __inc_comm)",
+                        [f"{zc} 在社区图层中不存在 / {ec} not found in the communities layer"])
+        counts = con.execute(
+            "SELECT count(*), count(*) FILTER (WHERE __reason IS NULL), "
+            f"count(*) FILTER (WHERE __reason = {quote_literal('坐标超出经纬度范围 / coordinates outside lon/lat range')}), "
+            "coalesce(sum(__masked), 0) FROM __inc_stage").fetchone()
+        tally = [x + int(y or 0) for x, y in zip(tally, counts)]
+        # Location in the metric CRS: every community within the tolerance; inside wins, lowest on ties.
+        pl = _Params(metric, float(tol))
+        decl = f"__d.{vname['community_code']}" if "community_code" in value else "CAST(NULL AS VARCHAR)"
+        with unordered(con):
+            con.execute(
+                "CREATE TEMP TABLE __inc_loc AS SELECT __d.__pid, "
+                "min(c.cidx) FILTER (WHERE ST_Intersects(c.g, __d.g)) AS inside, min(c.cidx) AS near, "
+                f"bool_or(c.code = __d.decl) AS agree FROM (SELECT __pid, {decl} AS decl, "
+                "ST_Transform(ST_Point(__lon, __lat), 'EPSG:4326', $1, always_xy := true) AS g "
+                "FROM __inc_stage __d WHERE __reason IS NULL) __d JOIN __inc_comm c ON ST_DWithin(c.g, __d.g, $2) "
+                "GROUP BY __d.__pid", pl.values)
         zc, ec = lab("community_code")
-        con.execute(f"UPDATE __inc_stage SET __reason = $1 WHERE __reason IS NULL AND {v('community_code')} IS NOT NULL "
-                    f"AND {v('community_code')} NOT IN (SELECT code FROM __inc_comm)",
-                    [f"{zc} 在社区图层中不存在 / {ec} not found in the communities layer"])
-    n_read, n_good, n_range, n_masked = con.execute(
-        "SELECT count(*), count(*) FILTER (WHERE __reason IS NULL), "
-        f"count(*) FILTER (WHERE __reason = {quote_literal('坐标超出经纬度范围 / coordinates outside lon/lat range')}), "
-        "coalesce(sum(__masked), 0) FROM __inc_stage").fetchone()
+        zs, es = lab("street_code")
+        at_code = "(CASE WHEN l.agree THEN t.decl ELSE ca.code END)"
+        located = (
+            f"SELECT t.*, l.__pid IS NOT NULL AS located, {at_code} AS at_code, "
+            "t.decl IS NOT NULL AND l.__pid IS NOT NULL AND NOT coalesce(l.agree, false) AS contradict "
+            f"FROM (SELECT *, {decl.replace('__d.', '')} AS decl FROM __inc_stage WHERE __reason IS NULL) t "
+            "LEFT JOIN __inc_loc l ON l.__pid = t.__pid LEFT JOIN __inc_comm ca ON ca.cidx = coalesce(l.inside, l.near)")
+        user_street = vname["street_code"] if "street_code" in value else "CAST(NULL AS VARCHAR)"
+        full = (f"SELECT z.*, cs.street AS derived, {user_street} IS NOT NULL AND cs.street IS NOT NULL AND "
+                f"{user_street} <> cs.street AS clash FROM ({located}) z LEFT JOIN __inc_comm cs ON cs.code = z.at_code")
+        out = [f"{vname[col]} AS {quote_ident_safe(col)}" for col in out_contract + extra]
+        if rk is not None:
+            out.append("reporter_key")
+        out += ["at_code AS community_code", "derived AS street_code", "ST_Point(__lon, __lat) AS geometry"]
+        con.execute(f"{'CREATE OR REPLACE TABLE incidents AS' if first else 'INSERT INTO incidents'} "
+                    f"SELECT {', '.join(out)} FROM ({full}) f WHERE located AND NOT contradict AND NOT clash ORDER BY __pid")
+        # Rejects: rows that failed a check of their own, then those the location refused.
+        pr = _Params()
+        tol_zh = "位置不在任何社区内（也不在任何社区边界 %.0f 米内）" % tol
+        tol_en = "location is outside every community (and more than %.0f m from any)" % tol
+        loc_reason = (
+            f"CASE WHEN NOT located THEN {pr(f'{tol_zh} / {tol_en}')} "
+            f"WHEN contradict THEN {pr(f'{zc} ')} || decl || {pr(' 与位置不符：位置在社区 ')} || at_code || "
+            f"{pr(f' 内；请更正编码或坐标，或留空由位置判定 / {ec} ')} || decl || "
+            f"{pr(' contradicts the location, which lies in community ')} || at_code || "
+            f"{pr('; correct the code or the coordinates, or leave it empty to assign by location')} "
+            f"ELSE {pr(f'{zs} ')} || {user_street} || {pr(' 与位置不符：位置所在社区 ')} || at_code || {pr(' 属于街道 ')} "
+            f"|| derived || {pr(f'；请更正或删除该列 / {es} ')} || {user_street} || {pr(' contradicts the location: its community ')} "
+            f"|| at_code || {pr(' belongs to street ')} || derived || {pr('; correct the column or leave it out')} END")
+        con.execute(
+            f"{'CREATE TEMP TABLE __inc_rej AS' if first else 'INSERT INTO __inc_rej'} "
+            "SELECT __file, __row, __reason AS reason, __raw AS raw FROM __inc_stage "
+            f"WHERE __reason IS NOT NULL UNION ALL SELECT __file, __row, {loc_reason}, NULL FROM ({full}) f "
+            "WHERE NOT located OR contradict OR clash", pr.values)
+        n_loc = con.execute("SELECT count(*) FROM __inc_rej WHERE raw IS NULL").fetchone()[0]
+        if n_loc:  # their raw text: the rows again, from the files (only those rows are kept)
+            pw = _Params(files)
+            con.execute(
+                f"CREATE TEMP TABLE __inc_rawfix AS SELECT s0.file_index AS __file, s0.file_row_number + 1 AS __row, "
+                f"{build_raw(pw)} AS raw FROM ({at(l0)}) s0 SEMI JOIN (SELECT __file, __row FROM __inc_rej WHERE raw IS NULL) r "
+                "ON r.__file = s0.file_index AND r.__row = s0.file_row_number + 1", pw.values)
+            con.execute("UPDATE __inc_rej SET raw = f.raw FROM __inc_rawfix f WHERE __inc_rej.raw IS NULL AND "
+                        "__inc_rej.__file = f.__file AND __inc_rej.__row = f.__row")
+            con.execute("DROP TABLE __inc_rawfix")
+        for t in ("__inc_stage", "__inc_loc"):
+            con.execute(f"DROP TABLE IF EXISTS {t}")
+    n_read, n_good, n_range, n_masked = tally
     if n_range and n_range > 0.5 * max(n_good + n_range, 1):
         raise InputFileError(
             f"{src.label}：坐标超出经纬度范围（按 {crs} 解读）；数据可能是投影坐标。请只为这个图层在 gridgov.toml 中"
@@ -648,61 +743,6 @@ def ingest_incidents(con: duckdb.DuckDBPyConnection, src: Source, spec: LayerSpe
             "\"EPSG:4546\" (use the data's actual CRS).",
         )
     say(f"incidents: {n_read} 行读取 / rows read, DuckDB")
-    # Location in the metric CRS: every community within the tolerance; inside wins, lowest on ties.
-    pl = _Params(metric, float(tol))
-    decl = f"__d.{vname['community_code']}" if "community_code" in value else "CAST(NULL AS VARCHAR)"
-    with unordered(con):
-        con.execute(
-            "CREATE TEMP TABLE __inc_loc AS SELECT __d.__pid, "
-            "min(c.cidx) FILTER (WHERE ST_Intersects(c.g, __d.g)) AS inside, min(c.cidx) AS near, "
-            f"bool_or(c.code = __d.decl) AS agree FROM (SELECT __pid, {decl} AS decl, "
-            "ST_Transform(ST_Point(__lon, __lat), 'EPSG:4326', $1, always_xy := true) AS g "
-            "FROM __inc_stage __d WHERE __reason IS NULL) __d JOIN __inc_comm c ON ST_DWithin(c.g, __d.g, $2) "
-            "GROUP BY __d.__pid", pl.values)
-    zc, ec = lab("community_code")
-    zs, es = lab("street_code")
-    at_code = "(CASE WHEN l.agree THEN t.decl ELSE ca.code END)"
-    located = (
-        f"SELECT t.*, l.__pid IS NOT NULL AS located, {at_code} AS at_code, "
-        "t.decl IS NOT NULL AND l.__pid IS NOT NULL AND NOT coalesce(l.agree, false) AS contradict "
-        f"FROM (SELECT *, {decl.replace('__d.', '')} AS decl FROM __inc_stage WHERE __reason IS NULL) t "
-        "LEFT JOIN __inc_loc l ON l.__pid = t.__pid LEFT JOIN __inc_comm ca ON ca.cidx = coalesce(l.inside, l.near)")
-    user_street = vname["street_code"] if "street_code" in value else "CAST(NULL AS VARCHAR)"
-    full = (f"SELECT z.*, cs.street AS derived, {user_street} IS NOT NULL AND cs.street IS NOT NULL AND "
-            f"{user_street} <> cs.street AS clash FROM ({located}) z LEFT JOIN __inc_comm cs ON cs.code = z.at_code")
-    out = [f"{vname[col]} AS {quote_ident_safe(col)}" for col in out_contract + extra]
-    if rk is not None:
-        out.append("reporter_key")
-    out += ["at_code AS community_code", "derived AS street_code", "ST_Point(__lon, __lat) AS geometry"]
-    con.execute(f"CREATE OR REPLACE TABLE incidents AS SELECT {', '.join(out)} FROM ({full}) f "
-                "WHERE located AND NOT contradict AND NOT clash ORDER BY __pid")
-    # Rejects: rows that failed a check of their own, then those the location refused.
-    pr = _Params()
-    tol_zh = "位置不在任何社区内（也不在任何社区边界 %.0f 米内）" % tol
-    tol_en = "location is outside every community (and more than %.0f m from any)" % tol
-    loc_reason = (
-        f"CASE WHEN NOT located THEN {pr(f'{tol_zh} / {tol_en}')} "
-        f"WHEN contradict THEN {pr(f'{zc} ')} || decl || {pr(' 与位置不符：位置在社区 ')} || at_code || "
-        f"{pr(f' 内；请更正编码或坐标，或留空由位置判定 / {ec} ')} || decl || "
-        f"{pr(' contradicts the location, which lies in community ')} || at_code || "
-        f"{pr('; correct the code or the coordinates, or leave it empty to assign by location')} "
-        f"ELSE {pr(f'{zs} ')} || {user_street} || {pr(' 与位置不符：位置所在社区 ')} || at_code || {pr(' 属于街道 ')} "
-        f"|| derived || {pr(f'；请更正或删除该列 / {es} ')} || {user_street} || {pr(' contradicts the location: its community ')} "
-        f"|| at_code || {pr(' belongs to street ')} || derived || {pr('; correct the column or leave it out')} END")
-    con.execute(
-        "CREATE TEMP TABLE __inc_rej AS SELECT __file, __row, __reason AS reason, __raw AS raw FROM __inc_stage "
-        f"WHERE __reason IS NOT NULL UNION ALL SELECT __file, __row, {loc_reason}, NULL FROM ({full}) f "
-        "WHERE NOT located OR contradict OR clash", pr.values)
-    n_loc = con.execute("SELECT count(*) FROM __inc_rej WHERE raw IS NULL").fetchone()[0]
-    if n_loc:  # their raw text: the rows again, from the files (only those rows are kept)
-        pw = _Params(files)
-        con.execute(
-            f"CREATE TEMP TABLE __inc_rawfix AS SELECT s0.file_index AS __file, s0.file_row_number + 1 AS __row, "
-            f"{build_raw(pw)} AS raw FROM ({l0}) s0 SEMI JOIN (SELECT __file, __row FROM __inc_rej WHERE raw IS NULL) r "
-            "ON r.__file = s0.file_index AND r.__row = s0.file_row_number + 1", pw.values)
-        con.execute("UPDATE __inc_rej SET raw = f.raw FROM __inc_rawfix f WHERE __inc_rej.raw IS NULL AND "
-                    "__inc_rej.__file = f.__file AND __inc_rej.__row = f.__row")
-        con.execute("DROP TABLE __inc_rawfix")
     n_rej = con.execute("SELECT count(*) FROM __inc_rej").fetchone()[0]
     for t in ("__inc_stage", "__inc_loc", "__inc_dup"):
         con.execute(f"DROP TABLE IF EXISTS {t}")

@@ -310,3 +310,69 @@ def test_memory_limit_and_temp_directory_applied(tmp_path):
     assert tmp == str((tmp_path / "it's" / ".gridgov-tmp").resolve())
     with pytest.raises(ValueError):
         apply_compute_settings(con, {"compute": {"memory_limit": "1GB'; DROP TABLE x; --"}}, tmp_path)
+
+
+def test_batches_of_files_give_the_same_tables(demo, tmp_path, monkeypatch):
+    """A folder ingested one file per batch (as a 100M-row province is, in batches of about
+    BATCH_BYTES) gives exactly the tables of one batch: the same rows in the same order, the same
+    rejects with their files, rows and raw text; a duplicate id in a later file names the first."""
+    from pipelines import ingest_parquet as ip
+
+    good = _csv(demo).iloc[:600].copy()
+    good["community_code"] = None
+    good["street_code"] = None
+    badf, _ = _bad_rows(good, demo)
+    p = _copy(demo, tmp_path / "batches")
+    folder = p / "incidents"
+    files = _to_folder(pd.concat([good, badf.assign(occurred_at=badf["occurred_at"].where(
+        badf["incident_id"].isin(["BAD-DATE", "BAD-FUTURE", "BAD-OLD", "BAD-ORDER"]), "2024-12-31 09:00:00"))],
+        ignore_index=True), folder)
+    assert len(files) >= 4
+    seen: list[int] = []
+    real = ip._file_batches
+
+    def spy(*a, **k):
+        out = real(*a, **k)
+        seen.append(len(out))
+        return out
+
+    monkeypatch.setattr(ip, "_file_batches", spy)
+    con1, rep1 = _ingest(p, monkeypatch)
+    monkeypatch.setattr(ip, "BATCH_BYTES", 1)  # every file its own batch
+    con2, rep2 = _ingest(p, monkeypatch)
+    assert seen == [1, len(files)]
+    t1, t2 = _table(con1), _table(con2)
+    assert len(t1) == len(good) - 0 and len(t1) > 500
+    pd.testing.assert_frame_equal(t1, t2)  # same rows, same order
+    q = ("SELECT source_file, source_row, reason, raw FROM rejects WHERE layer = 'incidents' "
+         "ORDER BY source_file, source_row")
+    r1, r2 = con1.execute(q).df(), con2.execute(q).df()
+    assert len(r1) == len(badf) and rep1.layers["incidents"]["rejected"] == len(badf)
+    pd.testing.assert_frame_equal(r1, r2)
+    dup = r2[r2["reason"].str.startswith("incident_id 重复")]
+    assert len(dup) == 1 and "month=2024-01/part-0.parquet 第 1 行" in dup["reason"].iloc[0]
+    assert rep1.layers["incidents"] == rep2.layers["incidents"]
+
+
+def test_files_with_other_columns_batched_like_one(demo, tmp_path, monkeypatch):
+    """Files that differ in columns: every batch reads the whole set (columns and types of all
+    files) filtered to its files, so the batched tables equal the one-batch tables."""
+    from pipelines import ingest_parquet as ip
+
+    good = _csv(demo).iloc[:300].copy()
+    p = _copy(demo, tmp_path / "ragged")
+    files = _to_folder(good, p / "incidents")
+    pd.read_parquet(files[-1]).assign(extra_note="x").to_parquet(files[-1], index=False)
+    pd.read_parquet(files[0]).assign(severity=None).to_parquet(files[0], index=False)  # an all-null column
+    seen: list[int] = []
+    real = ip._file_batches
+    monkeypatch.setattr(ip, "_file_batches", lambda *a, **k: (seen.append(len(out := real(*a, **k))), out)[1])
+    con1, rep1 = _ingest(p, monkeypatch)
+    monkeypatch.setattr(ip, "BATCH_BYTES", 1)
+    con2, rep2 = _ingest(p, monkeypatch)
+    assert seen == [1, len(files)] and len(files) >= 2
+    t1, t2 = _table(con1), _table(con2)
+    assert rep2.layers["incidents"]["kept"] == len(good) == len(t2)
+    assert "extra_note" in t2.columns and (t2["extra_note"] == "x").sum() == len(pd.read_parquet(files[-1]))
+    pd.testing.assert_frame_equal(t1, t2)
+    assert rep1.layers["incidents"] == rep2.layers["incidents"]
