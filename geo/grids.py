@@ -698,8 +698,9 @@ def plan_metrics(grids: gpd.GeoDataFrame, norms: dict | None = None, *,
             if c is not None:
                 gap += shapely.difference(c, u, grid_size=1e-3).area
                 outside += shapely.difference(u, c, grid_size=1e-3).area
+        drawn = set(grids["community_code"].astype(str))  # once: per community it was O(C x G)
         for code, c in cgeom.items():
-            if code not in set(grids["community_code"].astype(str)):
+            if code not in drawn:
                 gap += c.area
         out.update(coverage_gap_km2=gap / 1e6, overlap_km2=overlap / 1e6,
                    outside_km2=outside / 1e6)
