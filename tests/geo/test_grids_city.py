@@ -54,6 +54,11 @@ def test_generated_city_meets_the_guarantees_and_the_norm(city2000):
     assert m["contiguous"]
     assert m["coverage_gap_km2"] < 1e-4 * city["communities"].area.sum() / 1e6
     assert m["share_within_norm_feasible"] >= 0.98
+    # a community without any grid is a gap of its whole area
+    gone = str(city["communities"]["community_code"].iloc[0])
+    area = float(city["communities"].geometry.iloc[0].area) / 1e6
+    m2 = G.plan_metrics(plan[plan["community_code"].astype(str) != gone], communities=city["communities"])
+    assert abs(m2["coverage_gap_km2"] - m["coverage_gap_km2"] - area) < 1e-6 * max(area, 1.0)
     # balance among the grids the norm can be met for (pieces cut off by the river or the
     # railway below the minimum are grids of their own, flagged, and not balanced)
     ok = plan[(plan["grid_type"] == "basic") & (plan["status"] == "ok")]
