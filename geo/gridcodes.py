@@ -103,32 +103,42 @@ def grid_codes(
         ``grid_id`` strings.
     """
     prefix = community_prefixes(grids["community_code"], communities)
-    out = pd.Series(index=grids.index, dtype=object, name="grid_id")
-    gtype = grids["grid_type"] if "grid_type" in grids.columns else pd.Series(
-        "basic", index=grids.index)
-    for code, grp in grids.groupby(grids["community_code"].astype(str), sort=True):
+    # plain arrays and positions: per-community label lookups on Arrow-backed columns cost
+    # O(all grids) each, minutes at 16,260 communities
+    comm = grids["community_code"].astype(str).to_numpy(dtype=object)
+    kinds = (grids["grid_type"].astype(str).to_numpy(dtype=object) if "grid_type" in grids.columns
+             else np.full(len(grids), "basic", dtype=object))
+    geoms = np.asarray(grids.geometry.values, dtype=object)
+    old_ids = (np.array(["" if pd.isna(v) else str(v) for v in grids["grid_id"]], dtype=object)
+               if keep_existing and "grid_id" in grids.columns else None)
+    codes = np.full(len(grids), None, dtype=object)
+    groups = pd.Series(np.arange(len(grids))).groupby(comm, sort=True).indices
+    for code in sorted(groups):
+        pos_all = groups[code]
         pre = prefix[code]
         for kind, (start, stop) in (("basic", BASIC_RANGE), ("dedicated", (DEDICATED_START, 999))):
-            sub = grp[(gtype.loc[grp.index] == kind).to_numpy()]
+            sub = pos_all[kinds[pos_all] == kind]
             if not len(sub):
                 continue
             used: set[int] = set()
-            todo = list(sub.index)
-            if keep_existing and "grid_id" in sub.columns:
+            todo = list(sub)
+            if old_ids is not None:
                 todo = []
-                ids = sub["grid_id"].map(lambda v: "" if pd.isna(v) else str(v))
-                dup = ids.duplicated(keep="first")
-                for idx, gid in ids.items():
+                seen: set[str] = set()
+                for i in sub:
+                    gid = old_ids[i]
+                    first = gid not in seen
+                    seen.add(gid)
                     num = int(gid[-3:]) if (len(gid) == 15 and gid[:12] == pre
                                            and gid[-3:].isdigit()) else -1
-                    if not dup[idx] and start <= num <= stop and num not in used:
-                        out[idx] = gid
+                    if first and start <= num <= stop and num not in used:
+                        codes[i] = gid
                         used.add(num)
                     else:
-                        todo.append(idx)
+                        todo.append(i)
             if not todo:
                 continue
-            order = row_major_order(grids.geometry.loc[todo].values, row_tolerance)
+            order = row_major_order(geoms[todo], row_tolerance)
             free = (n for n in range(start, stop + 1) if n not in used)
             for p in order:
                 try:
@@ -137,7 +147,8 @@ def grid_codes(
                     raise ValueError(
                         f"community {code} has more {kind} grids than codes "
                         f"{start:03d}-{stop:03d}") from None
-                out[todo[p]] = f"{pre}{num:03d}"
+                codes[todo[p]] = f"{pre}{num:03d}"
+    out = pd.Series(codes, index=grids.index, dtype=object, name="grid_id")
     if out.isna().any():
         warnings.warn("some grids got no code (unknown grid_type)", stacklevel=2)
     return out
