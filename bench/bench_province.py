@@ -47,6 +47,9 @@ from pathlib import Path
 import psutil
 
 REPO = Path(__file__).resolve().parents[1]
+# this checkout's code, whatever an editable install elsewhere points at (its stage processes
+# and their Dask workers inherit the path)
+sys.path.insert(0, str(REPO))
 DEFAULT_WORK = REPO / "bench" / "_work" / "province"
 # start_from_current_grids = false: the grids stage draws every community afresh (the engine's
 # partition, the path that runs on the Dask cluster; starting from today's grids re-draws them in
@@ -307,7 +310,8 @@ def bench_size(work: Path, size: int, args) -> list[dict]:
         return records
     for cfg_name in args.configs:
         (project / "gridgov.toml").write_text(_toml_with(base, CONFIGS[cfg_name]), encoding="utf-8")
-        shutil.copyfile(saved, db)
+        if not args.reuse_db:
+            shutil.copyfile(saved, db)
         for s in stages:
             # the grids stage caches cells per community in PROJECT/.gridgov_cache: measure every
             # configuration cold (the cache is built, and written, in each run)
@@ -428,6 +432,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="bench the same province without its incidents (a folder of links beside it)")
     ap.add_argument("--skip-ingest", action="store_true",
                     help="reuse the ingested database kept from an earlier run of the same size")
+    ap.add_argument("--reuse-db", action="store_true",
+                    help="run the stages on the project's database as an earlier run left it (after its grids), "
+                         "not on a fresh copy of the ingested one")
     ap.add_argument("--ingest-only", action="store_true",
                     help="ingest and keep the database for later --skip-ingest runs; run no stage")
     ap.add_argument("--report", action="store_true", help="only print the tables from results.json")
