@@ -362,9 +362,9 @@ def report(work: Path) -> str:
         out.append("")
     runs = [r for r in recs if r["step"] != "generate"]
     out += ["Per step (each its own process; wall / CPU of the whole process tree; peak RSS per process in MB; "
-            "load = 1-min load average at the start):", "",
-            "| buildings | incidents | config | step | rc | wall s | CPU s | peak RSS MB | load |",
-            "|---:|---:|---|---|---:|---:|---:|---|---:|"]
+            "load = 1-min load average at the start; ended = UTC time it ended, 2026-12-06):", "",
+            "| buildings | incidents | config | step | rc | wall s | CPU s | peak RSS MB | load | ended |",
+            "|---:|---:|---|---|---:|---:|---:|---|---:|---|"]
     order = {"ingest": 0, "grids": 1, "hotspots": 2, "staffing": 3, "cases": 4}
     for r in runs:
         if r.get("variant"):
@@ -373,7 +373,8 @@ def report(work: Path) -> str:
     for r in runs:
         rc = "timeout" if r.get("timed_out") else r["rc"]
         out.append(f"| {r['buildings']:,} | {r['incidents']:,} | {r['config']} | {r['step']} | {rc} | "
-                   f"{r['wall_s']:,} | {r['cpu_s']:,} | {_procs_text(r['procs'])} | {r['load_before'][0]} |")
+                   f"{r['wall_s']:,} | {r['cpu_s']:,} | {_procs_text(r['procs'])} | {r['load_before'][0]} | "
+                   f"{r.get('finished_at') or '—'} |")
     out.append("")
     # 1 vs 2 workers and growth exponents
     steps = sorted({r["step"] for r in runs}, key=lambda s: (order.get(s.split()[0], 9), s))
