@@ -147,15 +147,23 @@ def _case_table(con: duckdb.DuckDBPyConnection, params: dict) -> tuple[str | Non
     return plan, scopes
 
 
+#: Incidents per slice of ``case_outcomes`` written at once (see :func:`_write_outcomes`).
+OUTCOME_SLICE = 10_000_000
+
+
 def _write_outcomes(con: duckdb.DuckDBPyConnection) -> int:
-    """``case_outcomes`` written by DuckDB from ``__cases`` in the incidents' order."""
-    con.execute(f"""
-        CREATE OR REPLACE TABLE case_outcomes AS
-        SELECT coalesce(CAST(out_incident_id AS VARCHAR),
-                        CAST(row_number() OVER (ORDER BY __rid) - 1 AS VARCHAR)) AS incident_id,
-               grid_id, out_street_code AS street_code, out_community_code AS community_code,
-               period, responded, resolved, satisfied, closed_on_time, returned
-        FROM {_C} ORDER BY __rid""")
+    """``case_outcomes`` written by DuckDB from ``__cases`` in the incidents' order, in slices of
+    :data:`OUTCOME_SLICE` incidents (by rowid): each slice is sorted on its own, so a province's
+    100M cases never go through one sort (one sort and a window over them filled the disk)."""
+    cols = ("coalesce(CAST(out_incident_id AS VARCHAR), CAST(__rid AS VARCHAR)) AS incident_id, "
+            "grid_id, out_street_code AS street_code, out_community_code AS community_code, "
+            "period, responded, resolved, satisfied, closed_on_time, returned")
+    con.execute(f"CREATE OR REPLACE TABLE case_outcomes AS SELECT {cols} FROM {_C} LIMIT 0")
+    lo, hi = con.execute(f"SELECT min(__rid), max(__rid) FROM {_C}").fetchone()
+    if lo is not None:
+        for a in range(int(lo), int(hi) + 1, OUTCOME_SLICE):
+            con.execute(f"INSERT INTO case_outcomes SELECT {cols} FROM {_C} "
+                        "WHERE __rid >= $1 AND __rid < $2 ORDER BY __rid", [a, a + OUTCOME_SLICE])
     return int(con.execute("SELECT count(*) FROM case_outcomes").fetchone()[0])
 
 

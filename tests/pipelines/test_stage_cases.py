@@ -267,3 +267,19 @@ def test_small_demo_planted_life_cycle(tmp_path):
     res = part["resolved"].replace("", None).dropna()
     assert al.loc[("community", plant["slow"]), "resolution_rate"] == pytest.approx(
         (res == "是").mean())
+
+
+def test_outcomes_written_in_slices_equal_one_slice(city, monkeypatch):
+    """case_outcomes is written in slices of incidents (a province's 100M in slices of 10M):
+    slices of 7 give the same table, in the same (incidents') order."""
+    con, _, _, _ = city
+    whole = read_table(con, "case_outcomes")
+    assert len(whole) > 50
+    monkeypatch.setattr(stage_cases, "OUTCOME_SLICE", 7)
+    stage_cases.run(con, {})
+    sliced = read_table(con, "case_outcomes")
+    pd.testing.assert_frame_equal(whole, sliced)
+    ids = con.execute("SELECT incident_id FROM incidents ORDER BY rowid").df()["incident_id"].astype(str)
+    assert sliced["incident_id"].astype(str).tolist() == ids.tolist()
+    monkeypatch.undo()
+    stage_cases.run(con, {})  # leave the module fixture as it was
